@@ -1,0 +1,110 @@
+"""The transport interface. Two backends: ``local`` (SQLite) and ``kafka``.
+
+A ``Bus`` is one client session: a consumer (in a group, or manually assigned
+for ``tail``) plus a producer.  The runner drives it like this::
+
+    bus.subscribe([input_topic], group)
+    while running:
+        msgs = bus.poll(max_records, timeout)
+        bus.begin()                      # exactly_once: begins a transaction
+        for out in outputs: bus.produce(topic, key, value, headers)
+        bus.commit(offsets)              # outputs durable FIRST, then offsets
+        # on failure anywhere: bus.abort() rewinds to the last committed offsets
+
+Topic names here are physical (prefix included); the runner adds the prefix.
+The bus never imports a stage.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+TopicPartition = tuple[str, int]
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+    timestamp_ms: int = 0
+
+
+class Bus(ABC):
+    """One consumer + producer session on a transport."""
+
+    #: True when produce+commit is atomic (Kafka transactions, or the local log).
+    exactly_once: bool = False
+
+    @abstractmethod
+    def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
+        """Create the topics that do not exist yet (idempotent)."""
+
+    @abstractmethod
+    def subscribe(self, topics: list[str], group: str) -> None:
+        """Join consumer group ``group`` reading ``topics``; start at the group's committed
+        offsets, or at the beginning of each partition when the group has none."""
+
+    @abstractmethod
+    def assign(self, topics: list[str], *, from_beginning: bool) -> None:
+        """Read every partition of ``topics`` without a group (``tail``): from the beginning,
+        or from the current end."""
+
+    @abstractmethod
+    def poll(self, max_records: int, timeout: float) -> list[Message]:
+        """Return up to ``max_records`` messages, waiting up to ``timeout`` s for the first."""
+
+    @abstractmethod
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this session currently owns."""
+
+    @abstractmethod
+    def begin(self) -> None:
+        """Start a unit of work (exactly_once: begin the transaction)."""
+
+    @abstractmethod
+    def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None) -> None:
+        """Queue a message. It is durable only after ``commit`` (or ``flush``) returns."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Block until every queued message is acknowledged (at_least_once / source stages)."""
+
+    @abstractmethod
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Make every produced message durable, then commit ``offsets`` (the next offset to
+        read, per partition) for the group; atomically where the backend can.
+        Raises TransportError; then nothing of this unit is committed and the caller
+        must ``abort``."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop uncommitted work and rewind the consumer to the last committed offsets."""
+
+    @abstractmethod
+    def end_offsets(self) -> dict[TopicPartition, int]:
+        """End offset (next offset to be written) of each assigned partition."""
+
+    @abstractmethod
+    def positions(self) -> dict[TopicPartition, int]:
+        """Next offset this session will read, per assigned partition."""
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Messages not yet read, per assigned partition."""
+        ends, pos = self.end_offsets(), self.positions()
+        return {tp: max(0, ends.get(tp, 0) - pos.get(tp, 0)) for tp in ends}
+
+    @abstractmethod
+    def reset_group(self, group: str, topics: list[str], *, to_timestamp_ms: int | None = None) -> dict[TopicPartition, int]:
+        """Set ``group``'s committed offsets on ``topics`` to the beginning, or to the first
+        message at/after ``to_timestamp_ms`` (replay). The group must have no live members.
+        Returns the new offsets."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Leave the group and release connections (does not commit)."""

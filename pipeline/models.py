@@ -1,0 +1,193 @@
+"""The values on each topic, as pydantic models, and their JSON Schemas.
+
+Each topic's model extends the one before it: a stage adds fields and removes
+none, so a consumer of any topic sees a superset of the topic before.  Unknown
+extra fields are kept (``extra="allow"``) so that a newer producer never breaks
+an older consumer.  ``schema_version`` is bumped on incompatible changes only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline import topics
+from pipeline.errors import MessageError
+
+SCHEMA_VERSION = 1
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this value's schema.")
+
+
+class Enclosure(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+class FeedEntry(_Value):
+    """One new or updated entry of a feed (``feed.entries``)."""
+
+    id: str = Field(description="Stable hash of the entry's canonical link (the message key).")
+    url: str = Field(description="The entry's link, as the feed gave it.")
+    feed_url: str
+    feed_title: str | None = None
+    feed_name: str | None = None
+    feed_tags: list[str] = Field(default_factory=list)
+    entry_id: str | None = Field(None, description="The feed's GUID/id for the entry.")
+    title: str | None = None
+    summary: str | None = None
+    content: str | None = Field(None, description="Full content (content:encoded / atom content), HTML.")
+    authors: list[str] = Field(default_factory=list)
+    published: str | None = Field(None, description="ISO 8601 UTC, null when missing or unparseable.")
+    updated: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    enclosures: list[Enclosure] = Field(default_factory=list)
+    is_update: bool = Field(False, description="True when an entry seen before changed title or content.")
+    polled_at: str | None = None
+
+
+class Block(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kind: Literal["paragraph", "heading", "list_item", "quote", "caption", "code", "table", "other"] = "paragraph"
+    text: str
+
+
+class ExtractedArticle(FeedEntry):
+    """An article with its body extracted (``articles.extracted``)."""
+
+    canonical_url: str
+    source: str | None = Field(None, description="Site name or domain.")
+    fetched_at: str | None = None
+    text: str = Field(description="The article body, paragraphs separated by blank lines.")
+    blocks: list[Block] = Field(default_factory=list)
+    text_source: Literal["page", "feed"] = "page"
+    image: str | None = None
+    language_hint: str | None = None
+    description: str | None = None
+
+
+class DedupeInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    status: Literal["unique", "duplicate", "update"]
+    cluster_id: str
+    duplicate_of: str | None = None
+    similarity: float | None = None
+    signal: str | None = Field(None, description="Which signal matched: canonical_url, guid, text_hash, near_duplicate.")
+
+
+class DedupedArticle(ExtractedArticle):
+    """An article after dedupe (``articles.unique`` and ``articles.duplicates``)."""
+
+    dedupe: DedupeInfo
+
+
+class Removal(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: str
+    reason: str
+
+
+class BoilerplateInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    removed: list[Removal] = Field(default_factory=list)
+    flagged: bool = Field(False, description="Removal would have taken too much; text kept as it was.")
+
+
+class CleanArticle(DedupedArticle):
+    """An article with leftover boilerplate removed (``articles.clean``)."""
+
+    boilerplate: BoilerplateInfo
+
+
+class EntityCount(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    count: int
+
+
+class Entities(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    people: list[EntityCount] = Field(default_factory=list)
+    organizations: list[EntityCount] = Field(default_factory=list)
+    locations: list[EntityCount] = Field(default_factory=list)
+
+
+class EnrichedArticle(CleanArticle):
+    """An enriched article (``articles.enriched``), what most consumers read."""
+
+    language: str | None = Field(None, description="ISO 639-1 code.")
+    language_confidence: float | None = None
+    entities: Entities = Field(default_factory=Entities)
+    keywords: list[str] = Field(default_factory=list)
+    summary: str | None = None
+    word_count: int = 0
+    reading_time_minutes: float = 0
+
+
+MODELS: dict[str, type[_Value]] = {
+    topics.FEED_ENTRIES: FeedEntry,
+    topics.ARTICLES_EXTRACTED: ExtractedArticle,
+    topics.ARTICLES_UNIQUE: DedupedArticle,
+    topics.ARTICLES_DUPLICATES: DedupedArticle,
+    topics.ARTICLES_CLEAN: CleanArticle,
+    topics.ARTICLES_ENRICHED: EnrichedArticle,
+}
+
+
+def json_schema(topic: str) -> dict[str, Any]:
+    """Return the JSON Schema of ``topic``'s values. Raises KeyError for an unknown topic."""
+    schema = MODELS[topic].model_json_schema()
+    schema["$id"] = f"pipeline:{topic}:v{SCHEMA_VERSION}"
+    return schema
+
+
+# --- the codec ---------------------------------------------------------------------
+
+def encode(value: dict[str, Any]) -> bytes:
+    """Serialise a value to UTF-8 JSON bytes (``schema_version`` added if missing)."""
+    if "schema_version" not in value:
+        value = {"schema_version": SCHEMA_VERSION, **value}
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(raw: bytes | None, topic: str | None = None) -> dict[str, Any]:
+    """Decode a message value and, when ``topic`` is known, validate it against its schema.
+
+    Returns the decoded dict (unchanged: validation does not coerce).
+    Raises MessageError naming what is wrong.
+    """
+    if raw is None:
+        raise MessageError("codec: value is empty (tombstone)")
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MessageError(f"codec: value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise MessageError(f"codec: value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise MessageError(f"codec: value is a JSON {type(value).__name__}, expected an object")
+    if topic is not None and topic in MODELS:
+        validate(value, topic)
+    return value
+
+
+def validate(value: dict[str, Any], topic: str) -> None:
+    """Check ``value`` against ``topic``'s schema. Raises MessageError listing each bad field."""
+    try:
+        MODELS[topic].model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<value>'}: {err['msg']}" for err in exc.errors()[:10]
+        )
+        raise MessageError(f"codec: value breaks the {topic} schema: {problems}") from None
+    version = value.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise MessageError(f"codec: schema_version {version} is newer than this worker understands ({SCHEMA_VERSION})")

@@ -1,0 +1,121 @@
+"""What every stage is: plain processing plus its own state, and nothing of the bus.
+
+A stage never imports ``pipeline.bus`` or ``pipeline.runner``; the runner owns
+polling, producing, flushing, committing, retries and dead letters.
+
+- ``Stage.process(value)`` takes one decoded input value (a dict already
+  validated against the input topic's schema) and returns a list of
+  ``Output``: ``[]`` filters it out, several outputs fan out.  Raise a
+  ``PipelineError`` with ``retriable = False`` (e.g. ``StageError``) for an item
+  that can never be handled: it goes to the DLQ with the message.  Raise a
+  retriable error for transient trouble: the runner retries with backoff.
+- ``Stage.process_batch`` may be overridden to batch work (e.g. ``nlp.pipe``);
+  it returns, per input, either the outputs or the exception for that input.
+- ``Stage.commit()`` is called by the runner after the outputs of everything
+  processed so far are durable on the bus and the input offsets committed:
+  persist state there.  State changes made by ``process`` must be idempotent
+  under replay: after a crash, the runner re-delivers messages processed since
+  the last commit, and the same input must give the same output.
+- A *source* stage (``input_topic is None``, the poller) implements
+  ``poll_source`` instead of ``process``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+
+
+@dataclass(frozen=True)
+class Output:
+    """One value a stage emits. ``topic`` is the logical topic name (see pipeline.topics)."""
+
+    topic: str
+    value: dict[str, Any]
+    key: str | None = None  # defaults to value["id"]
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def message_key(self) -> str | None:
+        if self.key is not None:
+            return self.key
+        k = self.value.get("id")
+        return str(k) if k is not None else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Context:
+    """What a stage gets from the outside world."""
+
+    settings: "Settings"
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("pipeline"))
+    now: Callable[[], datetime] = utcnow
+    metrics: Any = None  # pipeline.observe.Metrics or None
+    _fetcher: Any = None
+
+    @property
+    def fetcher(self):
+        """The shared safe fetcher (created on first use)."""
+        if self._fetcher is None:
+            from pipeline.fetcher import Fetcher
+
+            self._fetcher = Fetcher(self.settings.fetch)
+        return self._fetcher
+
+    @property
+    def state_dir(self):
+        path = self.settings.state_path
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class Stage:
+    """Base class of the five stages."""
+
+    name: ClassVar[str]
+    input_topic: ClassVar[str | None]
+    output_topics: ClassVar[tuple[str, ...]]
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.log = ctx.log.getChild(self.name)
+
+    def process(self, value: dict[str, Any]) -> list[Output]:  # pragma: no cover - abstract
+        """Handle one input value. Returns outputs; raises PipelineError."""
+        raise NotImplementedError
+
+    def process_batch(self, values: list[dict[str, Any]]) -> list[list[Output] | BaseException]:
+        """Handle a batch. Returns, per input in order, its outputs or the exception it raised."""
+        results: list[list[Output] | BaseException] = []
+        for value in values:
+            try:
+                results.append(self.process(value))
+            except Exception as exc:  # noqa: BLE001 - the runner decides what an error means
+                results.append(exc)
+        return results
+
+    # --- source stages only ---------------------------------------------------------
+    def poll_source(self, *, force_all: bool = False) -> list[Output]:  # pragma: no cover
+        """Source stages: do one round of work that is due (all of it with ``force_all``)."""
+        raise NotImplementedError
+
+    def seconds_until_due(self) -> float:
+        """Source stages: seconds until something is due again."""
+        return 60.0
+
+    # --- lifecycle --------------------------------------------------------------------
+    def commit(self) -> None:
+        """Outputs so far are durable and offsets committed: persist state now."""
+
+    def close(self) -> None:
+        """Release resources (files, models, threads)."""
