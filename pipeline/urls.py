@@ -16,9 +16,9 @@ _TRACKING_NAMES = frozenset({
     "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "ttclid",
     "igshid", "igsh", "li_fat_id", "mkt_tok", "_ga", "_gl", "_openstat", "ocid", "cmpid", "cmp",
     "ncid", "s_cid", "sr_share", "smid", "soc_src", "soc_trk", "ito", "at_medium", "at_campaign",
-    "rss", "feed", "from_rss", "rss_source", "src", "ref_src", "ref_url", "spm", "share", "guccounter",
-    "guce_referrer", "guce_referrer_sig", "cid", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname",
-    "ns_fee", "wt_mc", "wt.mc_id", "sc_cid", "xtor", "campaign", "source", "medium",
+    "from_rss", "rss_source", "ref_src", "ref_url", "spm", "guccounter",
+    "guce_referrer", "guce_referrer_sig", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname",
+    "ns_fee", "wt_mc", "wt.mc_id", "sc_cid", "xtor",
 })
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
