@@ -106,3 +106,9 @@ class HTTPStatusError(FetchError):
 
 class RobotsDisallowed(FetchError):
     """robots.txt forbids this URL for our user agent."""
+
+
+# --- fetch errors added with pipeline/fetcher.py ---------------------------------
+
+class DecodingError(FetchError):
+    """The body's Content-Encoding is unsupported or the compressed stream is corrupt."""

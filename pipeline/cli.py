@@ -1,0 +1,258 @@
+"""The command line of CONTRACT.md. Thin: parse, load config, call in."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from pipeline import __version__, models, stages, topics
+from pipeline.config import Settings, load
+from pipeline.errors import ConfigError, PipelineError
+
+DEFAULT_CONFIG = "configs/pipeline.yaml"
+log = logging.getLogger("pipeline.cli")
+
+# Command modules that register themselves (each has register(subparsers)).
+_EXTRA_COMMANDS = ("pipeline.commands.feeds", "pipeline.commands.inspect", "pipeline.commands.demo",
+                   "pipeline.commands.ops")
+
+
+def _settings(args) -> Settings:
+    return load(args.config)
+
+
+def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
+    from pipeline.observe import setup_logging
+
+    level = "DEBUG" if verbose else (settings.observe.log_level if settings else "INFO")
+    setup_logging(level, settings.observe.log_format if settings else "text")
+
+
+def cmd_run(args) -> int:
+    from pipeline.app import build_runner
+    from pipeline.observe import Metrics, serve
+    from pipeline.runner import install_signal_handlers, run_until_idle
+
+    settings = _settings(args)
+    _setup_logging(settings, args.verbose)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    metrics = Metrics()
+    if settings.observe.metrics_port is not None:
+        serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port)
+    runners = []
+    try:
+        for name in stages.NAMES:
+            runners.append(build_runner(settings, name, metrics=metrics, stop=stop))
+        if args.until_idle:
+            totals = run_until_idle(runners, settings.runner.idle_after, stop)
+            for name, t in totals.items():
+                log.info("%s: consumed %d, produced %d, dead-lettered %d", name, t.consumed, t.produced, t.dead)
+            return 0
+        threads = [threading.Thread(target=r.run_forever, name=r.name) for r in runners]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+        return 0
+    finally:
+        for r in runners:
+            r.close()
+
+
+def cmd_worker(args) -> int:
+    from pipeline.app import build_runner
+    from pipeline.observe import Metrics, serve
+    from pipeline.runner import install_signal_handlers
+
+    settings = _settings(args)
+    _setup_logging(settings, args.verbose)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    metrics = Metrics()
+    if settings.observe.metrics_port is not None:
+        serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port)
+    runner = build_runner(settings, args.stage, metrics=metrics, stop=stop)
+    try:
+        runner.run_forever()
+    finally:
+        runner.close()
+    return 0
+
+
+def _print_value(raw: bytes | None, out) -> None:
+    if raw is None:
+        out.write("null\n")
+        return
+    try:
+        value = json.loads(raw.decode("utf-8"))
+        line = json.dumps(value, ensure_ascii=False)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        line = json.dumps({"_raw": raw.decode("utf-8", "replace")}, ensure_ascii=False)
+    out.write(line + "\n")
+
+
+def cmd_tail(args) -> int:
+    from pipeline.bus import open_bus
+
+    settings = _settings(args)
+    _setup_logging(settings, args.verbose) if args.verbose else logging.basicConfig(level="WARNING")
+    bus = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-tail")
+    topic = settings.topic(args.topic)
+    try:
+        bus.assign([topic], from_beginning=True)
+        ends = bus.end_offsets()
+        limit = args.limit
+        if not args.from_beginning:
+            # Like tail(1): the last N values (10 by default).
+            n = limit if limit is not None else 10
+            buf = []
+            _drain(bus, ends, lambda m: (buf.append(m), buf.pop(0) if len(buf) > n else None))
+            for m in buf:
+                _emit(m, args)
+            return 0
+        count = 0
+
+        def emit(m):
+            nonlocal count
+            if limit is None or count < limit:
+                _emit(m, args)
+                count += 1
+        _drain(bus, ends, emit, stop=lambda: limit is not None and count >= limit)
+        return 0
+    finally:
+        bus.close()
+
+
+def _emit(m, args) -> None:
+    if args.with_headers:
+        value = None
+        try:
+            value = json.loads(m.value.decode("utf-8")) if m.value is not None else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            value = {"_raw": m.value.decode("utf-8", "replace")}
+        rec = {"partition": m.partition, "offset": m.offset,
+               "key": m.key.decode("utf-8", "replace") if m.key is not None else None,
+               "headers": {k: v.decode("utf-8", "replace") for k, v in m.headers}, "value": value}
+        sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    else:
+        _print_value(m.value, sys.stdout)
+    sys.stdout.flush()
+
+
+def _drain(bus, ends, fn, stop=lambda: False) -> None:
+    """Read until every partition reaches the end offset it had when we started."""
+    import time
+
+    idle_deadline = time.monotonic() + 30
+    while not stop():
+        pos = bus.positions()
+        if all(pos.get(tp, 0) >= end for tp, end in ends.items()):
+            return
+        msgs = bus.poll(500, 1.0)
+        if msgs:
+            idle_deadline = time.monotonic() + 30
+        elif time.monotonic() > idle_deadline:
+            return  # records were deleted or aborted transactions left gaps
+        for m in msgs:
+            if m.offset < ends.get((m.topic, m.partition), 0):
+                fn(m)
+
+
+def cmd_check_config(args) -> int:
+    try:
+        settings = load(args.file)
+    except ConfigError as exc:
+        for path, line, msg in exc.problems:
+            where = path or "<root>"
+            if line:
+                where += f" (line {line})"
+            print(f"{args.file}: {where}: {msg}")
+        return 1
+    print(f"{args.file}: ok (transport {settings.transport.kind}, {len(settings.feeds)} feed(s))")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    name = args.topic
+    if name not in models.MODELS:
+        print(f"schema: unknown topic {name!r}; topics: {', '.join(models.MODELS)}", file=sys.stderr)
+        return 2
+    print(json.dumps(models.json_schema(name), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline", description="A streaming syndication-feed pipeline.")
+    parser.add_argument("--version", action="version", version=f"pipeline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def common(p, config=True):
+        if config:
+            p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})")
+        p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+    p = sub.add_parser("run", help="all stages in one process")
+    common(p)
+    p.add_argument("--until-idle", action="store_true", help="poll every feed once, drain every topic, exit 0")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("worker", help="one stage as a long-running worker")
+    p.add_argument("stage", choices=stages.NAMES)
+    common(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("tail", help="print a topic's values as JSON lines, then exit when caught up")
+    p.add_argument("topic", help="logical topic name, e.g. articles.enriched or feed.entries.dlq")
+    common(p)
+    p.add_argument("--from-beginning", action="store_true", help="from the first value (default: the last --limit)")
+    p.add_argument("--limit", type=int, default=None, help="at most N values")
+    p.add_argument("--with-headers", action="store_true", help="print partition, offset, key and headers too")
+    p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser("check-config", help="validate a config file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a topic's values")
+    p.add_argument("topic", help=", ".join(models.MODELS))
+    p.set_defaults(func=cmd_schema)
+
+    for modname in _EXTRA_COMMANDS:
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:
+                raise
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        for path, line, msg in exc.problems:
+            print(f"{exc.source}: {path or '<root>'}{f' (line {line})' if line else ''}: {msg}", file=sys.stderr)
+        return 2
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

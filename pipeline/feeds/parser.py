@@ -1,0 +1,479 @@
+"""The parser room: response bytes + headers -> a ParsedFeed with its entries.
+
+- RSS 0.9x/1.0/2.0 and Atom go through feedparser, which is handed the bytes
+  (wrapped in BytesIO: given a bare ``bytes``/``str`` it would try to open it as
+  a file name or URL) and the response headers, so it can pick the encoding
+  from ``Content-Type`` and resolve relative links against ``Content-Location``.
+- JSON Feed 1.0/1.1 is parsed here: feedparser does not read it.
+- An HTML page is not a feed: ``NotAFeed`` says so and names the feeds the
+  page links to with ``<link rel="alternate">``.
+- Malformed input is data: a bozo feed yields what parsed plus ``problem``.
+
+Before feedparser sees a document, any DTD internal subset is removed
+(``_strip_internal_subset``): entity declarations are how billion-laughs and
+external-entity (XXE) attacks work, and no real feed needs them.  feedparser
+already disables external general entities and filters ENTITY lines, but its
+filter is line-based regex; removing the subset is simpler to trust.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from typing import Any, Mapping
+from urllib.parse import urljoin
+
+import feedparser
+from feedparser.datetimes import _parse_date as _fp_parse_date
+
+from pipeline.errors import StageError
+
+__all__ = ["ParsedEntry", "ParsedFeed", "NotAFeed", "parse_feed", "iso_date", "find_alternates"]
+
+#: What the poller asks for (Accept header).
+ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+          "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5")
+
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json",
+               "application/rdf+xml", "application/xml", "text/xml")
+
+
+class NotAFeed(StageError):
+    """The response is not a feed (an HTML page, an empty body, unknown JSON).
+
+    ``alternates`` lists the feed URLs an HTML page names with ``<link rel="alternate">``.
+    """
+
+    def __init__(self, message: str, alternates: list[str] | None = None):
+        super().__init__(message)
+        self.alternates = alternates or []
+
+
+@dataclass
+class ParsedEntry:
+    guid: str | None
+    link: str | None
+    title: str | None
+    summary: str | None
+    content: str | None
+    authors: list[str] = field(default_factory=list)
+    published: str | None = None  # ISO 8601 UTC or None
+    updated: str | None = None
+    tags: list[str] = field(default_factory=list)
+    enclosures: list[dict[str, Any]] = field(default_factory=list)
+
+    def content_hash(self) -> int:
+        """A 63-bit hash of title and content (summary when there is no content).
+
+        What "the entry changed" means: whitespace-only differences do not count.
+        """
+        body = self.content if self.content else (self.summary or "")
+        text = " ".join((self.title or "").split()) + "\x00" + " ".join(body.split())
+        return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+
+
+@dataclass
+class ParsedFeed:
+    format: str  # e.g. "rss20", "atom10", "json1.1"
+    title: str | None
+    link: str | None
+    entries: list[ParsedEntry]
+    ttl: float | None = None  # seconds the feed asks us to wait (RSS <ttl>, sy:updatePeriod)
+    problem: str | None = None  # what was malformed (bozo), if anything
+
+
+# --- dates ---------------------------------------------------------------------------
+
+def _from_struct(st: Any) -> str | None:
+    try:
+        ts = calendar.timegm(st)
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def iso_date(value: Any) -> str | None:
+    """Return ``value`` (a date string, struct_time or datetime) as UTC ISO 8601 ``...Z``, or None.
+
+    Unparseable or absurd dates (before 1970-01-02 or after 9999) give None.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        try:
+            return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (ValueError, OverflowError):
+            return None
+    if isinstance(value, str):
+        s = value.strip()
+        dt = None
+        try:
+            dt = datetime.fromisoformat(s.replace("z", "Z").replace("Z", "+00:00")) if "T" in s else None
+        except ValueError:
+            dt = None
+        if dt is not None:
+            if dt.year < 1970:
+                return None
+            return iso_date(dt)
+        try:
+            st = _fp_parse_date(s)
+        except Exception:  # noqa: BLE001 - feedparser's date handlers raise assorted errors on junk
+            st = None
+        if not st:
+            return None
+        value = st
+    out = _from_struct(value)
+    if out is None or out < "1970-01-02":
+        return None
+    return out
+
+
+# --- sniffing ------------------------------------------------------------------------
+
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
+                         re.I | re.S)
+_XML_FEED_START = re.compile(rb"<(?:[\w-]+:)?(?:rss|feed|rdf|RDF|channel)[\s>/]")
+
+
+def _head(content: bytes) -> bytes:
+    for bom in _BOMS:
+        if content.startswith(bom):
+            content = content[len(bom):]
+            break
+    return content[:4096]
+
+
+def _is_json(content: bytes, content_type: str) -> bool:
+    if content_type.endswith("json") or "+json" in content_type:
+        return True
+    return _head(content).lstrip().startswith(b"{")
+
+
+def _is_html(content: bytes, content_type: str) -> bool:
+    head = _head(content)
+    if _HTML_START.match(head):
+        return True
+    if content_type in ("text/html", "application/xhtml+xml"):
+        return not _XML_FEED_START.search(head)
+    return False
+
+
+_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.I | re.S)
+
+
+def _strip_internal_subset(content: bytes) -> tuple[bytes, bool]:
+    """Remove a DOCTYPE that carries an internal subset (entity declarations). Returns (bytes, removed)."""
+    head = content[:65536]
+    start = re.search(rb"<[A-Za-z_]", head)  # the root element: a DOCTYPE can only come before it
+    prolog = head[: start.start()] if start else head
+    if b"[" not in prolog or b"<!DOCTYPE" not in prolog.upper():
+        if start is None and b"<!ENTITY" in head.upper():
+            # A subset so big the root element is beyond the first 64 KiB: drop the prolog entirely.
+            cut = content.upper().find(b"]>")
+            return (content[cut + 2:] if cut >= 0 else b""), True
+        return content, False
+    new_prolog, n = _DOCTYPE_SUBSET.subn(b"", prolog)
+    if not n:
+        return content, False
+    return new_prolog + content[len(prolog):], True
+
+
+# --- HTML discovery ------------------------------------------------------------------
+
+class _AlternateFinder(HTMLParser):
+    def __init__(self, base: str):
+        super().__init__(convert_charrefs=True)
+        self.base = base
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base":
+            href = dict(attrs).get("href")
+            if href:
+                self.base = urljoin(self.base, href.strip())
+        if tag not in ("link", "a"):
+            return
+        a = {k.lower(): (v or "") for k, v in attrs}
+        rels = a.get("rel", "").lower().split()
+        typ = a.get("type", "").lower().split(";")[0].strip()
+        href = a.get("href", "").strip()
+        if "alternate" in rels and typ in _FEED_TYPES and href:
+            url = urljoin(self.base, href)
+            if url.startswith(("http://", "https://")) and url not in self.found:
+                self.found.append(url)
+
+
+def find_alternates(html: str, base_url: str) -> list[str]:
+    """Return the feed URLs an HTML page names with ``<link rel="alternate" type=feed-type>``, absolute."""
+    finder = _AlternateFinder(base_url)
+    try:
+        finder.feed(html[:1_000_000])
+        finder.close()
+    except Exception:  # noqa: BLE001 - html.parser is forgiving; a failure just means no links
+        pass
+    return finder.found
+
+
+# --- JSON Feed -----------------------------------------------------------------------
+
+def _sanitize(html: str | None, base: str) -> str | None:
+    """Sanitize HTML from a JSON Feed the way feedparser sanitizes XML feeds' HTML."""
+    if not html:
+        return html
+    try:
+        from feedparser.sanitizer import _sanitize_html
+        from feedparser.urls import resolve_relative_uris
+
+        if base:
+            html = resolve_relative_uris(html, base, "utf-8", "text/html")
+        return _sanitize_html(html, "utf-8", "text/html")
+    except Exception:  # noqa: BLE001 - private API of feedparser; fall back to the raw text
+        return html
+
+
+def _str(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    if isinstance(v, str):
+        return v.strip() or None
+    return None
+
+
+def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
+    try:
+        doc = json.loads(content.decode("utf-8-sig", errors="replace"))
+    except (ValueError, RecursionError) as exc:
+        raise NotAFeed(f"parser: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise NotAFeed("parser: JSON document is not an object, so not a JSON Feed")
+    version = _str(doc.get("version")) or ""
+    if "jsonfeed.org/version/" not in version and not isinstance(doc.get("items"), list):
+        raise NotAFeed("parser: JSON document is not a JSON Feed (no version, no items)")
+    fmt = "json" + (version.rsplit("/", 1)[-1] if "jsonfeed.org/version/" in version else "")
+    problems = []
+    if "jsonfeed.org/version/" not in version:
+        problems.append("no JSON Feed version")
+    base = _str(doc.get("feed_url")) or url
+    base = urljoin(url, base) if url else base
+    items = doc.get("items")
+    if not isinstance(items, list):
+        items = []
+        problems.append("items is not a list")
+
+    def authors_of(obj: dict) -> list[str]:
+        out = []
+        raw = obj.get("authors")
+        if not isinstance(raw, list):
+            raw = [obj["author"]] if isinstance(obj.get("author"), dict) else []
+        for a in raw:
+            if isinstance(a, dict):
+                name = _str(a.get("name")) or _str(a.get("url"))
+                if name:
+                    out.append(name)
+        return out
+
+    feed_authors = authors_of(doc)
+    entries = []
+    skipped = 0
+    for item in items:
+        if not isinstance(item, dict):
+            skipped += 1
+            continue
+        link = _str(item.get("url")) or _str(item.get("external_url"))
+        if link:
+            link = urljoin(base, link)
+        content_html = _str(item.get("content_html"))
+        content_text = _str(item.get("content_text"))
+        if content_html:
+            body = _sanitize(content_html, link or base)
+        elif content_text:
+            from html import escape
+
+            body = escape(content_text)
+        else:
+            body = None
+        tags = [t.strip() for t in item.get("tags") or [] if isinstance(t, str) and t.strip()] \
+            if isinstance(item.get("tags"), list) else []
+        enclosures = []
+        for att in item.get("attachments") or [] if isinstance(item.get("attachments"), list) else []:
+            if isinstance(att, dict) and _str(att.get("url")):
+                size = att.get("size_in_bytes")
+                enclosures.append({
+                    "url": urljoin(base, att["url"].strip()),
+                    "type": _str(att.get("mime_type")),
+                    "length": int(size) if isinstance(size, (int, float)) and not isinstance(size, bool)
+                    and size >= 0 else None,
+                })
+        summary = _str(item.get("summary"))
+        entries.append(ParsedEntry(
+            guid=_str(item.get("id")),
+            link=link,
+            title=_str(item.get("title")),
+            summary=_sanitize(summary, link or base) if summary else None,
+            content=body,
+            authors=authors_of(item) or feed_authors,
+            published=iso_date(_str(item.get("date_published"))),
+            updated=iso_date(_str(item.get("date_modified"))),
+            tags=tags,
+            enclosures=enclosures,
+        ))
+    if skipped:
+        problems.append(f"{skipped} items are not objects")
+    home = _str(doc.get("home_page_url"))
+    return ParsedFeed(
+        format=fmt, title=_str(doc.get("title")), link=urljoin(base, home) if home else None,
+        entries=entries, problem="parser: malformed JSON Feed: " + "; ".join(problems) if problems else None,
+    )
+
+
+# --- XML via feedparser --------------------------------------------------------------
+
+_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
+
+
+def _ttl(feed: Mapping[str, Any]) -> float | None:
+    ttl = feed.get("ttl")
+    try:
+        minutes = float(str(ttl).strip()) if ttl is not None else None
+    except ValueError:
+        minutes = None
+    if minutes is not None and minutes > 0:
+        return minutes * 60
+    period = str(feed.get("sy_updateperiod") or "").strip().lower()
+    if period in _PERIODS:
+        try:
+            freq = max(1.0, float(str(feed.get("sy_updatefrequency") or 1).strip()))
+        except ValueError:
+            freq = 1.0
+        return _PERIODS[period] / freq
+    return None
+
+
+def _entry_from_fp(e: Mapping[str, Any]) -> ParsedEntry:
+    content = None
+    for c in e.get("content") or []:
+        value = c.get("value")
+        if value:
+            content = value  # first non-empty: content:encoded or atom:content
+            break
+    authors = []
+    for a in e.get("authors") or []:
+        name = (a.get("name") or a.get("email") or "").strip()
+        if name and name not in authors:
+            authors.append(name)
+    if not authors and e.get("author"):
+        authors.append(str(e["author"]).strip())
+    tags = []
+    for t in e.get("tags") or []:
+        term = (t.get("term") or t.get("label") or "").strip()
+        if term and term not in tags:
+            tags.append(term)
+    enclosures = []
+    seen_urls = set()
+    for enc in e.get("enclosures") or []:
+        href = (enc.get("href") or enc.get("url") or "").strip()
+        if not href or href in seen_urls:
+            continue
+        seen_urls.add(href)
+        try:
+            length = int(str(enc.get("length") or "").strip())
+            length = length if length >= 0 else None
+        except ValueError:
+            length = None
+        enclosures.append({"url": href, "type": (enc.get("type") or None), "length": length})
+    link = (e.get("link") or "").strip() or None
+    guid = (e.get("id") or "").strip() or None
+    if not link and guid and e.get("guidislink") and guid.startswith(("http://", "https://")):
+        link = guid
+    summary = e.get("summary") or None
+    if summary and content and summary == content:
+        summary = None  # feedparser fills summary from content for some Atom feeds
+    return ParsedEntry(
+        guid=guid,
+        link=link,
+        title=(e.get("title") or "").strip() or None,
+        summary=summary,
+        content=content,
+        authors=authors,
+        published=_from_struct(e["published_parsed"]) if e.get("published_parsed") else None,
+        updated=_from_struct(e["updated_parsed"]) if e.get("updated_parsed") else None,
+        tags=tags,
+        enclosures=enclosures,
+    )
+
+
+def _parse_xml(content: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
+    content, stripped = _strip_internal_subset(content)
+    response_headers = {k.lower(): v for k, v in headers.items()
+                        if k.lower() in ("content-type", "content-location", "content-language")}
+    if url and "content-location" not in response_headers:
+        response_headers["content-location"] = url
+    result = feedparser.parse(io.BytesIO(content), response_headers=response_headers)
+    version = result.get("version") or ""
+    entries = [_entry_from_fp(e) for e in result.get("entries", [])]
+    if not version and not entries:
+        exc = result.get("bozo_exception")
+        raise NotAFeed(f"parser: not a feed (no RSS, Atom or JSON Feed found{': ' + str(exc) if exc else ''})")
+    problem = None
+    if result.get("bozo"):
+        exc = result.get("bozo_exception")
+        # A declared charset that turned out wrong is a note, not malformation.
+        problem = f"parser: malformed feed: {type(exc).__name__}: {exc}" if exc else "parser: malformed feed"
+    if stripped:
+        problem = ((problem + "; ") if problem else "parser: ") + "DTD internal subset (entity declarations) ignored"
+    feed = result.get("feed", {})
+    return ParsedFeed(
+        format=version or "unknown",
+        title=(feed.get("title") or "").strip() or None,
+        link=feed.get("link") or None,
+        entries=entries,
+        ttl=_ttl(feed),
+        problem=problem,
+    )
+
+
+def parse_feed(content: bytes, headers: Mapping[str, str] | None = None, url: str = "") -> ParsedFeed:
+    """Parse a fetched feed.
+
+    ``headers`` are the response headers (``Content-Type`` picks the encoding;
+    ``Content-Location`` the base of relative links, else ``url``).
+    Returns a ParsedFeed (``problem`` set when the feed was malformed but partly read).
+    Raises NotAFeed for an empty body, an HTML page (with the feeds it names in
+    ``alternates``) or JSON that is not a JSON Feed.
+    """
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if not content or not content.strip():
+        raise NotAFeed("parser: empty response")
+    if _is_html(content, content_type):
+        text = content.decode(_charset(headers.get("content-type", "")) or "utf-8", errors="replace")
+        alternates = find_alternates(text, url)
+        msg = "parser: got an HTML page, not a feed"
+        if alternates:
+            msg += "; the page names its feed at " + ", ".join(alternates[:3])
+        raise NotAFeed(msg, alternates)
+    if _is_json(content, content_type):
+        return _parse_json_feed(content, url)
+    return _parse_xml(content, headers, url)
+
+
+def _charset(content_type: str) -> str | None:
+    m = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.I)
+    if not m:
+        return None
+    import codecs
+
+    try:
+        return codecs.lookup(m.group(1)).name
+    except LookupError:
+        return None

@@ -1,0 +1,301 @@
+"""The poller's persisted state: one SQLite file under ``state_dir`` (``poll.state_file``).
+
+Tables
+- ``feeds``: one row per feed, keyed by the URL the operator listed (``url``);
+  ``current_url`` is where it lives now (a 301 updates it), plus the HTTP
+  validators (ETag, Last-Modified, body hash), the last status/result/error,
+  the consecutive error count, why it was disabled, its next poll time and its
+  measured entry frequency.
+- ``seen``: per feed, the identity keys of entries already emitted, each with
+  a hash of title+content so a changed entry is re-emitted as an update.  Keys
+  are 16-byte digests (``entry_key``) to keep 5,000 feeds x their entries small.
+- ``imported``: feeds added with ``pipeline feeds import FILE.opml``; they are
+  polled alongside ``feeds:`` from the YAML (the YAML wins on the same URL).
+- ``meta``: ``imports_version`` is bumped by every import so a running poller
+  reloads its list without a restart.
+
+WAL mode and a busy timeout let the ``feeds`` commands read and import while a
+worker is polling.  Writes that matter for delivery (validators, seen keys) are
+only made by ``PollStage.commit`` after the runner flushed the outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    current_url TEXT NOT NULL,
+    title TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    body_hash TEXT,
+    last_status INTEGER,
+    last_result TEXT,
+    last_error TEXT,
+    last_warning TEXT,
+    error_count INTEGER NOT NULL DEFAULT 0,
+    disabled_reason TEXT,
+    next_poll REAL,
+    last_poll REAL,
+    last_success REAL,
+    entry_frequency REAL,
+    interval REAL,
+    format TEXT
+);
+CREATE TABLE IF NOT EXISTS seen (
+    feed_id INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    hash INTEGER NOT NULL,
+    last_seen REAL NOT NULL,
+    PRIMARY KEY (feed_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imported (
+    url TEXT PRIMARY KEY,
+    name TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+"""
+
+FEED_COLUMNS = ("id", "url", "current_url", "title", "etag", "last_modified", "body_hash", "last_status",
+                "last_result", "last_error", "last_warning", "error_count", "disabled_reason", "next_poll",
+                "last_poll", "last_success", "entry_frequency", "interval", "format")
+
+
+def entry_key(kind: str, value: str) -> bytes:
+    """The stored identity of an entry: 16 bytes of BLAKE2b over ``kind:value``."""
+    return hashlib.blake2b(f"{kind}:{value}".encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass
+class FeedRow:
+    id: int
+    url: str
+    current_url: str
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_status: int | None = None
+    last_result: str | None = None
+    last_error: str | None = None
+    last_warning: str | None = None
+    error_count: int = 0
+    disabled_reason: str | None = None
+    next_poll: float | None = None
+    last_poll: float | None = None
+    last_success: float | None = None
+    entry_frequency: float | None = None
+    interval: float | None = None
+    format: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImportedFeed:
+    url: str
+    name: str | None
+    tags: list[str]
+
+
+class PollState:
+    """The SQLite store. Thread-safe (one connection behind a lock); writes are short transactions."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0 and not self._has_tables():
+                self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self._db.executescript(_SCHEMA)
+
+    def _has_tables(self) -> bool:
+        return bool(self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' LIMIT 1").fetchone())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- transactions -------------------------------------------------------------
+    def _tx(self):
+        return _Tx(self)
+
+    # --- feeds ------------------------------------------------------------------------
+    def ensure_feed(self, url: str) -> FeedRow:
+        """Return the row of the feed listed as ``url``, creating it if new.
+
+        A listed URL that equals another row's ``current_url`` (the operator
+        copied the redirect target into the config) reuses that row's history.
+        """
+        with self._lock:
+            row = self.get_feed(url)
+            if row is not None:
+                return row
+            moved = self._db.execute(f"SELECT {', '.join(FEED_COLUMNS)} FROM feeds WHERE current_url=? LIMIT 1",
+                                     (url,)).fetchone()
+            if moved is not None:
+                with self._tx():
+                    self._db.execute("UPDATE feeds SET url=? WHERE id=?", (url, moved[0]))
+                return self.get_feed(url)  # type: ignore[return-value]
+            self._db.execute("INSERT OR IGNORE INTO feeds (url, current_url) VALUES (?, ?)", (url, url))
+            return self.get_feed(url)  # type: ignore[return-value]
+
+    def get_feed(self, url: str) -> FeedRow | None:
+        with self._lock:
+            r = self._db.execute(f"SELECT {', '.join(FEED_COLUMNS)} FROM feeds WHERE url=?", (url,)).fetchone()
+        return FeedRow(*r) if r else None
+
+    def all_feeds(self) -> list[FeedRow]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(FEED_COLUMNS)} FROM feeds ORDER BY id").fetchall()
+        return [FeedRow(*r) for r in rows]
+
+    def update_feeds(self, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Apply ``(feed_id, {column: value})`` updates in one transaction."""
+        with self._lock, self._tx():
+            for feed_id, cols in updates:
+                if not cols:
+                    continue
+                bad = set(cols) - set(FEED_COLUMNS[2:])
+                if bad:
+                    raise ValueError(f"state: unknown feed columns {sorted(bad)}")
+                names = list(cols)
+                self._db.execute(f"UPDATE feeds SET {', '.join(n + '=?' for n in names)} WHERE id=?",
+                                 [cols[n] for n in names] + [feed_id])
+
+    def enable(self, url: str) -> bool:
+        """Clear a feed's disabled state and error count; poll it at once. Returns False if unknown."""
+        with self._lock, self._tx():
+            cur = self._db.execute(
+                "UPDATE feeds SET disabled_reason=NULL, error_count=0, next_poll=NULL WHERE url=? OR current_url=?",
+                (url, url))
+            return cur.rowcount > 0
+
+    # --- seen entries ----------------------------------------------------------------
+    def seen_hashes(self, feed_id: int, keys: list[bytes]) -> dict[bytes, int]:
+        """Return ``{key: content_hash}`` for those of ``keys`` already seen in this feed."""
+        out: dict[bytes, int] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                q = f"SELECT key, hash FROM seen WHERE feed_id=? AND key IN ({','.join('?' * len(chunk))})"
+                out.update(self._db.execute(q, [feed_id, *chunk]).fetchall())
+        return out
+
+    def has_seen_any(self, feed_id: int) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM seen WHERE feed_id=? LIMIT 1", (feed_id,)).fetchone() is not None
+
+    def mark_seen(self, rows: Iterable[tuple[int, bytes, int, float]]) -> None:
+        """Record ``(feed_id, key, content_hash, now)`` rows (insert or update)."""
+        with self._lock, self._tx():
+            self._db.executemany(
+                "INSERT INTO seen (feed_id, key, hash, last_seen) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (feed_id, key) DO UPDATE SET hash=excluded.hash, last_seen=excluded.last_seen",
+                rows)
+
+    def commit_round(self, feed_updates: list[tuple[int, dict[str, Any]]],
+                     seen_rows: list[tuple[int, bytes, int, float]]) -> None:
+        """Apply one round's feed updates and seen keys atomically."""
+        with self._lock, self._tx():
+            self.update_feeds(feed_updates)
+            self.mark_seen(seen_rows)
+
+    def compact(self, older_than: float) -> int:
+        """Forget seen keys not listed by their feed since ``older_than`` (epoch seconds).
+
+        Returns the number of keys removed.  Keys still in a feed are refreshed
+        on each changed poll (``last_seen``), so only entries that fell off the
+        feed long ago go; a feed that stopped answering keeps its keys.
+        """
+        with self._lock:
+            with self._tx():
+                cur = self._db.execute(
+                    "DELETE FROM seen WHERE last_seen < ? AND feed_id IN "
+                    "(SELECT id FROM feeds WHERE last_success IS NOT NULL AND last_success > ?)",
+                    (older_than, older_than))
+                removed = cur.rowcount
+            self._db.execute("PRAGMA incremental_vacuum")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "feeds": self._db.execute("SELECT count(*) FROM feeds").fetchone()[0],
+                "seen": self._db.execute("SELECT count(*) FROM seen").fetchone()[0],
+            }
+
+    def size_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+    # --- imported feeds --------------------------------------------------------------
+    def add_imported(self, feeds: Iterable[ImportedFeed]) -> int:
+        """Store imported feeds (new URLs only) and bump ``imports_version``. Returns how many were new."""
+        now = time.time()
+        with self._lock, self._tx():
+            added = 0
+            for f in feeds:
+                cur = self._db.execute("INSERT OR IGNORE INTO imported (url, name, tags, added_at) VALUES (?,?,?,?)",
+                                       (f.url, f.name, json.dumps(f.tags), now))
+                added += cur.rowcount
+            self._db.execute("INSERT INTO meta (k, v) VALUES ('imports_version', '1') ON CONFLICT (k) "
+                             "DO UPDATE SET v = CAST(CAST(v AS INTEGER) + 1 AS TEXT)")
+        return added
+
+    def imported(self) -> list[ImportedFeed]:
+        with self._lock:
+            rows = self._db.execute("SELECT url, name, tags FROM imported ORDER BY added_at, url").fetchall()
+        return [ImportedFeed(u, n, json.loads(t or "[]")) for u, n, t in rows]
+
+    def imports_version(self) -> str:
+        with self._lock:
+            r = self._db.execute("SELECT v FROM meta WHERE k='imports_version'").fetchone()
+        return r[0] if r else "0"
+
+    def iter_status(self) -> Iterator[FeedRow]:
+        yield from self.all_feeds()
+
+
+class _Tx:
+    """A re-entrant BEGIN IMMEDIATE ... COMMIT on the store's connection."""
+
+    def __init__(self, state: PollState):
+        self.state = state
+
+    def __enter__(self):
+        db = self.state._db
+        self.outer = not db.in_transaction
+        if self.outer:
+            db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.outer:
+            return False
+        if exc_type is None:
+            self.state._db.execute("COMMIT")
+        else:
+            self.state._db.execute("ROLLBACK")
+        return False

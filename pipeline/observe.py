@@ -1,0 +1,110 @@
+"""Metrics, health endpoints and logging for workers.
+
+Each worker process has one ``Metrics`` (its own Prometheus registry) and,
+when ``observe.metrics_port`` is set, serves ``/metrics``, ``/live`` and
+``/ready`` on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """The counters every stage reports, labelled by stage."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages_in = Counter("pipeline_messages_in_total", "Messages read from the input topic", ["stage"], registry=r)
+        self.messages_out = Counter("pipeline_messages_out_total", "Messages produced", ["stage", "topic"], registry=r)
+        self.errors = Counter("pipeline_errors_total", "Errors while processing, by class", ["stage", "error"], registry=r)
+        self.retries = Counter("pipeline_retries_total", "Retries of retriable errors", ["stage"], registry=r)
+        self.dlq = Counter("pipeline_dlq_total", "Messages sent to the dead-letter topic", ["stage"], registry=r)
+        self.latency = Histogram("pipeline_processing_seconds", "Processing time per message", ["stage"],
+                                 buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r)
+        self.batch_seconds = Histogram("pipeline_batch_seconds", "Time for one poll-process-commit cycle", ["stage"],
+                                       registry=r)
+        self.lag = Gauge("pipeline_consumer_lag", "Messages not yet read", ["stage", "topic", "partition"], registry=r)
+        self.feeds = Gauge("pipeline_feeds", "Feeds by status", ["status"], registry=r)
+        self.polls = Counter("pipeline_polls_total", "Feed polls by HTTP status (or error kind)", ["status"], registry=r)
+        self.commits = Counter("pipeline_commits_total", "Units of work committed", ["stage"], registry=r)
+        self.aborts = Counter("pipeline_aborts_total", "Units of work aborted and replayed", ["stage"], registry=r)
+        self.ready = False
+        self.last_loop = time.monotonic()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    metrics: Metrics
+    stall_after: float = 300.0
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        if self.path.startswith("/metrics"):
+            body, ctype, code = self.metrics.render(), CONTENT_TYPE_LATEST, 200
+        elif self.path.startswith("/live"):
+            # Live while the worker loop turns; a loop stuck for stall_after seconds is not.
+            ok = time.monotonic() - self.metrics.last_loop < self.stall_after
+            body, ctype, code = (b"ok\n" if ok else b"stalled\n"), "text/plain", 200 if ok else 503
+        elif self.path.startswith("/ready"):
+            ok = self.metrics.ready
+            body, ctype, code = (b"ready\n" if ok else b"starting\n"), "text/plain", 200 if ok else 503
+        else:
+            body, ctype, code = b"not found\n", "text/plain", 404
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:  # keep scrapes out of the logs
+        pass
+
+
+def serve(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:
+    """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks one)."""
+    handler = type("Handler", (_Handler,), {"metrics": metrics})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("stage", "topic", "partition", "offset", "feed", "url"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Configure the root logger for a worker: to stderr, as text or JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.Formatter.converter = time.gmtime
+    for noisy in ("kafka", "trafilatura", "urllib3", "htmldate", "courlan", "charset_normalizer"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

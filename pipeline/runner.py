@@ -1,0 +1,298 @@
+"""The one loop every stage runs in: poll -> process -> produce -> commit.
+
+The runner owns the bus; stages own their logic and state.  The order of the
+steps is what makes the delivery guarantees hold, so each risky step says why.
+
+at_least_once:  produce outputs -> flush (acks=all) -> commit input offsets.
+    A crash before the commit re-delivers the batch: outputs may repeat, never
+    go missing.  Their keys (article ids) make repeats harmless to a consumer
+    that upserts by key.
+exactly_once:   the outputs and the input offsets go in one transaction
+    (Kafka transactions, or one SQLite transaction on the local log).  A crash
+    aborts the lot; read_committed consumers never see the aborted outputs.
+
+Either way ``stage.commit()`` (persisting the stage's own state) runs only
+after the bus commit, and stages keep their state idempotent under replay.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline import models, topics
+from pipeline.bus.base import Bus, Message, TopicPartition
+from pipeline.config import Settings
+from pipeline.errors import MessageError, PipelineError, TransportError
+from pipeline.observe import Metrics
+from pipeline.stages.base import Output, Stage
+
+log = logging.getLogger("pipeline.runner")
+
+H = topics.ERROR_HEADER_PREFIX
+
+
+def is_retriable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "retriable", False))
+
+
+def error_headers(exc: BaseException, stage: str, msg: Message, retries: int) -> list[tuple[str, bytes]]:
+    """The ``__pipeline.errors.*`` headers of a dead-letter record (Kafka Connect's DLQ style)."""
+    cls = type(exc)
+    text = str(exc) or cls.__name__
+    stack = "".join(traceback.format_exception(cls, exc, exc.__traceback__, limit=8))
+    return [
+        (H + "stage", stage.encode()),
+        (H + "topic", msg.topic.encode()),
+        (H + "partition", str(msg.partition).encode()),
+        (H + "offset", str(msg.offset).encode()),
+        (H + "exception.class.name", f"{cls.__module__}.{cls.__qualname__}".encode()),
+        (H + "exception.message", text.encode("utf-8", "replace")[:4000]),
+        (H + "exception.stacktrace", stack.encode("utf-8", "replace")[:8000]),
+        (H + "retries", str(retries).encode()),
+        (H + "timestamp", str(int(time.time() * 1000)).encode()),
+    ]
+
+
+@dataclass
+class StepResult:
+    consumed: int = 0
+    produced: int = 0
+    dead: int = 0
+
+
+class Runner:
+    """Runs one stage on one bus session."""
+
+    def __init__(self, stage: Stage, bus: Bus, settings: Settings, metrics: Metrics | None = None,
+                 stop: threading.Event | None = None):
+        self.stage = stage
+        self.bus = bus
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.stop = stop or threading.Event()
+        self.name = stage.name
+        self.prefix = settings.transport.topic_prefix
+        self.rs = settings.runner
+        self._source_round = 0
+        cfg = getattr(settings, stage.name)
+        self.batch_size = int(getattr(cfg, "batch_size", 50))
+        self._transport_failures = 0
+        outs = [settings.topic(t) for t in stage.output_topics]
+        if stage.input_topic is None:
+            bus.ensure_topics(outs)
+        else:
+            inp = settings.topic(stage.input_topic)
+            bus.ensure_topics([inp, settings.topic(topics.dlq(stage.input_topic))] + outs)
+            group = (settings.transport.kafka.group_id_prefix if settings.transport.kind == "kafka" else "") + stage.name
+            bus.subscribe([inp], group)
+        self.metrics.ready = True
+
+    # --- one cycle --------------------------------------------------------------------
+    def step(self, *, force_all: bool = False, timeout: float | None = None) -> StepResult:
+        """One poll-process-commit cycle. Returns what it moved. Raises nothing retriable:
+        transport trouble is logged, the unit aborted and retried on the next step."""
+        self.metrics.last_loop = time.monotonic()
+        if self.stage.input_topic is None:
+            return self._step_source(force_all)
+        msgs = self.bus.poll(self.batch_size, self.rs.poll_timeout if timeout is None else timeout)
+        if not msgs:
+            self._report_lag()
+            return StepResult()
+        started = time.monotonic()
+        try:
+            result = self._handle(msgs)
+        except TransportError as exc:
+            self._on_transport_error(exc)
+            return StepResult()
+        self._transport_failures = 0
+        self.metrics.batch_seconds.labels(self.name).observe(time.monotonic() - started)
+        return result
+
+    def _step_source(self, force_all: bool) -> StepResult:
+        outputs = self.stage.poll_source(force_all=force_all)
+        try:
+            self.bus.begin()
+            for out in outputs:
+                self._produce(out)
+            # Entries are durable before the poller records them as seen (stage.commit).
+            self.bus.commit({})
+        except TransportError as exc:
+            self._on_transport_error(exc)
+            return StepResult()
+        self.stage.commit()
+        return StepResult(produced=len(outputs))
+
+    def _handle(self, msgs: list[Message]) -> StepResult:
+        in_topic = self.stage.input_topic
+        assert in_topic is not None
+        self.metrics.messages_in.labels(self.name).inc(len(msgs))
+        dead: list[tuple[Message, BaseException, int]] = []
+        live: list[tuple[Message, dict[str, Any]]] = []
+        for m in msgs:
+            try:
+                live.append((m, models.decode(m.value, in_topic)))
+            except MessageError as exc:
+                dead.append((m, exc, 0))
+
+        outputs: list[Output] = []
+        pending = live
+        attempt = 0
+        delay = self.rs.retry_backoff_initial
+        t0 = time.monotonic()
+        while pending:
+            results = self.stage.process_batch([v for _, v in pending])
+            retry: list[tuple[Message, dict[str, Any]]] = []
+            for (m, v), res in zip(pending, results):
+                if isinstance(res, BaseException):
+                    self.metrics.errors.labels(self.name, type(res).__name__).inc()
+                    if is_retriable(res) and attempt < self.rs.max_retries and not self.stop.is_set():
+                        retry.append((m, v))
+                    else:
+                        if not isinstance(res, PipelineError):
+                            log.warning("%s: unexpected %s at %s[%d]@%d: %s", self.name, type(res).__name__,
+                                        m.topic, m.partition, m.offset, res)
+                        dead.append((m, res, attempt))
+                else:
+                    outputs.extend(res)
+            pending = retry
+            if pending:
+                attempt += 1
+                self.metrics.retries.labels(self.name).inc(len(pending))
+                wait = min(delay, self.rs.retry_backoff_max) * (0.5 + random.random() / 2)
+                log.info("%s: retrying %d message(s) in %.1fs (attempt %d)", self.name, len(pending), wait, attempt)
+                self.stop.wait(wait)
+                delay *= 2
+        if live:
+            per = (time.monotonic() - t0) / len(live)
+            for _ in live:
+                self.metrics.latency.labels(self.name).observe(per)
+
+        # Outputs first, then dead letters, then the offsets: all in one unit.
+        self.bus.begin()
+        try:
+            for out in outputs:
+                self._produce(out)
+            for m, exc, retries in dead:
+                self._dead_letter(m, exc, retries)
+            offsets: dict[TopicPartition, int] = {}
+            for m in msgs:
+                tp = (m.topic, m.partition)
+                offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+            # Only partitions we still own: after a rebalance the new owner re-reads the rest.
+            owned = self.bus.assignment()
+            offsets = {tp: o for tp, o in offsets.items() if tp in owned}
+            self.bus.commit(offsets)
+        except TransportError:
+            raise
+        except Exception as exc:  # a bug in produce (e.g. an unencodable value): abort, don't lose
+            raise TransportError(f"runner: could not produce the outputs of {self.name}: {exc}") from exc
+        self.metrics.commits.labels(self.name).inc()
+        self.stage.commit()
+        return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))
+
+    def _produce(self, out: Output) -> None:
+        key = out.message_key
+        value = models.encode(out.value)
+        self.bus.produce(self.settings.topic(out.topic), key.encode() if key is not None else None, value,
+                         list(out.headers))
+        self.metrics.messages_out.labels(self.name, out.topic).inc()
+
+    def _dead_letter(self, m: Message, exc: BaseException, retries: int) -> None:
+        assert self.stage.input_topic is not None
+        log.warning("%s: dead-lettering %s[%d]@%d: %s: %s", self.name, m.topic, m.partition, m.offset,
+                    type(exc).__name__, exc)
+        self.metrics.dlq.labels(self.name).inc()
+        if not self.rs.dlq:
+            return
+        headers = list(m.headers) + error_headers(exc, self.name, m, retries)
+        self.bus.produce(self.settings.topic(topics.dlq(self.stage.input_topic)), m.key, m.value, headers)
+
+    def _on_transport_error(self, exc: TransportError) -> None:
+        """Abort the unit, rewind to the last commit, and back off before the next try."""
+        self.metrics.aborts.labels(self.name).inc()
+        self._transport_failures += 1
+        wait = min(self.rs.retry_backoff_initial * 2 ** min(self._transport_failures, 10), self.rs.retry_backoff_max)
+        log.warning("%s: %s; unit aborted, retrying in %.1fs", self.name, exc, wait)
+        try:
+            self.bus.abort()
+        except TransportError as again:
+            log.warning("%s: abort failed too: %s", self.name, again)
+        self.stop.wait(wait)
+
+    def _report_lag(self) -> None:
+        try:
+            for (topic, p), lag in self.bus.lag().items():
+                self.metrics.lag.labels(self.name, topic, str(p)).set(lag)
+        except Exception:  # noqa: BLE001 - lag is best effort
+            pass
+
+    # --- loops ------------------------------------------------------------------------
+    def run_forever(self) -> None:
+        """Run until ``stop`` is set; the batch in hand is finished and committed first."""
+        log.info("%s: started (transport %s)", self.name, self.settings.transport.kind)
+        while not self.stop.is_set():
+            if self.stage.input_topic is None:
+                self.step()
+                self.stop.wait(max(0.05, min(self.stage.seconds_until_due(), 5.0)))
+            else:
+                self.step()
+        log.info("%s: stopping", self.name)
+
+    def close(self) -> None:
+        try:
+            self.stage.close()
+        finally:
+            self.bus.close()
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT ask the loop to stop after the batch in hand; a second SIGINT kills."""
+    count = {"n": 0}
+
+    def handler(signum, frame):  # noqa: ARG001
+        count["n"] += 1
+        if count["n"] > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.info("received %s: finishing the batch in hand, then exiting", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_until_idle(runners: list[Runner], idle_after: float, stop: threading.Event) -> dict[str, StepResult]:
+    """Poll every source once, then step the consumer stages round-robin until none has
+    had anything to do for ``idle_after`` seconds. Returns totals per stage."""
+    totals = {r.name: StepResult() for r in runners}
+    for r in runners:
+        if r.stage.input_topic is None and not stop.is_set():
+            res = r.step(force_all=True)
+            totals[r.name].produced += res.produced
+    consumers = [r for r in runners if r.stage.input_topic is not None]
+    idle_since = None
+    while not stop.is_set():
+        moved = 0
+        for r in consumers:
+            while not stop.is_set():
+                res = r.step(timeout=0.05)
+                t = totals[r.name]
+                t.consumed += res.consumed
+                t.produced += res.produced
+                t.dead += res.dead
+                moved += res.consumed
+                if not res.consumed:
+                    break
+        if moved:
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since >= idle_after:
+            break
+    return totals

@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load, loads
+
+
+def test_empty_config_is_valid_and_defaults_are_safe():
+    s = loads("")
+    assert s.transport.kind == "local"
+    assert s.fetch.allow_private_addresses is False
+    assert s.fetch.max_bytes == 10 * 1024 * 1024
+
+
+def test_unknown_key_and_wrong_type_are_named_with_path_and_line():
+    text = "transport:\n  kind: kafka\n  kafka:\n    bootstrap_servers: localhost:9092\n    procesing_guarantee: exactly_once\nfetch:\n  max_redirects: many\n"
+    with pytest.raises(ConfigError) as err:
+        loads(text)
+    problems = {(p, line): msg for p, line, msg in err.value.problems}
+    assert ("transport.kafka.procesing_guarantee", 5) in problems
+    assert problems[("transport.kafka.procesing_guarantee", 5)] == "unknown key"
+    assert ("fetch.max_redirects", 7) in problems
+
+
+def test_bad_feed_url_named_by_index():
+    with pytest.raises(ConfigError) as err:
+        loads("feeds:\n  - url: https://ok.example/feed\n  - url: ftp://nope.example/feed\n")
+    (path, line, msg), = err.value.problems
+    assert path == "feeds.1.url" and line == 3 and "http" in msg
+
+
+def test_environment_overrides_any_key():
+    s = loads("transport:\n  kind: local\n", env={
+        "PIPELINE__TRANSPORT__KIND": "kafka",
+        "PIPELINE__TRANSPORT__KAFKA__BOOTSTRAP_SERVERS": "b1:9092,b2:9092",
+        "PIPELINE__FETCH__MAX_BYTES": "2048",
+        "UNRELATED": "x",
+    })
+    assert s.transport.kind == "kafka"
+    assert s.transport.kafka.bootstrap_servers == ["b1:9092", "b2:9092"]
+    assert s.fetch.max_bytes == 2048
+
+
+def test_environment_override_errors_say_so():
+    with pytest.raises(ConfigError) as err:
+        loads("", env={"PIPELINE__FETCH__MAX_BYTES": "huge"})
+    assert "environment" in err.value.problems[0][2]
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path):
+    cfg = tmp_path / "conf" / "p.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text("state_dir: ../state\ntransport:\n  local:\n    path: bus.db\n")
+    s = load(cfg, env={})
+    assert s.state_path == (tmp_path / "state").resolve()
+    assert s.resolve(s.transport.local.path) == (tmp_path / "conf" / "bus.db").resolve()
+
+
+def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path):
+    with pytest.raises(ConfigError) as err:
+        loads("transport: [unclosed\n")
+    assert "YAML" in str(err.value)
+    with pytest.raises(ConfigError):
+        load(tmp_path / "missing.yaml")
+
+
+def test_shipped_configs_are_valid():
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for f in root.glob("*.yaml"):
+        load(f, env={})
