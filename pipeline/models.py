@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import topics
@@ -155,7 +156,10 @@ def encode(value: dict[str, Any]) -> bytes:
     """Serialise a value to UTF-8 JSON bytes (``schema_version`` added if missing)."""
     if "schema_version" not in value:
         value = {"schema_version": SCHEMA_VERSION, **value}
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # e.g. ints beyond 64 bits: the stdlib encoder copes
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def decode(raw: bytes | None, topic: str | None = None) -> dict[str, Any]:
@@ -167,11 +171,16 @@ def decode(raw: bytes | None, topic: str | None = None) -> dict[str, Any]:
     if raw is None:
         raise MessageError("codec: value is empty (tombstone)")
     try:
-        value = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise MessageError(f"codec: value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise MessageError(f"codec: value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # orjson is fast; the stdlib parser gives the better message for the error.
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise MessageError(f"codec: value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise MessageError(
+                f"codec: value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(value, dict):
         raise MessageError(f"codec: value is a JSON {type(value).__name__}, expected an object")
     if topic is not None and topic in MODELS:

@@ -1,0 +1,183 @@
+"""Messages/s through one pass-through stage, next to a raw loop, in the same run.
+
+    python bench/bus_throughput.py [--kafka HOST:PORT] [--messages N] [--sizes 1024,20480]
+
+For each value size it measures:
+  local raw     a bare LocalBus poll -> produce -> commit loop (no decode, no stage)
+  local runner  the generic Runner with a pass-through stage on the local log
+  kafka raw     a bare kafka-python consume -> produce -> flush -> commit loop
+  kafka runner  the Runner on KafkaBus (at_least_once, and exactly_once)
+and prints messages/s with the runner's ratio to the raw loop (target: >= 0.8).
+The raw loops move bytes only; the runner also decodes, validates the schema and
+re-encodes each value, which is part of what it costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline import models, topics  # noqa: E402
+from pipeline.bus import open_bus  # noqa: E402
+from pipeline.config import loads  # noqa: E402
+from pipeline.runner import Runner  # noqa: E402
+from pipeline.stages.base import Context, Output, Stage  # noqa: E402
+
+BATCH = 500
+
+
+class PassThrough(Stage):
+    name = "extract"
+    input_topic = topics.FEED_ENTRIES
+    output_topics = (topics.ARTICLES_EXTRACTED,)
+
+    def process(self, value):
+        return [Output(topics.ARTICLES_EXTRACTED, value)]
+
+
+def value_of(i: int, size: int) -> bytes:
+    base = {"id": f"{i:032x}", "url": f"https://bench.example/{i}", "feed_url": "https://bench.example/feed",
+            "title": "Benchmark entry", "summary": ""}
+    raw = models.encode(base)
+    base["summary"] = "x" * max(0, size - len(raw))
+    return models.encode(base)
+
+
+def settings_for(kind: str, tmp: Path, bootstrap: str | None, guarantee: str = "at_least_once"):
+    prefix = f"bench-{uuid.uuid4().hex[:6]}."
+    text = {
+        "transport": {"kind": kind, "topic_prefix": prefix,
+                      "local": {"path": str(tmp / f"{prefix}db"), "poll_interval_ms": 5},
+                      "kafka": {"bootstrap_servers": bootstrap or "localhost:9092", "processing_guarantee": guarantee,
+                                "partitions": 1, "max_poll_records": BATCH, "compression_type": "none"}},
+        "state_dir": str(tmp / "state"),
+        "extract": {"batch_size": BATCH},
+        "runner": {"poll_timeout": 0.2},
+    }
+    return loads(json.dumps(text), env={})
+
+
+def fill(settings, n: int, size: int) -> None:
+    bus = open_bus(settings, "bench-fill")
+    topic = settings.topic(topics.FEED_ENTRIES)
+    bus.ensure_topics([topic], 1)
+    bus.begin()
+    for i in range(n):
+        bus.produce(topic, f"{i}".encode(), value_of(i, size))
+        if i % 5000 == 4999:
+            bus.flush()
+    bus.commit({})
+    bus.close()
+
+
+def run_runner(settings, n: int) -> float:
+    stop = threading.Event()
+    bus = open_bus(settings, "bench-runner", transactional_id=f"bench-{uuid.uuid4().hex[:8]}")
+    runner = Runner(PassThrough(Context(settings=settings)), bus, settings, stop=stop)
+    done = 0
+    start = None
+    while done < n:
+        res = runner.step(timeout=1.0)
+        if res.consumed and start is None:
+            start = time.perf_counter() - 0.0
+        done += res.consumed
+    elapsed = time.perf_counter() - start
+    runner.close()
+    return n / elapsed
+
+
+def run_local_raw(settings, n: int) -> float:
+    bus = open_bus(settings, "bench-raw")
+    src, dst = settings.topic(topics.FEED_ENTRIES), settings.topic("raw.out")
+    bus.subscribe([src], "raw")
+    done, start = 0, None
+    while done < n:
+        msgs = bus.poll(BATCH, 1.0)
+        if not msgs:
+            continue
+        start = start or time.perf_counter()
+        bus.begin()
+        for m in msgs:
+            bus.produce(dst, m.key, m.value)
+        bus.commit({(msgs[-1].topic, msgs[-1].partition): msgs[-1].offset + 1})
+        done += len(msgs)
+    elapsed = time.perf_counter() - start
+    bus.close()
+    return n / elapsed
+
+
+def run_kafka_raw(settings, n: int) -> float:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    k = settings.transport.kafka
+    src, dst = settings.topic(topics.FEED_ENTRIES), settings.topic("raw.out")
+    consumer = KafkaConsumer(src, bootstrap_servers=k.bootstrap_servers, group_id=f"raw-{uuid.uuid4().hex[:6]}",
+                             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=BATCH,
+                             isolation_level="read_committed")
+    producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers, acks="all", enable_idempotence=True,
+                             linger_ms=5)
+    done, start = 0, None
+    while done < n:
+        polled = consumer.poll(timeout_ms=1000, max_records=BATCH)
+        msgs = [m for batch in polled.values() for m in batch]
+        if not msgs:
+            continue
+        start = start or time.perf_counter()
+        for m in msgs:
+            producer.send(dst, key=m.key, value=m.value)
+        producer.flush()
+        consumer.commit()
+        done += len(msgs)
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    producer.close()
+    return n / elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kafka", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--sizes", default="1024,20480")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for size in [int(s) for s in args.sizes.split(",")]:
+            n = args.messages if size <= 2048 else max(2000, args.messages // 4)
+            s = settings_for("local", tmp, None)
+            fill(s, n, size)
+            raw = run_local_raw(s, n)
+            s2 = settings_for("local", tmp, None)
+            fill(s2, n, size)
+            run = run_runner(s2, n)
+            rows.append(("local", size, n, raw, run, "exactly_once (one SQLite txn)"))
+            if args.kafka:
+                for guarantee in ("at_least_once", "exactly_once"):
+                    s = settings_for("kafka", tmp, args.kafka, guarantee)
+                    fill(s, n, size)
+                    raw = run_kafka_raw(s, n)
+                    s2 = settings_for("kafka", tmp, args.kafka, guarantee)
+                    fill(s2, n, size)
+                    run = run_runner(s2, n)
+                    rows.append(("kafka", size, n, raw, run, guarantee))
+    print(f"{'transport':<9} {'value':>7} {'msgs':>6} {'raw loop msg/s':>15} {'runner msg/s':>13} {'ratio':>6}  runner mode")
+    for kind, size, n, raw, run, mode in rows:
+        print(f"{kind:<9} {size:>7} {n:>6} {raw:>15,.0f} {run:>13,.0f} {run / raw:>6.2f}  {mode}")
+    print("target: runner >= 0.80 x raw loop (same machine, same run)")
+    if not args.kafka:
+        print("(no --kafka / KAFKA_BOOTSTRAP_SERVERS: Kafka rows skipped)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
