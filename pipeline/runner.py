@@ -105,7 +105,11 @@ class Runner:
         self.metrics.last_loop = time.monotonic()
         if self.stage.input_topic is None:
             return self._step_source(force_all)
-        msgs = self.bus.poll(self.batch_size, self.rs.poll_timeout if timeout is None else timeout)
+        try:
+            msgs = self.bus.poll(self.batch_size, self.rs.poll_timeout if timeout is None else timeout)
+        except TransportError as exc:
+            self._on_transport_error(exc)
+            return StepResult()
         if not msgs:
             self._report_lag()
             return StepResult()
@@ -244,12 +248,23 @@ class Runner:
     def run_forever(self) -> None:
         """Run until ``stop`` is set; the batch in hand is finished and committed first."""
         log.info("%s: started (transport %s)", self.name, self.settings.transport.kind)
+        failures = 0
         while not self.stop.is_set():
+            try:
+                self.step()
+                failures = 0
+            except Exception:  # noqa: BLE001 - a bug must not kill the worker in a crash loop
+                failures += 1
+                wait = min(self.rs.retry_backoff_initial * 2 ** min(failures, 10), self.rs.retry_backoff_max)
+                log.exception("%s: unexpected error in the worker loop; retrying in %.1fs", self.name, wait)
+                try:
+                    self.bus.abort()
+                except Exception:  # noqa: BLE001
+                    pass
+                self.stop.wait(wait)
+                continue
             if self.stage.input_topic is None:
-                self.step()
                 self.stop.wait(max(0.05, min(self.stage.seconds_until_due(), 5.0)))
-            else:
-                self.step()
         log.info("%s: stopping", self.name)
 
     def close(self) -> None:

@@ -1,0 +1,1 @@
+"""Commands beyond the core ones; each module has ``register(subparsers)``."""
