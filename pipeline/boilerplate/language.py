@@ -1,0 +1,42 @@
+"""Language of an article and of its lines, with py3langid.
+
+py3langid knows 140 labels, and on a short line it often picks a rare
+neighbour (Guianese Creole for a French line, Pidgin for an English one).  We
+restrict it to the languages feeds are commonly written in, which makes its
+normalised probabilities usable on lines of a few words.
+"""
+
+from __future__ import annotations
+
+import threading
+
+COMMON_LANGUAGES = (
+    "en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cs", "sk", "hu", "ro",
+    "ru", "uk", "bg", "el", "tr", "ar", "he", "fa", "hi", "zh", "ja", "ko", "id", "vi", "ca",
+)
+
+_lock = threading.Lock()
+_identifier = None
+
+
+def _get():
+    global _identifier
+    with _lock:
+        if _identifier is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            ident.set_languages(list(COMMON_LANGUAGES))
+            _identifier = ident
+        return _identifier
+
+
+def rank(text: str) -> dict[str, float]:
+    """Return {language: probability} of ``text`` over the common languages."""
+    return dict(_get().rank(text))
+
+
+def detect(text: str) -> tuple[str, float]:
+    """Return (language, probability) of ``text``."""
+    lang, prob = _get().classify(text)
+    return lang, float(prob)
