@@ -91,11 +91,16 @@ class ParsedFeed:
 # --- dates ---------------------------------------------------------------------------
 
 def _from_struct(st: Any) -> str | None:
+    """A UTC struct_time as ISO 8601; None for the epoch itself or earlier (a "no date" placeholder)."""
     try:
         ts = calendar.timegm(st)
-        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+    return out if out >= "1970-01-02" else None
+
+
+_ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def iso_date(value: Any) -> str | None:
@@ -114,10 +119,13 @@ def iso_date(value: Any) -> str | None:
     if isinstance(value, str):
         s = value.strip()
         dt = None
-        try:
-            dt = datetime.fromisoformat(s.replace("z", "Z").replace("Z", "+00:00")) if "T" in s else None
-        except ValueError:
-            dt = None
+        if _ISO_LIKE.match(s):
+            # Looks like RFC 3339: read it strictly, or not at all (feedparser would roll
+            # month 13 over into next year).
+            try:
+                dt = datetime.fromisoformat(s.replace("z", "Z").replace("Z", "+00:00"))
+            except ValueError:
+                return None
         if dt is not None:
             if dt.year < 1970:
                 return None
@@ -359,7 +367,17 @@ def _ttl(feed: Mapping[str, Any]) -> float | None:
     return None
 
 
-def _entry_from_fp(e: Mapping[str, Any]) -> ParsedEntry:
+_EMAIL_NAME = re.compile(r"^\s*\S+@\S+\s*\((.+)\)\s*$")
+_NAME_EMAIL = re.compile(r"^\s*(.+?)\s*<\S+@\S+>\s*$")
+
+
+def _author_name(raw: str) -> str:
+    """``"mail@x (Name)"`` and ``"Name <mail@x>"`` -> ``"Name"``; anything else as it is."""
+    m = _EMAIL_NAME.match(raw) or _NAME_EMAIL.match(raw)
+    return (m.group(1) if m else raw).strip()
+
+
+def _entry_from_fp(e: Mapping[str, Any], feed_authors: list[str]) -> ParsedEntry:
     content = None
     for c in e.get("content") or []:
         value = c.get("value")
@@ -367,12 +385,16 @@ def _entry_from_fp(e: Mapping[str, Any]) -> ParsedEntry:
             content = value  # first non-empty: content:encoded or atom:content
             break
     authors = []
-    for a in e.get("authors") or []:
+    raw_author = dict.get(e, "author")
+    if isinstance(raw_author, str) and raw_author.strip():
+        # feedparser splits "editor@x.example (The Editor)" at the wrong places; read it here.
+        authors.append(_author_name(raw_author))
+    for a in (e.get("authors") or [])[1 if authors else 0:]:
         name = (a.get("name") or a.get("email") or "").strip()
         if name and name not in authors:
             authors.append(name)
-    if not authors and e.get("author"):
-        authors.append(str(e["author"]).strip())
+    if not authors:
+        authors = list(feed_authors)
     tags = []
     for t in e.get("tags") or []:
         term = (t.get("term") or t.get("label") or "").strip()
@@ -395,6 +417,9 @@ def _entry_from_fp(e: Mapping[str, Any]) -> ParsedEntry:
     guid = (e.get("id") or "").strip() or None
     if not link and guid and e.get("guidislink") and guid.startswith(("http://", "https://")):
         link = guid
+    published = _from_struct(dict.get(e, "published_parsed")) if dict.get(e, "published_parsed") else None
+    # dict.get, not FeedParserDict.get: the latter maps a missing updated_parsed to published_parsed.
+    updated = _from_struct(dict.get(e, "updated_parsed")) if dict.get(e, "updated_parsed") else None
     summary = e.get("summary") or None
     if summary and content and summary == content:
         summary = None  # feedparser fills summary from content for some Atom feeds
@@ -405,8 +430,9 @@ def _entry_from_fp(e: Mapping[str, Any]) -> ParsedEntry:
         summary=summary,
         content=content,
         authors=authors,
-        published=_from_struct(e["published_parsed"]) if e.get("published_parsed") else None,
-        updated=_from_struct(e["updated_parsed"]) if e.get("updated_parsed") else None,
+        # Only <updated> / dc:date (Atom, RSS 1.0): that is the best publication date there is.
+        published=published or updated,
+        updated=updated,
         tags=tags,
         enclosures=enclosures,
     )
@@ -420,7 +446,11 @@ def _parse_xml(content: bytes, headers: Mapping[str, str], url: str) -> ParsedFe
         response_headers["content-location"] = url
     result = feedparser.parse(io.BytesIO(content), response_headers=response_headers)
     version = result.get("version") or ""
-    entries = [_entry_from_fp(e) for e in result.get("entries", [])]
+    feed = result.get("feed", {})
+    feed_authors: list[str] = []
+    if version.startswith("atom"):  # Atom entries inherit the feed's authors (RFC 4287 4.2.1)
+        feed_authors = [n for n in ((a.get("name") or "").strip() for a in feed.get("authors") or []) if n]
+    entries = [_entry_from_fp(e, feed_authors) for e in result.get("entries", [])]
     if not version and not entries:
         exc = result.get("bozo_exception")
         raise NotAFeed(f"parser: not a feed (no RSS, Atom or JSON Feed found{': ' + str(exc) if exc else ''})")
@@ -431,7 +461,6 @@ def _parse_xml(content: bytes, headers: Mapping[str, str], url: str) -> ParsedFe
         problem = f"parser: malformed feed: {type(exc).__name__}: {exc}" if exc else "parser: malformed feed"
     if stripped:
         problem = ((problem + "; ") if problem else "parser: ") + "DTD internal subset (entity declarations) ignored"
-    feed = result.get("feed", {})
     return ParsedFeed(
         format=version or "unknown",
         title=(feed.get("title") or "").strip() or None,

@@ -185,17 +185,24 @@ class PollState:
             cur = self._db.execute(
                 "UPDATE feeds SET disabled_reason=NULL, error_count=0, next_poll=NULL WHERE url=? OR current_url=?",
                 (url, url))
+            self._bump_version()
             return cur.rowcount > 0
 
+    def _bump_version(self) -> None:
+        # Tells a running poller to re-read its feed list (see PollStage._maybe_reload).
+        self._db.execute("INSERT INTO meta (k, v) VALUES ('imports_version', '1') ON CONFLICT (k) "
+                         "DO UPDATE SET v = CAST(CAST(v AS INTEGER) + 1 AS TEXT)")
+
     # --- seen entries ----------------------------------------------------------------
-    def seen_hashes(self, feed_id: int, keys: list[bytes]) -> dict[bytes, int]:
-        """Return ``{key: content_hash}`` for those of ``keys`` already seen in this feed."""
-        out: dict[bytes, int] = {}
+    def seen_hashes(self, feed_id: int, keys: list[bytes]) -> dict[bytes, tuple[int, float]]:
+        """Return ``{key: (content_hash, last_seen)}`` for those of ``keys`` already seen in this feed."""
+        out: dict[bytes, tuple[int, float]] = {}
         with self._lock:
             for i in range(0, len(keys), 500):
                 chunk = keys[i:i + 500]
-                q = f"SELECT key, hash FROM seen WHERE feed_id=? AND key IN ({','.join('?' * len(chunk))})"
-                out.update(self._db.execute(q, [feed_id, *chunk]).fetchall())
+                q = f"SELECT key, hash, last_seen FROM seen WHERE feed_id=? AND key IN ({','.join('?' * len(chunk))})"
+                for k, h, t in self._db.execute(q, [feed_id, *chunk]):
+                    out[k] = (h, t)
         return out
 
     def has_seen_any(self, feed_id: int) -> bool:
@@ -260,8 +267,7 @@ class PollState:
                 cur = self._db.execute("INSERT OR IGNORE INTO imported (url, name, tags, added_at) VALUES (?,?,?,?)",
                                        (f.url, f.name, json.dumps(f.tags), now))
                 added += cur.rowcount
-            self._db.execute("INSERT INTO meta (k, v) VALUES ('imports_version', '1') ON CONFLICT (k) "
-                             "DO UPDATE SET v = CAST(CAST(v AS INTEGER) + 1 AS TEXT)")
+            self._bump_version()
         return added
 
     def imported(self) -> list[ImportedFeed]:
@@ -276,6 +282,17 @@ class PollState:
 
     def iter_status(self) -> Iterator[FeedRow]:
         yield from self.all_feeds()
+
+    # --- meta ---------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            r = self._db.execute("SELECT v FROM meta WHERE k=?", (key,)).fetchone()
+        return r[0] if r else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock, self._tx():
+            self._db.execute("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v=excluded.v",
+                             (key, value))
 
 
 class _Tx:
@@ -299,3 +316,4 @@ class _Tx:
         else:
             self.state._db.execute("ROLLBACK")
         return False
+
