@@ -1,0 +1,70 @@
+"""``dedupe``: articles.extracted -> articles.unique | articles.duplicates.
+
+The first copy of a story goes to ``articles.unique`` with ``dedupe.status:
+unique`` and a new ``cluster_id`` (``c-`` + its id); each later copy goes to
+``articles.duplicates`` with ``duplicate_of``, ``cluster_id``, ``similarity`` and
+the ``signal`` that matched (``canonical_url``, ``guid``, ``text_hash``,
+``near_duplicate``).  An article seen before (same id) with new text is an
+``update`` of its story: it flows on the topic its first version took (so
+downstream of ``articles.unique`` replaces the story by id) in the same cluster.
+The same id with the same text is a redelivery and gets exactly the earlier output.
+
+The rules live in ``pipeline.dedupe.engine``; see ``docs/dedupe.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import topics
+from pipeline.dedupe.engine import Deduper
+from pipeline.stages.base import Context, Output, Stage
+
+
+class DedupeStage(Stage):
+    name = "dedupe"
+    input_topic = topics.ARTICLES_EXTRACTED
+    output_topics = (topics.ARTICLES_UNIQUE, topics.ARTICLES_DUPLICATES)
+
+    def __init__(self, ctx: Context):
+        super().__init__(ctx)
+        cfg = self.settings.dedupe
+        self.deduper = Deduper(cfg, ctx.state_dir / cfg.state_file, now=ctx.now)
+        self.log.info("dedupe: %d articles in the index (window %.0f days)", len(self.deduper), cfg.window_days)
+
+    def process(self, value: dict[str, Any]) -> list[Output]:
+        """Return the article with ``dedupe`` on articles.unique or articles.duplicates.
+
+        Raises StageError for a value without an id.
+        """
+        d = self.deduper.decide(value)
+        out = dict(value)
+        out["dedupe"] = d.as_dict()
+        topic = topics.ARTICLES_UNIQUE if d.on_unique else topics.ARTICLES_DUPLICATES
+        if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
+            self.ctx.metrics.count("dedupe_decisions", status=d.status, signal=d.signal or "none")
+        return [Output(topic, out, key=value["id"])]
+
+    def process_batch(self, values: list[dict[str, Any]]) -> list[list[Output] | BaseException]:
+        """As ``process`` for each value; the batch's decisions are on disk before it returns.
+
+        Writing ahead of the outputs means a crash between here and the commit of
+        the input offsets is followed by a redelivery that finds each decision and
+        re-emits it unchanged.
+        """
+        results = super().process_batch(values)
+        self.deduper.flush()
+        return results
+
+    def restore(self, value: dict[str, Any]) -> None:
+        """Index a value read back from articles.unique/duplicates (standby warm-up)."""
+        self.deduper.restore(value)
+
+    def commit(self) -> None:
+        self.deduper.flush()
+
+    def close(self) -> None:
+        self.deduper.close()
+
+
+STAGE = DedupeStage

@@ -1,0 +1,250 @@
+"""The dedupe stage: exact and near-duplicate signals, updates, replay, restart, eviction."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from pipeline import topics
+from pipeline.config import loads
+from pipeline.config.dedupe import DedupeSettings
+from pipeline.dedupe.engine import Deduper
+from pipeline.errors import ConfigError, StageError
+from pipeline.stages.base import Context
+from pipeline.stages.dedupe import STAGE, DedupeStage
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "dedupe"
+SEED = Path("/work/shared/seed/syndicated-article.txt")
+NOW = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
+
+
+def _stories() -> dict[str, str]:
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    spec = spec_from_file_location("make_set", DATA / "make_set.py")
+    mod = module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return {s["key"]: "\n\n".join(s["paras"]) for s in mod.parse_stories((DATA / "stories.txt").read_text())}
+
+
+STORIES = _stories()
+
+
+def stage(tmp_path: Path, **dedupe) -> DedupeStage:
+    yaml = f"state_dir: {tmp_path}\ndedupe: {json.dumps(dedupe)}\n"
+    return STAGE(Context(settings=loads(yaml, env={}), now=lambda: NOW))
+
+
+def article(n: str, text: str, *, minutes: int = 0, **extra) -> dict:
+    t = (datetime(2024, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=minutes)).isoformat()
+    v = {"schema_version": 1, "id": f"id-{n}", "url": f"https://site-{n}.example/story",
+         "canonical_url": f"https://site-{n}.example/story", "feed_url": f"https://site-{n}.example/feed",
+         "text": text, "fetched_at": t, "published": t}
+    v.update(extra)
+    return v
+
+
+def one(st: DedupeStage, value: dict):
+    [out] = st.process(value)
+    return out.topic, out.value["dedupe"]
+
+
+def wrap(text: str, site: str = "Daily Wire") -> str:
+    paras = text.split("\n\n")
+    paras.insert(1, "Photo: officials at the scene on Sunday. (Reuters)")
+    paras.insert(3, "READ MORE: How three countries plan to build up their alliance")
+    paras.insert(5, "Share this article")
+    return "\n\n".join([f"BREAKING: a new headline from {site}"] + paras +
+                       ["Source link", f"({site} neither supports nor owns any part of this article)",
+                        "Leave a Reply. Your email address will not be published."])
+
+
+def half(text: str, share: float = 0.5) -> str:
+    words = text.split(" ")
+    return " ".join(words[: int(len(words) * share)]) + " … Read more"
+
+
+def test_stage_identity():
+    assert DedupeStage.name == "dedupe"
+    assert DedupeStage.input_topic == topics.ARTICLES_EXTRACTED
+    assert DedupeStage.output_topics == (topics.ARTICLES_UNIQUE, topics.ARTICLES_DUPLICATES)
+
+
+def test_first_copy_unique_then_near_duplicate(tmp_path):
+    st = stage(tmp_path)
+    topic, d = one(st, article("a", STORIES["kim-train"]))
+    assert topic == topics.ARTICLES_UNIQUE
+    assert d == {"status": "unique", "cluster_id": "c-id-a", "duplicate_of": None, "similarity": None, "signal": None}
+    topic, d = one(st, article("b", wrap(STORIES["kim-train"]), minutes=5, title="A new title"))
+    assert topic == topics.ARTICLES_DUPLICATES
+    assert d["status"] == "duplicate" and d["cluster_id"] == "c-id-a" and d["duplicate_of"] == "id-a"
+    assert d["signal"] == "near_duplicate" and 0.5 < d["similarity"] <= 1.0
+
+
+def test_seed_syndicated_copy_matches_its_truncated_wire_original(tmp_path):
+    seed = SEED.read_text(encoding="utf-8")
+    body = seed.split("\n\n\nSource link")[0]
+    st = stage(tmp_path)
+    one(st, article("wire", half(body, 0.6)))
+    topic, d = one(st, article("syndicated", seed, minutes=1))
+    assert (topic, d["duplicate_of"], d["signal"]) == (topics.ARTICLES_DUPLICATES, "id-wire", "near_duplicate")
+
+
+@pytest.mark.parametrize("first_truncated", [False, True])
+def test_half_copy_is_a_duplicate_either_order(tmp_path, first_truncated):
+    full, part = STORIES["fed-hold"], wrap(half(STORIES["fed-hold"], 0.5), "Metro")
+    first, second = (part, full) if first_truncated else (full, part)
+    st = stage(tmp_path)
+    assert one(st, article("a", first))[1]["status"] == "unique"
+    topic, d = one(st, article("b", second, minutes=1))
+    assert topic == topics.ARTICLES_DUPLICATES and d["cluster_id"] == "c-id-a"
+
+
+@pytest.mark.parametrize("a,b", [("kim-train", "kim-missile"), ("fed-hold", "fed-banks"),
+                                 ("quake-toll", "quake-aid"), ("council-stadium", "council-housing"),
+                                 ("vance-layoffs", "vance-launch"), ("wildfire-ca", "wildfire-or"),
+                                 ("match-city", "match-united")])
+def test_different_stories_on_the_same_subject_stay_apart(tmp_path, a, b):
+    st = stage(tmp_path)
+    one(st, article("a", wrap(STORIES[a], "Financetin")))
+    topic, d = one(st, article("b", wrap(STORIES[b], "Financetin"), minutes=1))
+    assert (topic, d["status"]) == (topics.ARTICLES_UNIQUE, "unique")
+
+
+def test_exact_signals(tmp_path):
+    st = stage(tmp_path)
+    one(st, article("a", STORIES["rail-strike"], entry_id="tag:wire.example,2024:rail-1"))
+    # same canonical URL (the copy declares the original), whatever the text
+    _, d = one(st, article("b", "A short teaser.", canonical_url="https://site-a.example/story?utm_source=x"))
+    assert (d["signal"], d["duplicate_of"], d["similarity"]) == ("canonical_url", "id-a", 1.0)
+    # same global GUID
+    _, d = one(st, article("c", "Another teaser text.", entry_id="tag:wire.example,2024:rail-1"))
+    assert (d["signal"], d["duplicate_of"]) == ("guid", "id-a")
+    # same normalised text: case, punctuation, typographic quotes and spacing do not matter
+    copy = STORIES["rail-strike"].upper().replace("'", "\u2019").replace("\n\n", "\n")
+    _, d = one(st, article("d", copy))
+    assert (d["signal"], d["duplicate_of"]) == ("text_hash", "id-a")
+
+
+def test_short_opaque_guids_are_scoped_by_feed(tmp_path):
+    st = stage(tmp_path)
+    one(st, article("a", STORIES["mars-rover"], entry_id="123"))
+    _, d = one(st, article("b", STORIES["museum-heist"], entry_id="123"))
+    assert d["status"] == "unique"
+
+
+def test_update_flows_as_update_of_its_story(tmp_path):
+    st = stage(tmp_path)
+    one(st, article("a", STORIES["quake-toll"]))
+    one(st, article("b", wrap(STORIES["quake-toll"]), minutes=1))
+    newer = STORIES["quake-toll"].replace("at least 40", "at least 51")
+    topic, d = one(st, article("a", newer, minutes=60, is_update=True))
+    assert topic == topics.ARTICLES_UNIQUE
+    assert d == {"status": "update", "cluster_id": "c-id-a", "duplicate_of": None, "similarity": None, "signal": "id"}
+    # an update of a copy stays with the copies
+    topic, d = one(st, article("b", wrap(newer), minutes=61, is_update=True))
+    assert (topic, d["status"], d["cluster_id"], d["duplicate_of"]) == (
+        topics.ARTICLES_DUPLICATES, "update", "c-id-a", "id-a")
+    # a new copy of the updated text joins the same cluster
+    _, d = one(st, article("c", half(newer, 0.7), minutes=62))
+    assert d["cluster_id"] == "c-id-a"
+
+
+def test_replay_gives_the_same_output(tmp_path):
+    values = [article("a", STORIES["drug-approval"]), article("b", wrap(STORIES["drug-approval"]), minutes=1),
+              article("a", STORIES["drug-approval"] + " Corrected.", minutes=2, is_update=True),
+              article("c", STORIES["mars-rover"], minutes=3)]
+    st = stage(tmp_path)
+    first = [o for v in values for o in st.process(v)]
+    again = [o for v in values for o in st.process(v)]  # redelivered, same process
+    assert again == first
+    st.commit()
+    st.close()
+    st = stage(tmp_path)  # redelivered after a restart
+    assert [o for v in values for o in st.process(v)] == first
+
+
+def test_crash_before_commit_then_replay(tmp_path):
+    values = [article(str(i), STORIES[k], minutes=i) for i, k in enumerate(["kim-train", "fed-hold", "kim-missile"])]
+    values.append(article("x", wrap(half(STORIES["kim-train"], 0.6)), minutes=9))
+    st = stage(tmp_path)
+    first = [o for v in values for o in st.process(v)]  # no commit: the process dies here
+    st2 = stage(tmp_path)
+    assert [o for v in values for o in st2.process(v)] == first
+    # process_batch persists before returning: a crash after it also replays identically
+    st3 = stage(tmp_path / "b")
+    batch = st3.process_batch(values)
+    st4 = stage(tmp_path / "b")
+    assert [o for v in values for o in st4.process(v)] == [o for r in batch for o in r]
+
+
+def test_index_survives_restart(tmp_path):
+    st = stage(tmp_path)
+    one(st, article("a", STORIES["museum-heist"]))
+    st.commit()
+    st.close()
+    st = stage(tmp_path)
+    assert len(st.deduper) == 1
+    topic, d = one(st, article("b", wrap(half(STORIES["museum-heist"], 0.6)), minutes=5))
+    assert (topic, d["duplicate_of"]) == (topics.ARTICLES_DUPLICATES, "id-a")
+
+
+def test_eviction_by_window(tmp_path):
+    st = stage(tmp_path, window_days=1)
+    one(st, article("a", STORIES["wildfire-ca"]))
+    one(st, article("b", STORIES["match-city"], minutes=60 * 30))  # moves the watermark 30 h on
+    st.commit()
+    assert len(st.deduper) == 1
+    _, d = one(st, article("c", STORIES["wildfire-ca"], minutes=60 * 31))
+    assert d["status"] == "unique"  # the old copy left the window
+    st.close()
+    st = stage(tmp_path, window_days=1)
+    assert len(st.deduper) == 2
+
+
+def test_compaction_keeps_decisions(tmp_path):
+    cfg = DedupeSettings(window_days=1, flush_every=10)
+    d = Deduper(cfg, tmp_path / "x.sqlite3")
+    keys = sorted(STORIES)
+    for day in range(3):
+        for i in range(400):
+            text = f"Filler number {day} {i} " + " ".join(f"w{(i * 7 + j) % 997}x{day}" for j in range(40))
+            d.decide(article(f"{day}-{i}", text, minutes=day * 1500 + i))
+    d.flush()
+    for i, k in enumerate(keys):
+        d.decide(article(k, STORIES[k], minutes=4500 + i))
+    res = d.decide(article("copy", wrap(STORIES["rail-strike"]), minutes=4600))
+    assert (res.status, res.duplicate_of) == ("duplicate", "id-rail-strike")
+
+
+def test_value_without_id_is_a_stage_error(tmp_path):
+    st = stage(tmp_path)
+    with pytest.raises(StageError):
+        st.process({"text": "x"})
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError) as e:
+        loads("dedupe:\n  min_samples: 300\n  max_samples: 100\n", env={})
+    assert "dedupe" in str(e.value)
+    with pytest.raises(ConfigError):
+        loads("dedupe:\n  containment_threshold: 1.5\n", env={})
+    with pytest.raises(ConfigError):
+        loads("dedupe:\n  shingles: 5\n", env={})
+
+
+def test_labelled_set_precision_and_recall():
+    arts = [json.loads(line) for line in (DATA / "labelled.jsonl").read_text(encoding="utf-8").splitlines()]
+    d = Deduper(DedupeSettings())
+    clusters = [d.decide(a).cluster_id for a in arts]
+    tp = fp = fn = 0
+    for i, j in itertools.combinations(range(len(arts)), 2):
+        same, pred = arts[i]["label"] == arts[j]["label"], clusters[i] == clusters[j]
+        tp, fp, fn = tp + (same and pred), fp + (pred and not same), fn + (same and not pred)
+    assert len({a["label"] for a in arts}) >= 15
+    assert tp / (tp + fp) >= 0.99
+    assert tp / (tp + fn) >= 0.95
