@@ -20,16 +20,18 @@ class FetchSettings(Section):
     read_timeout: float = Field(15.0, gt=0, description="Seconds without a byte before giving up.")
     deadline: float = Field(30.0, gt=0, description="Overall seconds for one request, redirects included.")
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Body cap counted after decompression.")
-    max_redirects: int = Field(5, ge=0, le=30)
+    max_redirects: int = Field(5, ge=0, le=30, description="Redirects followed per request; loops always fail.")
     user_agent: str = Field(
         "pipeline/0.1 (+https://example.invalid/pipeline; feed fetcher)", min_length=1,
         description="User-Agent header; its first token is the robots.txt agent name.")
-    per_host_concurrency: int = Field(2, ge=1)
+    per_host_concurrency: int = Field(
+        2, ge=1, description="Requests in flight to one host at a time (also its keep-alive pool size).")
     per_host_rate: float = Field(0.0, ge=0, description="Requests per second per host; 0 = unlimited.")
-    respect_robots_txt: bool = False
+    respect_robots_txt: bool = Field(
+        False, description="Obey robots.txt (fetched once per host and cached); off: fetch regardless.")
     robots_cache_seconds: float = Field(
         3600.0, gt=0, description="How long a host's robots.txt is trusted before fetching it again.")
-    verify_tls: bool = True
+    verify_tls: bool = Field(True, description="Verify HTTPS certificates against the host name.")
 
     @field_validator("allowed_networks")
     @classmethod
