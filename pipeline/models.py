@@ -131,6 +131,10 @@ class EnrichedArticle(CleanArticle):
     summary: str | None = None
     word_count: int = 0
     reading_time_minutes: float = 0
+    countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes, most mentioned first.")
+    original_source: dict[str, Any] | None = Field(
+        None, description="Who the text credits as the original: {name, domain, evidence}.")
+    entities_note: str | None = Field(None, description="Why entities are empty, e.g. no NER model for the language.")
 
 
 MODELS: dict[str, type[_Value]] = {

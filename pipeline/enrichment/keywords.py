@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from functools import lru_cache
 
 from pipeline.enrichment.stopwords import stopwords
@@ -76,21 +76,33 @@ def fast_keywords(text: str, *, language: str | None = "en", top: int = 10, max_
         early = 1.0 + 1.0 / (1.0 + first[low] / 50.0)
         weight[low] = math.log2(1 + n) * cased * early
 
-    counts: Counter[tuple[str, ...]] = Counter()
-    spellings: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+    counts: dict[tuple[str, ...], int] = {}
+    spellings: dict[tuple[str, ...], dict[str, int]] = {}
+    usable_cache: dict[str, bool] = {}
     for chunk in chunks:
-        for i in range(len(chunk)):
-            if not _usable(chunk[i], stop):
+        lows = [w.lower() for w in chunk]
+        ok = []
+        for w in chunk:
+            u = usable_cache.get(w)
+            if u is None:
+                u = usable_cache[w] = _usable(w, stop)
+            ok.append(u)
+        size = len(chunk)
+        for i in range(size):
+            if not ok[i]:
                 continue
-            for n in range(1, max_ngram + 1):
-                if i + n > len(chunk):
-                    break
-                gram = chunk[i:i + n]
-                if not _usable(gram[-1], stop):
+            for n in range(1, min(max_ngram, size - i) + 1):
+                if not ok[i + n - 1]:
                     continue
-                key = tuple(w.lower() for w in gram)
-                counts[key] += 1
-                spellings[key][" ".join(gram)] += 1
+                key = tuple(lows[i:i + n])
+                surface = chunk[i] if n == 1 else " ".join(chunk[i:i + n])
+                if key in counts:
+                    counts[key] += 1
+                    forms = spellings[key]
+                    forms[surface] = forms.get(surface, 0) + 1
+                else:
+                    counts[key] = 1
+                    spellings[key] = {surface: 1}
 
     # A word or phrase mostly seen inside a longer recurring phrase ("korea" in "north korea")
     # counts only its occurrences outside it (the C-value idea).
@@ -124,7 +136,7 @@ def fast_keywords(text: str, *, language: str | None = "en", top: int = 10, max_
         chosen.append(key)
         if len(chosen) >= top:
             break
-    return [spellings[k].most_common(1)[0][0] for k in chosen]
+    return [max(spellings[k].items(), key=lambda kv: kv[1])[0] for k in chosen]
 
 
 @lru_cache(maxsize=8)

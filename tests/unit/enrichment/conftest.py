@@ -1,0 +1,1 @@
+from tests.unit.enrichment.fixtures import nlp  # noqa: F401

@@ -1,0 +1,26 @@
+import pytest
+
+from pipeline.enrichment.sources import detect
+
+CASES = [
+    ("a senior South Korean official told CBS News last week.", "CBS News"),
+    ("WASHINGTON (AP) — The Senate voted on Thursday.", "AP"),
+    ("Oil fell on Monday. (Reuters)", "Reuters"),
+    ("Floods hit the north. — AFP", "AFP"),
+    ("the minister said, according to The Washington Post.", "The Washington Post"),
+    ("This story originally appeared on Grist.", "Grist"),
+]
+
+
+@pytest.mark.parametrize("text,name", CASES)
+def test_credits(text, name):
+    assert detect(text)["name"] == name
+
+
+def test_source_link_domain_from_removed_boilerplate():
+    found = detect("Body text.", ["Source link: https://www.cbsnews.com/news/kim-putin-meeting/"])
+    assert found["domain"] == "cbsnews.com"
+
+
+def test_a_person_is_not_a_source():
+    assert detect("The mayor told John Smith it was fine, according to officials.") is None
