@@ -1,0 +1,210 @@
+"""The ``extract`` stage: ``feed.entries`` in, one ``articles.extracted`` article out per entry.
+
+For each entry: fetch its page with the shared fetcher (HTML types only), hand
+the bytes to ``pipeline.extraction`` (trafilatura; never its own fetching), and
+emit the entry's fields plus the article's: ``canonical_url``, ``id``,
+``source``, ``title``, ``authors``, ``published``, ``fetched_at``, ``text``,
+``blocks``, ``text_source``, ``image``, ``language_hint``, ``description``.
+
+- **Canonical URL.**  The URL the fetcher finally landed on (redirectors such as
+  feedburner are HTTP redirects; a ``<meta refresh>`` page with no text of its
+  own is followed once), replaced by the page's ``<link rel=canonical>`` /
+  ``og:url`` when that is on the same registrable site and not the site's home
+  page (a canonical pointing elsewhere is a syndication or a template bug), then
+  ``urls.canonicalize`` (tracking parameters stripped).  ``id`` is
+  ``urls.article_id`` of it, the message key.  The entry's own id is kept as
+  ``feed_entry_id``.
+- **Feed fallback.**  When the page cannot be fetched (any FetchError: 4xx/5xx,
+  refused, wrong type, too large...), cannot be extracted (binary, undecodable,
+  too complex) or its text is thin (``extract.min_words``/``min_chars``: paywall
+  teasers, script-only pages), or it declares a paywall and the feed has more
+  text, the entry's ``content`` (else ``summary``) is used: ``text_source:
+  feed`` and ``fallback_reason`` say so, ``fetch_error`` names a fetch failure.
+- **Dead letters and retries.**  When the feed content is thin too, the entry
+  cannot become an article: StageError naming both reasons (DLQ).  A
+  transient fetch failure (timeout, connection, 5xx, 429) without usable feed
+  content is re-raised as it is, so the runner retries it later; with usable
+  feed content the feed is used at once (``extract.fallback_on_retriable``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline import topics
+from pipeline.errors import FetchError, StageError
+from pipeline.extraction import (ExtractionError, PageExtraction, count_words, extract_html,
+                                 html_to_text_blocks, is_thin)
+from pipeline.stages.base import Context, Output, Stage
+from pipeline.urls import article_id, canonicalize, domain
+
+try:  # tld ships the Public Suffix List (a dependency of trafilatura's courlan)
+    from tld import get_fld as _get_fld
+except ImportError:  # pragma: no cover
+    _get_fld = None
+
+
+def registrable_domain(url: str) -> str:
+    """Return the registrable domain of ``url`` ("bbc.co.uk" for www.bbc.co.uk) by the Public Suffix
+    List; for an unknown suffix the last two labels; an IP address itself; "" for no host."""
+    host = domain(url)
+    if not host:
+        return ""
+    if _get_fld is not None:
+        try:
+            fld = _get_fld(url, fail_silently=True)
+        except Exception:  # noqa: BLE001 - a malformed URL is just "no site"
+            fld = None
+        if fld:
+            return fld.lower()
+    # An IP address or a suffix the list does not know (.test, .example, intranet names):
+    # an IP stands alone, a name counts by its last two labels.
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    return ".".join(host.split(".")[-2:])
+
+
+def same_site(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are on the same registrable domain."""
+    da, db = registrable_domain(a), registrable_domain(b)
+    return bool(da) and da == db
+
+
+def _is_home(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
+
+
+def choose_canonical(final_url: str, declared: str | None) -> str:
+    """Return the canonical form of the article URL: ``declared`` (the page's rel=canonical / og:url)
+    when it is on ``final_url``'s site and not a home page standing in for an article, else
+    ``final_url``; tracking parameters stripped."""
+    if declared and same_site(declared, final_url) and (not _is_home(declared) or _is_home(final_url)):
+        return canonicalize(declared)
+    return canonicalize(final_url)
+
+
+class ExtractStage(Stage):
+    name = "extract"
+    input_topic = topics.FEED_ENTRIES
+    output_topics = (topics.ARTICLES_EXTRACTED,)
+
+    def __init__(self, ctx: Context):
+        super().__init__(ctx)
+        self.cfg = self.settings.extract
+
+    # --- the page ------------------------------------------------------------------------
+    def _fetch_and_extract(self, url: str) -> tuple[str, PageExtraction]:
+        """Fetch ``url`` and extract it. Returns (final URL, extraction). Raises FetchError, ExtractionError."""
+        resp = self.ctx.fetcher.fetch(url, accept=self.cfg.accept)
+        final_url = getattr(resp, "final_url", None) or url
+        page = extract_html(resp.content, final_url, settings=self.cfg, encoding=getattr(resp, "encoding", None))
+        # A redirector page (<meta http-equiv=refresh>) has no text of its own: follow it once.
+        target = page.refresh_url
+        if target and canonicalize(target) != canonicalize(final_url) and self._page_thin(page):
+            resp = self.ctx.fetcher.fetch(target, accept=self.cfg.accept)
+            final_url = getattr(resp, "final_url", None) or target
+            page = extract_html(resp.content, final_url, settings=self.cfg,
+                                encoding=getattr(resp, "encoding", None))
+        return final_url, page
+
+    def _page_thin(self, page: PageExtraction) -> bool:
+        return is_thin(page.text, self.cfg.min_words, self.cfg.min_chars)
+
+    # --- the feed's own content -------------------------------------------------------------
+    def _feed_body(self, entry: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
+        """The better of the entry's content and summary, as (text, blocks)."""
+        best: tuple[str, list[dict[str, str]]] = ("", [])
+        for name in ("content", "summary"):
+            raw = entry.get(name)
+            if isinstance(raw, str) and raw.strip():
+                text, blocks = html_to_text_blocks(raw)
+                if count_words(text) > count_words(best[0]):
+                    best = (text, blocks)
+        return best
+
+    # --- one entry ------------------------------------------------------------------------------
+    def process(self, value: dict[str, Any]) -> list[Output]:
+        """Return the entry as an article on articles.extracted.
+
+        Raises StageError when neither the page nor the feed gives enough text,
+        and re-raises a retriable FetchError when the page could not be fetched
+        for a transient reason and the feed has no usable content.
+        """
+        cfg = self.cfg
+        url = value.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise StageError("extract: entry has no url")
+        fetched_at = self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        final_url, page = url, None
+        fetch_error: FetchError | None = None
+        page_problem: str | None = None
+        try:
+            final_url, page = self._fetch_and_extract(url)
+        except FetchError as exc:
+            fetch_error = exc
+            page_problem = f"not fetched ({type(exc).__name__}: {exc})"
+        except ExtractionError as exc:
+            page_problem = f"not extractable ({type(exc).__name__}: {exc})"
+
+        if page is not None:
+            words = page.word_count
+            if self._page_thin(page):
+                page_problem = f"too thin ({words} words)"
+
+        feed_text, feed_blocks = ("", [])
+        if page_problem is not None or (page is not None and page.paywalled):
+            feed_text, feed_blocks = self._feed_body(value)
+        feed_words = count_words(feed_text)
+        feed_ok = not is_thin(feed_text, cfg.min_feed_words, cfg.min_feed_chars)
+
+        if page_problem is None and page is not None and page.paywalled and feed_ok \
+                and feed_words > page.word_count:
+            page_problem = f"paywalled ({page.word_count} words on the page, {feed_words} in the feed)"
+
+        if page_problem is None:
+            text, blocks, text_source = page.text, page.blocks, "page"
+        elif feed_ok and not (fetch_error is not None and fetch_error.retriable and not cfg.fallback_on_retriable):
+            text, blocks, text_source = feed_text, feed_blocks, "feed"
+        elif fetch_error is not None and fetch_error.retriable:
+            raise fetch_error  # transient: the runner retries the entry later
+        else:
+            raise StageError(f"extract: page {url} {page_problem} and feed content too thin ({feed_words} words)")
+
+        canonical = choose_canonical(final_url, page.canonical_url if page is not None else None)
+        out = dict(value)
+        out.update({
+            "url": value["url"],
+            "feed_entry_id": value.get("id"),
+            "canonical_url": canonical,
+            "id": article_id(canonical),
+            "source": (page.sitename if page is not None and page.sitename else None) or domain(canonical) or None,
+            "title": (page.title if page is not None and page.title else None) or value.get("title"),
+            "authors": (page.authors if page is not None and page.authors else None) or list(value.get("authors") or []),
+            "published": value.get("published") or (page.published if page is not None else None),
+            "fetched_at": fetched_at,
+            "text": text,
+            "blocks": blocks,
+            "text_source": text_source,
+            "image": page.image if page is not None else None,
+            "language_hint": page.language_hint if page is not None else None,
+            "description": page.description if page is not None else None,
+        })
+        if page is not None and page.tags:
+            out["page_tags"] = page.tags
+        if text_source == "feed":
+            out["fallback_reason"] = f"page {page_problem}"
+            if fetch_error is not None:
+                out["fetch_error"] = f"{type(fetch_error).__name__}: {fetch_error}"
+        if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
+            self.ctx.metrics.count("extract_articles", text_source=text_source)
+        return [Output(topics.ARTICLES_EXTRACTED, out, key=out["id"])]
+
+
+STAGE = ExtractStage
