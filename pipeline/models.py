@@ -176,15 +176,20 @@ def decode(raw: bytes | None, topic: str | None = None) -> dict[str, Any]:
         raise MessageError("codec: value is empty (tombstone)")
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        # orjson is fast; the stdlib parser gives the better message for the error.
+    except orjson.JSONDecodeError as orjson_exc:
+        # orjson decides; the stdlib parser only gives the better message for the error.  It
+        # must not rescue the value: it accepts what orjson rightly refuses (NaN, Infinity,
+        # lone surrogates that encode() cannot write back) and recurses on deep nesting.
         try:
-            value = json.loads(raw.decode("utf-8"))
+            json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise MessageError(f"codec: value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise MessageError(
                 f"codec: value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        except RecursionError:
+            raise MessageError("codec: value is not JSON (nested too deeply)") from None
+        raise MessageError(f"codec: value is not JSON ({orjson_exc})") from None
     if not isinstance(value, dict):
         raise MessageError(f"codec: value is a JSON {type(value).__name__}, expected an object")
     if topic is not None and topic in MODELS:
@@ -195,12 +200,12 @@ def decode(raw: bytes | None, topic: str | None = None) -> dict[str, Any]:
 def validate(value: dict[str, Any], topic: str) -> None:
     """Check ``value`` against ``topic``'s schema. Raises MessageError listing each bad field."""
     try:
-        MODELS[topic].model_validate(value)
+        model = MODELS[topic].model_validate(value)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<value>'}: {err['msg']}" for err in exc.errors()[:10]
         )
         raise MessageError(f"codec: value breaks the {topic} schema: {problems}") from None
-    version = value.get("schema_version")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
+    version = model.schema_version  # as validated: "2" and 2.0 are version 2 too
+    if version > SCHEMA_VERSION:
         raise MessageError(f"codec: schema_version {version} is newer than this worker understands ({SCHEMA_VERSION})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track the click, never select the content.
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "mtm_", "hsa_", "__hs", "_hs", "oly_", "vero_", "trk_", "ga_")
@@ -21,7 +21,8 @@ _TRACKING_NAMES = frozenset({
     "ns_fee", "wt_mc", "wt.mc_id", "sc_cid", "xtor",
 })
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
-_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
+# No "%": a literal percent sign is written %25, so decoding once more changes nothing.
+_SAFE_PATH = "/:@!$&'()*+,;=-._~"
 
 
 def is_tracking_param(name: str) -> bool:
@@ -55,7 +56,8 @@ def canonicalize(url: str) -> str:
     netloc = host
     if port is not None and str(port) != _DEFAULT_PORTS.get(scheme):
         netloc = f"{host}:{port}"
-    path = quote(unquote(parts.path), safe=_SAFE_PATH) or "/"
+    # Decode to bytes, not text: %E9 (Latin-1) and %E8 must not both become U+FFFD.
+    path = quote(unquote_to_bytes(parts.path), safe=_SAFE_PATH) or "/"
     path = re.sub(r"/{2,}", "/", path)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)]
     query.sort()
