@@ -183,7 +183,9 @@ def read_pid(run: Path) -> int | None:
         except OSError:
             return None
         return pid  # no /proc (not Linux): trust the pid file
-    if b"kafka.Kafka" not in cmdline or str(run / "server.properties").encode() not in cmdline:
+    # Right after exec the kernel may briefly show an empty command line: not a mismatch.
+    if cmdline != [b""] and (b"kafka.Kafka" not in cmdline
+                            or str(run / "server.properties").encode() not in cmdline):
         return None
     try:  # a zombie child still has /proc/<pid>; it is not running
         status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -208,7 +210,7 @@ def admin_ready(bootstrap: str) -> bool | None:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # refused connections while starting
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kafka_broker-ready",
-                                 request_timeout_ms=5000, api_version_auto_timeout_ms=5000)
+                                 request_timeout_ms=5000)
     except Exception:
         return False
     try:
@@ -223,12 +225,12 @@ def admin_ready(bootstrap: str) -> bool | None:
             pass
 
 
-def wait_ready(run: Path, pid: int, port: int, timeout: float) -> None:
+def wait_ready(run: Path, proc: subprocess.Popen, port: int, timeout: float) -> None:
     bootstrap = f"{HOST}:{port}"
     log = run / "broker.log"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if read_pid(run) != pid:
+        if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             raise fail(f"the broker exited while starting; end of {log}:\n{tail}")
         if port_open(port):
@@ -303,7 +305,7 @@ def start(args: argparse.Namespace) -> int:
     (run / "broker.pid").write_text(f"{proc.pid}\n")
     say(f"Kafka {version} starting (pid {proc.pid}), log in {run / 'broker.log'}")
     try:
-        wait_ready(run, proc.pid, port, args.timeout)
+        wait_ready(run, proc, port, args.timeout)
     except SystemExit:
         stop_pid(run, proc.pid, 10)
         raise
