@@ -35,15 +35,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterable
 
 from pipeline.boilerplate import language, rules
-from pipeline.boilerplate.rules import caption_signals, ends_sentence, is_credit, is_title_like, words
+from pipeline.boilerplate.rules import caption_evidence, ends_sentence, is_credit, is_title_like, words
 from pipeline.urls import canonicalize, domain
 
 CAPTION_FAMILY = ("photo-caption", "photo-credit", "foreign-language")
 TAIL_MARKERS = ("syndication-footer", "comment-prompt")
-CAPTION_MAX_WORDS = 60
+# Caption evidence (``rules.caption_evidence``) a line needs of its own: next to a credit or
+# another caption, and with only layout (a multi-line block, a layout gap) around it.  A
+# credit next to a line is context, never evidence: extract often drops a caption and keeps
+# its credit, and the story sentence above must survive that.
+CAPTION_EVIDENCE = 2
+CAPTION_EVIDENCE_ALONE = 3
+CAPTION_KINDS = ("paragraph", "other")  # extract's headings, quotes and list items are never captions
 
 
 @dataclass
@@ -62,6 +69,11 @@ class Unit:
 
     def __post_init__(self) -> None:
         self.n_words = len(words(self.text))
+
+    @cached_property
+    def evidence(self) -> int:
+        """How much the line itself reads like a photo caption (see ``rules.caption_evidence``)."""
+        return caption_evidence(self.text, self.n_words) if self.kind in CAPTION_KINDS else 0
 
     @property
     def body(self) -> bool:
@@ -313,18 +325,33 @@ def _mark_foreign(units: list[Unit], lang: str, opts: Options) -> None:
     for u in units:
         if u.reason or not opts.foreign_min_words <= u.n_words <= 40:
             continue
-        if u.text[:1] in rules.QUOTE_OPEN or u.kind == "quote":
-            continue  # a quotation in its original language belongs to the story
+        if u.text[:1] in rules.QUOTE_OPEN or u.kind == "quote" or rules.story_evidence(u.text):
+            continue  # a quotation in its original language, quoted or reported, belongs to the story
         ranked = language.rank(u.text)
         top = max(ranked, key=ranked.get)
         if top == lang or ranked.get(lang, 0.0) >= 0.05:
             continue
         p = ranked[top]
-        if p >= opts.foreign_min_confidence and ranked.get(lang, 0.0) < 0.02:
+        if p >= opts.foreign_min_confidence and ranked.get(lang, 0.0) < 0.02 and _foreign_without_names(u.text, lang):
             u.foreign = ("strong", top)
             u.reason = f"foreign-language:{top}"
         elif p >= 0.5:
             u.foreign = ("weak", top)
+
+
+def _foreign_without_names(text: str, lang: str) -> bool:
+    """True when ``text`` is still in another language once its names are set aside.
+
+    Names carry no language but sway langid on a short line: "Bundesverband der Deutschen
+    Industrie chief Siegfried Russwurm warned of job losses." ranks German.  Capitalised words
+    after the first are dropped; fewer than three words left means the names decided it.
+    """
+    ws = words(text)
+    rest = ws[:1] + [w for w in ws[1:] if not w[:1].isupper()]
+    if len(rest) < 3:
+        return False
+    ranked = language.rank(" ".join(rest))
+    return max(ranked, key=ranked.get) != lang and ranked.get(lang, 0.0) < 0.05
 
 
 def _neighbours(units: list[Unit], i: int) -> Iterable[Unit]:
@@ -338,8 +365,8 @@ def _family(reason: str | None) -> str:
     return reason.split(":", 1)[0] if reason else ""
 
 
-def _captionish(u: Unit, signals: int = 1) -> bool:
-    return u.n_words <= CAPTION_MAX_WORDS and caption_signals(u.text) >= signals
+def _captionish(u: Unit, need: int = CAPTION_EVIDENCE) -> bool:
+    return u.reason is None and u.evidence >= need
 
 
 def _structural_pass(units: list[Unit], opts: Options, structured: bool) -> bool:
@@ -353,41 +380,43 @@ def _structural_pass(units: list[Unit], opts: Options, structured: bool) -> bool
         prev = units[i - 1] if i > 0 else None
         nxt = units[i + 1] if i + 1 < len(units) else None
         credit = is_credit(u.text, u.n_words)
-        # A credit that needs its caption: "Reuters" under a photo-vocabulary sentence.
-        if credit == "weak" and prev is not None and (
-                prev.reason == "photo-caption" or (prev.reason is None and _captionish(prev, 2))):
+        # A credit that needs its caption: "Reuters" under a caption.
+        if credit == "weak" and prev is not None and (prev.reason == "photo-caption" or _captionish(prev)):
             if "photo-credit" not in off:
                 u.reason, changed = "photo-credit", True
                 continue
-        signals = caption_signals(u.text)
-        if u.n_words <= CAPTION_MAX_WORDS and signals >= 1 and "photo-caption" not in off:
+        if u.evidence >= CAPTION_EVIDENCE and "photo-caption" not in off:
             next_credit = nxt is not None and (
-                nxt.reason == "photo-credit"
-                or (nxt.reason is None and is_credit(nxt.text, nxt.n_words) == "strong")
-                or (nxt.reason is None and signals >= 2 and is_credit(nxt.text, nxt.n_words)))
+                nxt.reason == "photo-credit" or (nxt.reason is None and is_credit(nxt.text, nxt.n_words) is not None))
             self_evident = bool(rules.CREDIT_PAREN_TAIL.search(u.text))
             near_caption = any(_family(v.reason) in CAPTION_FAMILY or (v.foreign and v.foreign[0] == "weak")
                                for v in _neighbours(units, i))
             shaped = u.multiline or u.gap_after or u.gap_before
-            dated = bool(rules.DATE_END.search(u.text))
-            if next_credit or self_evident or (signals >= 2 and (near_caption or shaped)) or (
-                    near_caption and (shaped or dated)):
+            if next_credit or self_evident or near_caption or (shaped and u.evidence >= CAPTION_EVIDENCE_ALONE):
                 u.reason, changed = "photo-caption", True
                 continue
         if u.foreign and u.foreign[0] == "weak":
-            if any(_family(v.reason) in CAPTION_FAMILY or (v.reason is None and caption_signals(v.text) >= 2)
-                   for v in _neighbours(units, i)):
+            if any(_family(v.reason) in CAPTION_FAMILY or _captionish(v) for v in _neighbours(units, i)):
                 u.reason, changed = f"foreign-language:{u.foreign[1]}", True
                 continue
-        if "related-teaser" not in off and u.kind in ("paragraph", "other") and is_title_like(u.text, u.n_words):
+        if "related-teaser" not in off and u.kind in ("paragraph", "other") and is_title_like(u.text, u.n_words) \
+                and not rules.story_evidence(u.text):
             before = next((v for v in reversed(units[:i]) if v.reason is None), None)
             after = next((v for v in units[i + 1:] if v.reason is None), None)
-            if before is not None and after is not None and before.body and after.body:
+            # A paragraph ending in ":" announces what follows (a list, a quotation): not a teaser.
+            if before is not None and after is not None and before.body and after.body \
+                    and not before.text.rstrip().endswith(":"):
                 evidence = (u.gap_before or u.gap_after) + (n_titles <= 1) + (u.n_words >= 6)
                 if evidence >= 2:
                     u.reason, changed = "related-teaser", True
                     continue
     return changed
+
+
+def _story_like(u: Unit) -> bool:
+    """A line that reads as story text: long, a full sentence of five words or more, or reported speech."""
+    return u.n_words > 20 or (u.n_words >= 5 and u.text.rstrip(rules.QUOTE_CLOSE + ")").endswith((".", "!", "?", "…"))) \
+        or rules.story_evidence(u.text)
 
 
 def _tail_sweep(units: list[Unit]) -> None:
@@ -398,8 +427,8 @@ def _tail_sweep(units: list[Unit]) -> None:
     if start is None:
         return
     rest = units[start + 1:]
-    if any(v.reason is None and v.n_words > 20 for v in rest):
-        return  # a real paragraph follows: the marker was inline
+    if any(v.reason is None and _story_like(v) for v in rest):
+        return  # a story line follows: the marker was inline (a chart's "Source: ...", a copyright note)
     for v in rest:
         if v.reason is None:
             v.reason = "tail-after-footer"

@@ -77,6 +77,8 @@ LINE_RULES: list[LineRule] = [
             r"^leave (?:a|your) (?:reply|comment|response)\b.*$",
             r"^(?:post|submit|add|write) (?:a |your )?comments?$",
             r"^cancel reply$",
+            r"^notify me of (?:new posts|follow-?up comments|new comments)\b.*$",
+            r"\bthis site uses akismet to reduce spam\b",
             r"\byour email address will not be published\b",
             r"\brequired fields are marked\b",
             r"^save my name,? email,? and website\b",
@@ -168,13 +170,6 @@ CREDIT_PAREN_TAIL = re.compile(
     r"|[^()]{0,40}\b" + _AGENCY + r"\s*/[^()]{0,60}"
     r"|[^()]{0,60}/\s*" + _AGENCY + r"\b[^()]{0,40})\)\s*\.?\s*$", _F)
 
-CAPTION_VOCAB = re.compile(
-    r"\b(?:shows?|showing|pictured|is seen|are seen|seen here|poses?|posing|photo(?:graph)?s?|"
-    r"image|picture|in this (?:undated )?(?:photo|picture|image|handout)|collection of photos|"
-    r"attends?|arrives?|gestures?|looks on|waves?|from (?:left|right)|\((?:left|right|center|centre)\)|"
-    r"v\. ?l\. ?n\. ?r|de gauche à droite|de izquierda a derecha|"
-    r"zeigt|abgebildet|foto|bild|posiert|montre|pose|cliché|muestra|imagen|posa|fotografía)\b", _F)
-
 _MONTHS = (
     r"(?:jan(?:uary|\.)?|feb(?:ruary|\.)?|mar(?:ch|\.)?|apr(?:il|\.)?|may|june?|july?|aug(?:ust|\.)?|"
     r"sept?(?:ember|\.)?|oct(?:ober|\.)?|nov(?:ember|\.)?|dec(?:ember|\.)?|"
@@ -188,11 +183,113 @@ _WEEKDAYS = (
     r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|"
     r"lunes|martes|miércoles|jueves|viernes|sábado|domingo"
 )
-# A sentence ending on a full date: "..., in Pyongyang, North Korea, July 27, 2023."
-DATE_END = re.compile(
-    r"(?:" + _MONTHS + r"\s+\d{1,2},?\s+\d{4}"
-    r"|\d{1,2}\.?\s+(?:de\s+)?" + _MONTHS + r"\s+(?:de\s+)?\d{4}"
+# --- caption evidence and story evidence ------------------------------------------------
+#
+# A caption describes a picture: "Rescuers search the rubble in Antakya, Turkey, on
+# February 8, 2023." A story sentence reports: "..., the coastguard said." Extract often
+# drops a caption and keeps its credit line, so the sentence above a credit is not a caption
+# by position alone; it needs evidence of its own, and story evidence (a reporting verb, a
+# spoken quotation, a narrative opening) rules it out.
+
+# Phrases found (almost) only in captions: +2.
+CAPTION_STRONG = re.compile(
+    r"\b(?:pictured|is seen|are seen|seen here|can be seen|photographed|posing|"
+    r"poses? (?:for|with|during|after|before|in front of)\b|"
+    r"in (?:this|an|a) (?:undated |handout |file |aerial |recent |combination )*(?:photo|picture|image|"
+    r"photograph|video grab|screen ?grab|still)|"
+    r"(?:file|handout|pool|undated|aerial|archive|combination) (?:photo|picture|image)|"
+    r"(?:this|the) (?:photo|picture|image|photograph) (?:was )?(?:taken|shows|released|provided|obtained|made)|"
+    r"(?:photo|picture) taken|collection of (?:photos|pictures|images)|video grab|screen ?grab|"
+    r"from (?:left|right)(?: to (?:right|left))?|left to right|"
+    r"v\. ?l\. ?n\. ?r|von links(?: nach rechts)?|auf (?:dem|diesem) (?:foto|bild)|aufgenommen (?:am|im|in|von)|"
+    r"archivbild|archivfoto|symbolbild|"
+    r"de gauche à droite|sur (?:la|cette) (?:photo|image)|photo (?:prise|d['’]archives)|image d['’]archives|"
+    r"de izquierda a derecha|en la (?:imagen|foto(?:grafía)?)|(?:foto|imagen) de archivo|fotografía de archivo)\b",
+    _F)
+# A position marker after a name: "Kim Jong Un (C)", "(L-R)", "(2nd L)", "(li.)", "(izq.)".
+CAPTION_POSITION = re.compile(
+    r"(?:^|\w\s*)\((?:l|r|c|l-r|r-l|left|right|cent(?:er|re)|front|rear|top|bottom|"
+    r"(?:\d(?:st|nd|rd|th)|second|third) (?:l|r|left|right)(?: from (?:l|r|left|right))?|"
+    r"li\.?|re\.?|m\.?|mitte|g\.?|d\.?|au centre|izq\.?|dcha\.?|centro)\)", _F)
+# Present-tense verbs captions describe a picture with ("X gestures", "Y speaks during ..."): +1,
+# and only after the line's first word (at the start "Waves of up to 12 metres ..." is a noun).
+CAPTION_VERB = re.compile(
+    r"\b(?:shows?|showing|attends?|arrives?|gestures?|looks on|waves? (?:to|at|as|from|during)|smiles?|"
+    r"speaks?|speaking|stands?|sits?|holds?|walks?|reacts?|celebrates?|inspects?|visits?|greets?|"
+    r"addresses|listens?|delivers?|hugs?|embraces?|prays?|mourns?|rides?|carries|watches|enters?|"
+    r"takes? part|gathers?|marches|kneels?|"
+    r"zeigt|posiert|steht|spricht|besucht|montre|posent?|pose|s['’]exprime|assiste|"
+    r"muestra|posa|posan|habla|asiste|saluda)\b", _F)
+# A caption's closing place-and-date: "..., in Pyongyang, North Korea, July 27, 2023." /
+# "..., le 14 septembre 2023." / "..., el 3 de agosto de 2023." / "..., aufgenommen am 12. Mai 2024."
+DATELINE_END = re.compile(
+    r",\s*(?:(?:on|le|el|am|the|aufgenommen am|on the)\s+)?(?:(?:" + r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|"
+    r"sat|sun)(?:day|\.)?|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|"
+    r"jeudi|vendredi|samedi|dimanche|lunes|martes|miércoles|jueves|viernes|sábado|domingo)\s*,?\s+)?"
+    r"(?:" + _MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}(?:st|nd|rd|th)?\.?\s+(?:de\s+)?" + _MONTHS + r",?\s+(?:de\s+)?\d{4}"
     r"|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})\s*\.?\s*\)?\s*$", _F)
+
+# Reporting verbs and attribution: a sentence that carries them reports, it does not describe a
+# picture, and a line in another language that carries them is a quotation.
+REPORTING = re.compile(
+    r"\b(?:said|says|told|tells|according to|added|adds|explained|stated|warned|insisted|argued|"
+    r"asked|replied|reported|announced|wrote|acknowledged|confirmed|denied|"
+    r"sagte|sagten|sagt|erklärte|erklärten|betonte|meinte|warnte|berichtete|teilte|kündigte|"
+    r"laut|zufolge|hieß es|so der|so die|"
+    r"a déclaré|a dit|a affirmé|a expliqué|a indiqué|a ajouté|a précisé|a souligné|a annoncé|a assuré|"
+    r"a[- ]t[- ](?:il|elle)|ont déclaré|ont indiqué|selon|d['’]après|déclare|affirme|explique|estime|"
+    r"dijo|dijeron|afirmó|declaró|explicó|señaló|aseguró|indicó|añadió|agregó|advirtió|informó|"
+    r"según|de acuerdo con|ha dicho|ha declarado|ha asegurado|asegura|afirma|explica)(?!\w)", _F)
+# A quoted span between double quotation marks or guillemets (linear: no nested repeats).
+QUOTED = re.compile(r"[\"“„«‹]([^\"“”„«»‹›]{1,600})[\"”“»›]")
+SPEECH_MIN_WORDS = 4  # "nuclear attack submarine" in a caption is a name; four words or more are speech
+# An opening that continues a narrative (a pronoun or a conjunction): story, not a caption.
+NARRATIVE_START = re.compile(
+    r"^(?:he|she|it|they|we|i|but|and|however|meanwhile|yet|so|then|"
+    r"er|sie|es|wir|ich|aber|doch|und|dennoch|il|elle|ils|elles|nous|on|mais|et|pourtant|cependant|"
+    r"él|ella|ellos|ellas|nosotros|pero|sin embargo|además|y)\b", _F)
+_SENTENCE_BREAK = re.compile(r"[.!?…][\"”»’')\]]?\s+(?=[\"“„«]?[A-ZÀ-ÖØ-Þ])")
+
+
+def story_evidence(text: str) -> bool:
+    """True when ``text`` reports rather than describes: a reporting verb or a spoken quotation."""
+    if REPORTING.search(text) or text.lstrip()[:1] in "—―":
+        return True
+    return any(len(words(m.group(1))) >= SPEECH_MIN_WORDS for m in QUOTED.finditer(text))
+
+
+def caption_evidence(text: str, n_words: int) -> int:
+    """Return how much ``text`` itself reads like a photo caption (0 when it reads like story).
+
+    +2 caption-only phrases ("pictured", "(L-R)", "file photo", "de gauche à droite") or a
+    credit in parentheses at its end; +1 a present-tense picture verb after the first word
+    ("shows", "gestures", "zeigt", "muestra"); +1 a closing ", <place>, <date>"; +1 being
+    short (20 words or fewer) when there is other evidence; -1 for a second sentence.  A
+    reporting verb, a spoken quotation, a narrative opening ("He", "But") or three
+    sentences or more make it 0 whatever else it has.
+    """
+    t = text.strip()
+    if not t or n_words > 60 or story_evidence(t) or NARRATIVE_START.match(t):
+        return 0
+    sentences = 1 + len(_SENTENCE_BREAK.findall(t))
+    if sentences >= 3:
+        return 0
+    score = 0
+    if CAPTION_STRONG.search(t) or CAPTION_POSITION.search(t):
+        score += 2
+    if CREDIT_PAREN_TAIL.search(t):
+        score += 2
+    if any(m.start() > 0 for m in CAPTION_VERB.finditer(t)):
+        score += 1
+    if DATELINE_END.search(t):
+        score += 1
+    if score and n_words <= 20:
+        score += 1
+    if sentences == 2:
+        score -= 1
+    return max(score, 0)
+
 
 # Lines made of date and time words only.
 DATE_TOKEN = re.compile(
@@ -201,11 +298,15 @@ DATE_TOKEN = re.compile(
     r"published|updated|posted|last|on|at|le|am|um|uhr|de|del|el|publié|mis|à|jour|"
     r"veröffentlicht|aktualisiert|publicado|actualizado|modified|date|min|read|ago|hours?|minutes?|days?)$", _F)
 
-BYLINE = re.compile(
-    r"^(?:by|von|par|por|text|texte|written by|posted by|reporting by|words by|story by|autor|auteur)"
-    r"\s*:?\s+[^\W\d_][\w.’'-]*(?:\s+[^\W\d_][\w.’'-]*){0,5}"
-    r"(?:\s*(?:,|and|und|et|y|&)\s*[^\W\d_][\w.’'-]*(?:\s+[^\W\d_][\w.’'-]*){0,4}){0,3}"
-    r"(?:\s*[,|–—/-]\s*.{0,40})?$", _F)
+BYLINE_LEAD = re.compile(
+    r"^(?:by|von|par|por|text|texte|written by|posted by|reporting by|words by|story by|autor|autora|auteur)"
+    r"\s*:?\s+(\S.*)$", _F)
+# Lower-case words a name or a byline's tail may hold: "Ludwig van Beethoven", "By the Associated
+# Press", "Par Claire Dubois, correspondante à Bruxelles", "Von Max Muster, dpa".
+_NAME_PARTICLES = frozenset(
+    "de da di do del della der den des du dos das van von vom zu le la les bin ibn al el y e and und et & "
+    "the of for in at à au aux en für bei aus from".split())
+_BYLINE_SPLIT = re.compile(r"\s*[,|–—/;]\s*|\s+-\s+")
 
 QUOTE_OPEN = "\"“„«‘‚'‹「"
 QUOTE_CLOSE = "\"”»’'›」"
@@ -251,16 +352,12 @@ def is_credit(text: str, n_words: int) -> str | None:
     return None
 
 
-def caption_signals(text: str) -> int:
-    """Return how many caption signals ``text`` shows (photo vocabulary, a closing date, a credit tail)."""
-    score = 0
-    if CAPTION_VOCAB.search(text):
-        score += 1
-    if DATE_END.search(text):
-        score += 1
-    if CREDIT_PAREN_TAIL.search(text):
-        score += 2
-    return score
+# What makes a line of date/time words a date line rather than a time alone ("10 p.m." heads
+# an entry of a live story): a month, a weekday, a year, a numeric date, or a publishing word.
+DATE_WORD = re.compile(
+    r"\b(?:" + _MONTHS + r"|" + _WEEKDAYS + r"|\d{4}|\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?|ago|"
+    r"published|updated|posted|modified|veröffentlicht|aktualisiert|publié|mis à jour|publicado|actualizado)"
+    r"(?!\w)", _F)
 
 
 def is_date_line(text: str, n_words: int) -> bool:
@@ -269,18 +366,42 @@ def is_date_line(text: str, n_words: int) -> bool:
         return False
     toks = re.findall(r"[^\s,|:·•–—/()]+", text)
     rest = [t for t in toks if not DATE_TOKEN.match(t.rstrip("."))]
-    return len(rest) == 0
+    return len(rest) == 0 and bool(DATE_WORD.search(text))
 
 
 def is_byline(text: str, n_words: int, authors: list[str]) -> bool:
-    """True when ``text`` is a byline: "By Jane Roe", "Von Max Muster, dpa", or an author's name alone."""
+    """True when ``text`` is a byline: "By Jane Roe", "Von Max Muster, dpa", or an author's name alone.
+
+    After "By"/"Von"/"Par"/"Por" come names (capitalised words, not dates), then at most a
+    short tail after a separator (an agency, a job title).  "By Tuesday evening, the fire was
+    out", "Par ailleurs, la mairie ..." and "Por eso, el Gobierno ..." are sentences.
+    """
     if n_words == 0 or n_words > 14:
         return False
-    t = text.strip().rstrip(".")
-    if BYLINE.match(t):
+    t = text.strip()
+    norm = normalise(t.rstrip("."))
+    if any(norm == normalise(a) for a in authors if a):
         return True
-    norm = normalise(t)
-    return any(norm == normalise(a) for a in authors if a)
+    m = BYLINE_LEAD.match(t)
+    if not m or t.endswith(("!", "?", ":", ";")):
+        return False
+    names, *tail = _BYLINE_SPLIT.split(m.group(1).rstrip("."), maxsplit=1)
+    name_words = names.split()
+    if not 1 <= len(name_words) <= 8:
+        return False
+    capitalised = 0
+    for w in name_words:
+        bare = w.strip(".,’'")
+        if bare.casefold() in _NAME_PARTICLES:
+            continue
+        if not bare[:1].isupper() or DATE_TOKEN.match(bare):
+            return False
+        capitalised += 1
+    if not capitalised:
+        return False
+    tail_words = words(tail[0]) if tail else []
+    loose = [w for w in tail_words if not w[:1].isupper() and w.casefold() not in _NAME_PARTICLES]
+    return len(loose) <= 2 and len(tail_words) <= 8
 
 
 def normalise(text: str) -> str:
