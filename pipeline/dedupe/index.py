@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 STATUS = ("unique", "duplicate", "update")
+CLUSTER_PREFIX = "c-"
 SIGNALS = (None, "canonical_url", "guid", "text_hash", "near_duplicate", "id")
 
 
@@ -43,61 +44,90 @@ class KeyIndex:
         return self.keys.nbytes + self.slots.nbytes + self.pending_count * 100
 
     def add(self, key: int, slot: int) -> None:
+        """Add a posting to the pending dict; the owner calls ``merge`` when ``due``."""
         lst = self.pending.get(key)
         if lst is None:
             self.pending[key] = [slot]
         else:
             lst.append(slot)
         self.pending_count += 1
-        if self.pending_count >= self.merge_at:
-            self.merge()
 
-    def get(self, key: int) -> list[int]:
-        """Return the slots under ``key``, oldest first."""
+    @property
+    def due(self) -> bool:
+        """Enough pending additions to merge them into the base."""
+        return self.pending_count >= self.merge_at
+
+    def base_ranges(self, keys: np.ndarray) -> tuple[list[int], list[int]]:
+        """Positions ``lo[i]:hi[i]`` of ``keys[i]`` in the sorted base (for ``get``)."""
+        if not len(self.keys) or not len(keys):
+            return [0] * len(keys), [0] * len(keys)
+        keys = keys.astype(self.dtype, copy=False)
+        return (np.searchsorted(self.keys, keys, side="left").tolist(),
+                np.searchsorted(self.keys, keys, side="right").tolist())
+
+    def get(self, key: int, lo: int | None = None, hi: int | None = None) -> list[int]:
+        """Return the slots under ``key``, oldest first.
+
+        ``lo``/``hi`` from ``base_ranges`` skip the binary search (valid until the next merge).
+        """
         out: list[int] = []
-        if len(self.keys):
-            k = self.dtype.type(key)
-            lo = int(np.searchsorted(self.keys, k, side="left"))
-            hi = int(np.searchsorted(self.keys, k, side="right"))
-            if hi > lo:
-                out = self.slots[lo:hi].tolist()
+        if lo is None:
+            if len(self.keys):
+                k = self.dtype.type(key)
+                lo = int(np.searchsorted(self.keys, k, side="left"))
+                hi = int(np.searchsorted(self.keys, k, side="right"))
+            else:
+                lo = hi = 0
+        if hi > lo:
+            out = self.slots[lo:hi].tolist()
         extra = self.pending.get(key)
         if extra:
-            out = sorted(out + extra) if out else list(extra)
+            # pending slots are newer than every slot in the base
+            out = out + extra if out else list(extra)
         return out
 
-    def get_many(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Look up many keys at once.
+    def get_pending(self, keys: list[int]) -> tuple[list[int], list[int]]:
+        """Postings of ``keys`` among the pending additions: (index in ``keys``, slot) lists."""
+        w: list[int] = []
+        s: list[int] = []
+        pending = self.pending
+        if pending and not pending.keys().isdisjoint(keys):
+            for i, k in enumerate(keys):
+                lst = pending.get(k)
+                if lst:
+                    w.extend([i] * len(lst))
+                    s.extend(lst)
+        return w, s
+
+    def get_many(self, keys: np.ndarray, pending: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Look up many keys at once (in the sorted base only with ``pending=False``).
 
         Returns ``(which, slots)``: for every posting found, the index of its key in
-        ``keys`` and its slot (uint32 arrays, unordered).
+        ``keys`` and its slot; the base's postings come first, in the order of ``keys``.
         """
         parts_w: list[np.ndarray] = []
         parts_s: list[np.ndarray] = []
         if len(self.keys) and len(keys):
-            lo = np.searchsorted(self.keys, keys, side="left")
-            hi = np.searchsorted(self.keys, keys, side="right")
-            counts = hi - lo
-            total = int(counts.sum())
-            if total:
-                which = np.repeat(np.arange(len(keys)), counts)
+            # Sorted needles walk the base in order (cache-friendly), and most keys
+            # have no posting: one left search, a right search only for the found.
+            order = np.argsort(keys, kind="stable")
+            sk = keys[order].astype(self.dtype, copy=False)
+            lo = np.searchsorted(self.keys, sk, side="left")
+            found = np.flatnonzero(self.keys[np.minimum(lo, len(self.keys) - 1)] == sk)
+            if len(found):
+                lo = lo[found]
+                counts = np.searchsorted(self.keys, sk[found], side="right") - lo
+                total = int(counts.sum())
+                which = np.repeat(order[found], counts)
                 # positions lo[i] .. hi[i]-1 for each key, flattened
-                starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-                pos = starts + np.arange(total)
-                parts_w.append(which)
-                parts_s.append(self.slots[pos])
-        if self.pending:
-            get = self.pending.get
-            w: list[int] = []
-            s: list[int] = []
-            for i, k in enumerate(keys.tolist()):
-                lst = get(k)
-                if lst:
-                    w.extend([i] * len(lst))
-                    s.extend(lst)
-            if w:
-                parts_w.append(np.array(w, dtype=np.int64))
-                parts_s.append(np.array(s, dtype=np.uint32))
+                pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+                back = np.argsort(which, kind="stable")  # back in the order of keys
+                parts_w.append(which[back])
+                parts_s.append(self.slots[pos[back]])
+        w, s = self.get_pending(keys.tolist()) if pending else ([], [])
+        if w:
+            parts_w.append(np.array(w, dtype=np.int64))
+            parts_s.append(np.array(s, dtype=np.uint32))
         if not parts_w:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
         if len(parts_w) == 1:
@@ -144,7 +174,10 @@ class Column:
 
     def append(self, value) -> None:
         if self.n == len(self.a):
-            self.a = np.concatenate((self.a, np.zeros(len(self.a), dtype=self.a.dtype)))
+            # np.zeros of a large array maps fresh pages: the unused half costs no RSS
+            grown = np.zeros(2 * len(self.a), dtype=self.a.dtype)
+            grown[: self.n] = self.a
+            self.a = grown
         self.a[self.n] = value
         self.n += 1
 
@@ -211,7 +244,7 @@ class Slots:
         self.alive = Column(np.bool_)
         self.samples = Column(np.uint32, 65536)
         self.ids: list[str] = []
-        self.cluster: list[str] = []
+        self.cluster: list[str | None] = []  # None: CLUSTER_PREFIX + the slot's id
         self.dup_of: list[str | None] = []
         self.live = 0
 
@@ -232,10 +265,15 @@ class Slots:
         self.on_unique.append(d.on_unique)
         self.alive.append(True)
         self.ids.append(article_id)
-        self.cluster.append(d.cluster_id)
+        # the commonest cluster id, "c-" + its own id, is not stored twice
+        self.cluster.append(None if d.cluster_id == CLUSTER_PREFIX + article_id else d.cluster_id)
         self.dup_of.append(d.duplicate_of)
         self.live += 1
         return slot
+
+    def cluster_of(self, slot: int) -> str:
+        c = self.cluster[slot]
+        return CLUSTER_PREFIX + self.ids[slot] if c is None else c
 
     def sample(self, slot: int) -> np.ndarray:
         off = int(self.s_off.a[slot])
@@ -243,7 +281,7 @@ class Slots:
 
     def decision(self, slot: int) -> Decision:
         sim = float(self.similarity.a[slot])
-        return Decision(STATUS[self.status.a[slot]], self.cluster[slot], self.dup_of[slot],
+        return Decision(STATUS[self.status.a[slot]], self.cluster_of(slot), self.dup_of[slot],
                         None if sim != sim else round(sim, 4), SIGNALS[self.signal.a[slot]],
                         bool(self.on_unique.a[slot]))
 
@@ -258,7 +296,7 @@ class Slots:
                 # free the strings now; the numeric columns go at compaction
                 self.ids[s] = ""
                 self.dup_of[s] = None
-                self.cluster[s] = ""
+                self.cluster[s] = None
             self.live -= n
         return n
 

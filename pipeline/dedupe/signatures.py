@@ -97,20 +97,26 @@ _MIX2 = _U64(0x94D049BB133111EB)
 
 def word_hashes(norm: bytes) -> np.ndarray:
     """Return one uint64 hash per word of normalised bytes (words split on spaces)."""
+    return _words(norm)[0]
+
+
+def _words(norm: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Return (hash, start byte offset) of each word of normalised bytes."""
     a = np.frombuffer(norm, dtype=np.uint8)
     n = len(a)
     if n >= len(_POW):
         _powers(n)
     edge = np.ones(n + 2, dtype=np.int8)
-    edge[1:-1] = a == 32
-    d = edge[1:] - edge[:-1]
-    starts = np.flatnonzero(d == -1)
-    ends = np.flatnonzero(d == 1)
+    np.equal(a, 32, out=edge[1:-1].view(np.bool_))
+    # word starts and ends alternate among the changes of "is a space"
+    change = np.flatnonzero(edge[1:] != edge[:-1])
+    starts, ends = change[0::2], change[1::2]
     with np.errstate(over="ignore"):
         prefix = np.empty(n + 1, dtype=np.uint64)
         prefix[0] = 0
-        np.cumsum(a * _POW[:n], out=prefix[1:])
-        return (prefix[ends] - prefix[starts]) * _IPOW[starts]
+        np.multiply(a, _POW[:n], out=prefix[1:])
+        np.cumsum(prefix[1:], out=prefix[1:])
+        return (prefix[ends] - prefix[starts]) * _IPOW[starts], starts
 
 
 def shingle_hashes(wh: np.ndarray, k: int = 5) -> np.ndarray:
@@ -187,6 +193,103 @@ def sign(text: str, *, k: int = 5, rate: float = 0.125, min_samples: int = 24,
     return Signature(sample, tau, len(wh), text_hash)
 
 
+# Bytes of normalised text signed in one numpy pass by ``sign_many``: large enough to
+# spread numpy's per-call cost over a batch, small enough to keep the power tables
+# (16 bytes per position) and temporaries at a few MiB.
+_PASS_BYTES = 1 << 20
+
+
+def sign_many(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 24,
+              max_samples: int = 128) -> list[Signature]:
+    """Return ``[sign(t, ...) for t in texts]``, computed in a few numpy passes.
+
+    The texts are normalised one by one, joined with a space (a word never spans two
+    texts) and hashed together: word hashes are position-independent, so each text
+    gets exactly the hashes ``sign`` gives it.  Shingles crossing a boundary are
+    dropped; sampling is one ``np.unique`` of ``(text << 32) | hash`` keys.
+    """
+    norms = [normalize(t) for t in texts]
+    out: list[Signature] = []
+    i = 0
+    while i < len(norms):
+        j, size = i, 0
+        while j < len(norms) and (j == i or size + len(norms[j]) < _PASS_BYTES):
+            size += len(norms[j]) + 1
+            j += 1
+        out.extend(_sign_pass(norms[i:j], k, rate, min_samples, max_samples))
+        i = j
+    return out
+
+
+def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_samples: int) -> list[Signature]:
+    n_texts = len(norms)
+    lens = np.fromiter((len(b) for b in norms), dtype=np.int64, count=n_texts)
+    boff = np.zeros(n_texts, dtype=np.int64)
+    np.cumsum(lens[:-1] + 1, out=boff[1:])
+    wh, starts = _words(b" ".join(norms))
+    woff = np.empty(n_texts + 1, dtype=np.int64)  # words of text t: woff[t]:woff[t + 1]
+    woff[:-1] = np.searchsorted(starts, boff)
+    woff[-1] = len(starts)
+    art = np.repeat(np.arange(n_texts), np.diff(woff))  # the text of each word
+    tau0 = int(rate * 2**32) - 1
+    kk = min(k, len(_POS_MULT))
+    # shingles of the texts with at least k words, in one pass
+    W = len(wh)
+    if W >= kk:
+        m = W - kk + 1
+        with np.errstate(over="ignore"):
+            h = wh[0:m] * _POS_MULT[0]
+            for q in range(1, kk):
+                h += wh[q:q + m] * _POS_MULT[q]
+            h ^= h >> _U64(31)
+            h *= _MIX1
+            h ^= h >> _U64(29)
+        sh_all = (h >> _U64(32)).astype(np.uint32)
+        valid = art[:m] == art[kk - 1:]
+        sh_art = art[:m][valid]
+        sh_all = sh_all[valid]
+    else:
+        sh_art = np.empty(0, dtype=np.int64)
+        sh_all = np.empty(0, dtype=np.uint32)
+    # threshold samples: sorted unique (text, hash) pairs below tau
+    low = sh_all <= tau0
+    keys = _sorted_unique((sh_art[low].astype(np.uint64) << _U64(32)) | sh_all[low].astype(np.uint64))
+    s_art = (keys >> _U64(32)).astype(np.int64)
+    s_hash = (keys & _U64(_MASK32)).astype(np.uint32)
+    soff = np.searchsorted(s_art, np.arange(n_texts + 1), side="left")
+    shoff = np.searchsorted(sh_art, np.arange(n_texts + 1), side="left")
+    sigs: list[Signature] = []
+    empty = np.empty(0, dtype=np.uint32)
+    woff_l, soff_l, shoff_l = woff.tolist(), soff.tolist(), shoff.tolist()
+    for t in range(n_texts):
+        w0, w1 = woff_l[t], woff_l[t + 1]
+        n = w1 - w0
+        if n == 0:
+            sigs.append(Signature(empty, _MASK32, 0, 0))
+            continue
+        words = wh[w0:w1]
+        text_hash = int.from_bytes(hashlib.blake2b(words.tobytes(), digest_size=8).digest(), "little", signed=True)
+        if n < kk:
+            sh = shingle_hashes(words, k)  # one shingle of all the words
+            sample = _sorted_unique(sh[sh <= tau0])
+        else:
+            sh = sh_all[shoff_l[t]:shoff_l[t + 1]]
+            sample = s_hash[soff_l[t]:soff_l[t + 1]]
+        tau = tau0
+        if len(sample) < min_samples:
+            everything = _sorted_unique(sh)
+            if len(everything) <= min_samples:
+                sigs.append(Signature(everything, _MASK32, n, text_hash))
+                continue
+            sample = everything[:min_samples]
+            tau = int(sample[-1])
+        elif len(sample) > max_samples:
+            sample = sample[:max_samples]
+            tau = int(sample[-1])
+        sigs.append(Signature(sample, tau, n, text_hash))
+    return sigs
+
+
 def containment(a: np.ndarray, tau_a: int, b: np.ndarray, tau_b: int) -> tuple[float, int, int]:
     """Estimate |A∩B| / min(|A|, |B|) from two threshold samples.
 
@@ -201,7 +304,11 @@ def containment(a: np.ndarray, tau_a: int, b: np.ndarray, tau_b: int) -> tuple[f
     smaller = min(len(a), len(b))
     if smaller == 0:
         return 0.0, 0, 0
-    shared = len(np.intersect1d(a, b, assume_unique=True))
+    if len(a) > len(b):
+        a, b = b, a
+    at = np.searchsorted(b, a)
+    at[at == len(b)] = 0
+    shared = int(np.count_nonzero(b[at] == a))
     return shared / smaller, shared, smaller
 
 

@@ -248,3 +248,24 @@ def test_labelled_set_precision_and_recall():
     assert len({a["label"] for a in arts}) >= 15
     assert tp / (tp + fp) >= 0.99
     assert tp / (tp + fn) >= 0.95
+
+
+def test_batch_decides_as_one_by_one(tmp_path):
+    # process_batch decides a whole batch at once (vectorised signatures and lookups);
+    # copies inside the batch, bad values and updates come out as one by one.
+    values = [article("a", STORIES["kim-train"]), article("b", wrap(STORIES["kim-train"]), minutes=1),
+              {"text": "no id"}, article("c", half(STORIES["fed-hold"], 0.6), minutes=2),
+              article("d", STORIES["fed-hold"], minutes=3), article("e", "Too short.", minutes=4),
+              article("a", STORIES["kim-train"] + " Updated.", minutes=5, is_update=True),
+              article("f", STORIES["kim-train"].upper(), minutes=6), article("g", "", minutes=7)]
+    one_by_one = stage(tmp_path / "1")
+    expected = []
+    for v in values:
+        try:
+            expected.append(one_by_one.process(v))
+        except StageError as exc:
+            expected.append(type(exc))
+    got = stage(tmp_path / "2").process_batch(values)
+    assert [type(r) if isinstance(r, BaseException) else r for r in got] == expected
+    assert got[1][0].value["dedupe"]["duplicate_of"] == "id-a"
+    assert got[4][0].value["dedupe"]["duplicate_of"] == "id-c"
