@@ -226,8 +226,12 @@ class Runner:
         self.bus.produce(self.settings.topic(topics.dlq(self.stage.input_topic)), m.key, m.value, headers)
 
     def _on_transport_error(self, exc: TransportError) -> None:
-        """Abort the unit, rewind to the last commit, and back off before the next try."""
+        """Abort the unit, rewind to the last commit, and back off before the next try.
+        A non-retriable transport error (a fenced producer) is raised: this session is over."""
         self.metrics.aborts.labels(self.name).inc()
+        if not exc.retriable:
+            log.error("%s: %s; this session cannot continue", self.name, exc)
+            raise exc
         self._transport_failures += 1
         wait = min(self.rs.retry_backoff_initial * 2 ** min(self._transport_failures, 10), self.rs.retry_backoff_max)
         log.warning("%s: %s; unit aborted, retrying in %.1fs", self.name, exc, wait)
