@@ -18,6 +18,7 @@ after the bus commit, and stages keep their state idempotent under replay.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -252,6 +253,8 @@ class Runner:
     def run_forever(self) -> None:
         """Run until ``stop`` is set; the batch in hand is finished and committed first."""
         log.info("%s: started (transport %s)", self.name, self.settings.transport.kind)
+        if self.rs.stall_exit_after:
+            threading.Thread(target=self._watchdog, name=f"{self.name}-watchdog", daemon=True).start()
         failures = 0
         while not self.stop.is_set():
             try:
@@ -270,6 +273,22 @@ class Runner:
             if self.stage.input_topic is None:
                 self.stop.wait(max(0.05, min(self.stage.seconds_until_due(), 5.0)))
         log.info("%s: stopping", self.name)
+
+    def _watchdog(self) -> None:
+        """Exit the process when the loop is stuck in a call that never returns.
+
+        Seen with kafka-python after a broker restart: a consumer call can wait forever.
+        Nothing is lost by exiting: uncommitted work is redelivered to the next session,
+        and a supervisor (compose restart policy, systemd, Kubernetes) starts a new one.
+        """
+        limit = float(self.rs.stall_exit_after or 0)
+        while not self.stop.wait(min(5.0, limit / 4)):
+            stalled = time.monotonic() - self.metrics.last_loop
+            if stalled > limit:
+                log.error("%s: the worker loop has not turned for %.0fs; exiting (code 70) to be restarted",
+                          self.name, stalled)
+                logging.shutdown()
+                os._exit(70)
 
     def close(self) -> None:
         try:

@@ -16,6 +16,10 @@ class RunnerSettings(Section):
     poll_timeout: float = Field(1.0, gt=0, description="Seconds a worker waits for new messages per poll.")
     dlq: bool = Field(True, description="Send messages that fail for good to <input topic>.dlq.")
     idle_after: float = Field(2.0, gt=0, description="--until-idle: seconds with nothing to do before exit.")
+    stall_exit_after: float | None = Field(
+        600.0, gt=0, description="A worker whose loop has not turned for this many seconds (a client stuck "
+                                 "in a call that never returns) exits with code 70 so its supervisor restarts "
+                                 "it; null = never. /live turns 503 at the same point.")
 
 
 class ObserveSettings(Section):

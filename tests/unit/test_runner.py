@@ -142,3 +142,31 @@ def test_restart_resumes_without_loss_or_repeat(tmp_path):
     run_all(r2)
     keys = [m.key for m in read(s, topics.ARTICLES_EXTRACTED)]
     assert sorted(keys) == sorted(f"id{i}".encode() for i in range(15))
+
+
+STUCK = r'''
+import sys, threading, time
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from unit.test_runner import Echo, settings
+from pathlib import Path
+from pipeline.bus.local import LocalBus
+from pipeline.runner import Runner
+from pipeline.stages.base import Context
+s = settings(Path(sys.argv[3]))
+s.runner.stall_exit_after = 1.0
+bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+bus.poll = lambda *a, **k: time.sleep(3600)  # a client call that never returns
+Runner(Echo(Context(settings=s)), bus, s).run_forever()
+'''
+
+
+def test_a_worker_stuck_in_a_call_that_never_returns_exits_to_be_restarted(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", STUCK, str(root / "tests"), str(root), str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 70
+    assert "has not turned" in proc.stderr
