@@ -39,6 +39,19 @@ class Metrics:
         self.aborts = Counter("pipeline_aborts_total", "Units of work aborted and replayed", ["stage"], registry=r)
         self.ready = False
         self.last_loop = time.monotonic()
+        self._extra: dict[tuple[str, tuple[str, ...]], Counter] = {}
+        self._extra_lock = threading.Lock()
+
+    def count(self, name: str, n: float = 1, **labels: str) -> None:
+        """Count a stage-specific event as ``pipeline_<name>_total{labels}`` (created on first use)."""
+        keys = tuple(sorted(labels))
+        with self._extra_lock:
+            counter = self._extra.get((name, keys))
+            if counter is None:
+                counter = Counter(f"pipeline_{name}_total", f"{name.replace('_', ' ')} (stage-specific)",
+                                  list(keys), registry=self.registry)
+                self._extra[(name, keys)] = counter
+        (counter.labels(**labels) if keys else counter).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,0 +1,46 @@
+"""The worker's /metrics, /live and /ready, as Prometheus and an orchestrator see them."""
+
+import urllib.error
+import urllib.request
+
+from pipeline.observe import Metrics, serve
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_metrics_and_health_endpoints():
+    m = Metrics()
+    server = serve(m, "127.0.0.1", 0)
+    port = server.server_address[1]
+    try:
+        assert get(port, "/ready")[0] == 503  # not ready before the runner is set up
+        m.ready = True
+        assert get(port, "/ready")[0] == 200
+        assert get(port, "/live")[0] == 200
+        m.messages_in.labels("extract").inc(3)
+        m.dlq.labels("extract").inc()
+        m.latency.labels("extract").observe(0.02)
+        m.lag.labels("extract", "feed.entries", "0").set(7)
+        m.feeds.labels("error").set(2)
+        m.polls.labels("304").inc()
+        m.count("dedupe_decisions", status="duplicate", signal="near_duplicate")
+        status, body = get(port, "/metrics")
+        assert status == 200
+        for line in ('pipeline_messages_in_total{stage="extract"} 3.0',
+                     'pipeline_dlq_total{stage="extract"} 1.0',
+                     'pipeline_consumer_lag{partition="0",stage="extract",topic="feed.entries"} 7.0',
+                     'pipeline_feeds{status="error"} 2.0',
+                     'pipeline_polls_total{status="304"} 1.0',
+                     'pipeline_dedupe_decisions_total{signal="near_duplicate",status="duplicate"} 1.0'):
+            assert line in body, line
+        assert "pipeline_processing_seconds_bucket" in body
+        m.last_loop -= 10_000  # a loop that stopped turning
+        assert get(port, "/live")[0] == 503
+    finally:
+        server.shutdown()
