@@ -69,7 +69,7 @@ def settings_for(kind: str, tmp: Path, bootstrap: str | None, guarantee: str = "
 def fill(settings, n: int, size: int) -> None:
     bus = open_bus(settings, "bench-fill")
     topic = settings.topic(topics.FEED_ENTRIES)
-    bus.ensure_topics([topic], 1)
+    bus.ensure_topics([topic, settings.topic("raw.out")], 1)
     bus.begin()
     for i in range(n):
         bus.produce(topic, f"{i}".encode(), value_of(i, size))

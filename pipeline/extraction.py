@@ -93,6 +93,7 @@ class PageExtraction:
     encoding: str | None = None  # the charset the bytes were decoded with
     recheck: bool = False  # the balanced-mode recheck replaced the first result
     refresh_url: str | None = None  # <meta http-equiv=refresh> target (redirector pages), absolute
+    truncated: str | None = None  # why the HTML parser stopped before the end of the page, if it did
 
     @property
     def word_count(self) -> int:
@@ -249,12 +250,15 @@ def _parser(for_str: bool = False) -> HTMLParser:
 
 
 
-def parse_html(text: str, *, max_bytes: int | None = None, max_elements: int | None = None) -> HtmlElement:
+def parse_html(text: str, *, max_bytes: int | None = None, max_elements: int | None = None,
+               notes: list[str] | None = None) -> HtmlElement:
     """Parse an HTML document. Returns the root element.
 
     Only the first ``max_bytes`` characters' worth (UTF-8 bytes, approximately)
-    are parsed.  Raises NotHTML when nothing could be parsed and PageTooComplex
-    when the tree has more than ``max_elements`` elements.
+    are parsed.  When libxml2 stopped early (nesting over 256 levels deep) the
+    tree holds what came before, and the reason is appended to ``notes``.
+    Raises NotHTML when nothing could be parsed and PageTooComplex when the
+    tree has more than ``max_elements`` elements.
     """
     if max_bytes and len(text) > max_bytes:
         text = text[:max_bytes]  # characters >= bytes/4: a cheap, safe bound before encoding
@@ -264,15 +268,25 @@ def parse_html(text: str, *, max_bytes: int | None = None, max_elements: int | N
         text = _INVALID_XML.sub("", text)
     if not text.strip():
         raise NotHTML("extract: the page is empty")
+    parser = _parser(for_str=True)
     try:
         try:
-            tree = document_fromstring(text, parser=_parser(for_str=True))
+            tree = document_fromstring(text, parser=parser)
         except ValueError:  # a str with an XML encoding declaration: hand lxml bytes instead
-            tree = document_fromstring(text.encode("utf-8", errors="replace"), parser=_parser())
+            parser = _parser()
+            tree = document_fromstring(text.encode("utf-8", errors="replace"), parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
         raise NotHTML(f"extract: not an HTML document ({exc})") from None
     if tree is None:
         raise NotHTML("extract: not an HTML document")
+    # libxml2 stops reading at 256 levels of nesting and returns what it has.  That part may
+    # hold the article; if it does not, the caller must be able to say why (10 MB of nested
+    # divs would otherwise pass as an empty page, the cause unnamed).
+    if notes is not None:
+        for err in parser.error_log:
+            if err.type_name == "ERR_RESOURCE_LIMIT":
+                notes.append(f"HTML parser stopped early: {err.message.split(',')[0]}")
+                break
     if max_elements:
         # count in libxml2: iterating in Python would build a proxy object per element
         n = int(tree.xpath("count(//*)"))
@@ -536,8 +550,9 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
 
         settings = ExtractSettings()
     text, used = decode_html(html, encoding)
-    tree = parse_html(text, max_bytes=settings.max_html_bytes, max_elements=settings.max_elements)
-    result = PageExtraction(encoding=used)
+    notes: list[str] = []
+    tree = parse_html(text, max_bytes=settings.max_html_bytes, max_elements=settings.max_elements, notes=notes)
+    result = PageExtraction(encoding=used, truncated=notes[0] if notes else None)
     result.canonical_url = declared_canonical(tree, url)
     result.language_hint = language_hint(tree)
     result.paywalled = is_paywalled(tree)

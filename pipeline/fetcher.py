@@ -506,8 +506,9 @@ class _BodyDecoder:
     def _count(self, data: bytes) -> bytes:
         self.total += len(data)
         if self.total > self.cap:
-            raise TooLarge(f"fetcher: body of {self.where} is over the {self.cap}-byte limit "
-                           f"(counted after {self.kind or 'no'} decompression); stopped reading", self.url)
+            how = f" (counted after {self.kind} decompression)" if self.kind else ""
+            raise TooLarge(f"fetcher: body of {self.where} is over the {self.cap}-byte limit{how}; "
+                           "stopped reading", self.url)
         return data
 
     def feed(self, data: bytes) -> bytes:
@@ -1008,7 +1009,9 @@ class Fetcher:
                 if not chunk:
                     break
                 raw_total += len(chunk)
-                if raw_total > cap:  # a compressed stream that never ends, or yields nothing
+                # A compressed stream that never ends, or yields nothing.  (An uncompressed body
+                # is counted by the decoder: this message would wrongly say "compressed".)
+                if decoder.kind is not None and raw_total > cap:
                     raise TooLarge(f"fetcher: body of {hop.where} is over the {cap}-byte limit "
                                    "(compressed); stopped reading", hop.target.url)
                 parts.append(decoder.feed(chunk))

@@ -91,13 +91,14 @@ class ParsedFeed:
 # --- dates ---------------------------------------------------------------------------
 
 def _from_struct(st: Any) -> str | None:
-    """A UTC struct_time as ISO 8601; None for the epoch itself or earlier (a "no date" placeholder)."""
+    """A UTC struct_time as ISO 8601; None for the epoch itself or earlier (a "no date" placeholder)
+    and for the year 9999 (a "never" placeholder, and where feedparser puts junk like "99999999")."""
     try:
         ts = calendar.timegm(st)
         out = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return out if out >= "1970-01-02" else None
+    return out if "1970-01-02" <= out < "9999" else None
 
 
 _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -106,16 +107,17 @@ _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 def iso_date(value: Any) -> str | None:
     """Return ``value`` (a date string, struct_time or datetime) as UTC ISO 8601 ``...Z``, or None.
 
-    Unparseable or absurd dates (before 1970-01-02 or after 9999) give None.
+    Unparseable or absurd dates (before 1970-01-02 or in the year 9999) give None.
     """
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         try:
-            return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            out = dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         except (ValueError, OverflowError):
             return None
+        return out if out < "9999" else None
     if isinstance(value, str):
         s = value.strip()
         dt = None
@@ -417,9 +419,8 @@ def _entry_from_fp(e: Mapping[str, Any], feed_authors: list[str]) -> ParsedEntry
     guid = (e.get("id") or "").strip() or None
     if not link and guid and e.get("guidislink") and guid.startswith(("http://", "https://")):
         link = guid
-    published = _from_struct(dict.get(e, "published_parsed")) if dict.get(e, "published_parsed") else None
-    # dict.get, not FeedParserDict.get: the latter maps a missing updated_parsed to published_parsed.
-    updated = _from_struct(dict.get(e, "updated_parsed")) if dict.get(e, "updated_parsed") else None
+    published = _fp_date(e, "published")
+    updated = _fp_date(e, "updated")
     summary = e.get("summary") or None
     if summary and content and summary == content:
         summary = None  # feedparser fills summary from content for some Atom feeds
@@ -436,6 +437,19 @@ def _entry_from_fp(e: Mapping[str, Any], feed_authors: list[str]) -> ParsedEntry
         tags=tags,
         enclosures=enclosures,
     )
+
+
+def _fp_date(e: Mapping[str, Any], name: str) -> str | None:
+    """An entry's date as feedparser read it; an RFC 3339-like string is read strictly instead,
+    as feedparser rolls junk such as 2024-13-45 over into a real date in the next year."""
+    # dict.get, not FeedParserDict.get: the latter maps a missing updated_parsed to published_parsed.
+    parsed = dict.get(e, name + "_parsed")
+    if not parsed:
+        return None
+    raw = dict.get(e, name)
+    if isinstance(raw, str) and _ISO_LIKE.match(raw.strip()):
+        return iso_date(raw)
+    return _from_struct(parsed)
 
 
 def _parse_xml(content: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:

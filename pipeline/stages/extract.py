@@ -156,7 +156,7 @@ class ExtractStage(Stage):
         if page is not None:
             words = page.word_count
             if self._page_thin(page):
-                page_problem = f"too thin ({words} words)"
+                page_problem = f"too thin ({words} words" + (f"; {page.truncated})" if page.truncated else ")")
 
         feed_text, feed_blocks = ("", [])
         if page_problem is not None or (page is not None and page.paywalled):

@@ -112,6 +112,7 @@ def test_ten_megabytes_of_nested_divs_neither_hang_nor_crash():
     assert len(doc) > 10_000_000
     result = extract_html(doc.encode(), "https://x.example/a")  # libxml2 caps the depth at 256
     assert is_thin(result.text, 60, 400)
+    assert result.truncated == "HTML parser stopped early: Excessive depth in document: 256"
 
 
 def test_a_tree_too_big_for_the_extractor_is_refused_quickly():
