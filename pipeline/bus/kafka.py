@@ -360,8 +360,12 @@ class KafkaBus(Bus):
         consumer = self._connect("consumer", self._new_consumer(group))
         self._tracker = _AssignmentTracker()
         try:
+            # Load the topics' metadata before joining: a group leader that joins without
+            # it assigns nothing ("No partition metadata for topic"), and kafka-python did
+            # not always rejoin once the metadata arrived, leaving a worker idle for good.
+            self._partitions(consumer, topics)
             consumer.subscribe(topics, listener=self._tracker)
-        except kerr.KafkaError as exc:
+        except (kerr.KafkaError, TransportError) as exc:
             consumer.close(autocommit=False)
             raise self._wrap(f"cannot subscribe to {', '.join(topics)}", exc) from exc
         self._consumer, self._group, self._topics = consumer, group, list(topics)
