@@ -61,6 +61,18 @@ def error_headers(exc: BaseException, stage: str, msg: Message, retries: int) ->
     ]
 
 
+def ensure_topics(bus: Bus, settings: Settings, logical_names: list[str]) -> list[str]:
+    """Create the missing topics (logical names), single-partition ones with one partition.
+    Returns the physical names."""
+    single = [n for n in logical_names if topics.partitions_for(n) == 1]
+    other = [n for n in logical_names if n not in single]
+    if single:
+        bus.ensure_topics([settings.topic(n) for n in single], 1)
+    if other:
+        bus.ensure_topics([settings.topic(n) for n in other])
+    return [settings.topic(n) for n in logical_names]
+
+
 @dataclass
 class StepResult:
     consumed: int = 0
@@ -89,12 +101,12 @@ class Runner:
         self._m_in = self.metrics.messages_in.labels(self.name)
         self._m_latency = self.metrics.latency.labels(self.name)
         self._m_out: dict[str, Any] = {}
-        outs = [settings.topic(t) for t in stage.output_topics]
-        if stage.input_topic is None:
-            bus.ensure_topics(outs)
-        else:
+        wanted = list(stage.output_topics)
+        if stage.input_topic is not None:
+            wanted += [stage.input_topic, topics.dlq(stage.input_topic)]
+        ensure_topics(bus, settings, wanted)
+        if stage.input_topic is not None:
             inp = settings.topic(stage.input_topic)
-            bus.ensure_topics([inp, settings.topic(topics.dlq(stage.input_topic))] + outs)
             group = (settings.transport.kafka.group_id_prefix if settings.transport.kind == "kafka" else "") + stage.name
             bus.subscribe([inp], group)
         self.metrics.ready = True

@@ -12,6 +12,11 @@ ARTICLES_ENRICHED = "articles.enriched"
 ALL = (FEED_ENTRIES, ARTICLES_EXTRACTED, ARTICLES_UNIQUE, ARTICLES_DUPLICATES,
        ARTICLES_CLEAN, ARTICLES_ENRICHED)
 
+# Topics that must have exactly one partition. Copies of one story have different
+# keys (ids), so dedupe cannot split its input by key: one partition, one active
+# dedupe instance, standbys in its group (docs/dedupe.md).
+SINGLE_PARTITION = frozenset({ARTICLES_EXTRACTED})
+
 DLQ_SUFFIX = ".dlq"
 ERROR_HEADER_PREFIX = "__pipeline.errors."
 
@@ -24,6 +29,11 @@ def dlq(topic: str) -> str:
 def physical(topic: str, prefix: str = "") -> str:
     """Return the topic name on the bus: ``prefix`` + logical name."""
     return f"{prefix}{topic}"
+
+
+def partitions_for(topic: str, default: int | None = None) -> int | None:
+    """Partitions to create ``topic`` (logical name) with: 1 for SINGLE_PARTITION, else ``default``."""
+    return 1 if topic in SINGLE_PARTITION else default
 
 
 def logical(topic: str, prefix: str = "") -> str:

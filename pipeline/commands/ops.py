@@ -20,7 +20,7 @@ def _stage_topics(settings) -> list[str]:
     for n in names:
         if n not in seen:
             seen.append(n)
-    return [settings.topic(n) for n in seen]
+    return seen
 
 
 def cmd_topics_create(args) -> int:
@@ -29,8 +29,13 @@ def cmd_topics_create(args) -> int:
     settings = load(args.config)
     bus = open_bus(settings, client_id="pipeline-admin")
     try:
-        names = _stage_topics(settings)
-        bus.ensure_topics(names, args.partitions)
+        from pipeline.runner import ensure_topics
+
+        logical = _stage_topics(settings)
+        if args.partitions:
+            settings.transport.kafka.partitions = args.partitions
+            settings.transport.local.partitions = args.partitions
+        names = ensure_topics(bus, settings, logical)
     finally:
         bus.close()
     for n in names:
