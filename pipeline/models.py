@@ -157,13 +157,49 @@ def json_schema(topic: str) -> dict[str, Any]:
 # --- the codec ---------------------------------------------------------------------
 
 def encode(value: dict[str, Any]) -> bytes:
-    """Serialise a value to UTF-8 JSON bytes (``schema_version`` added if missing)."""
+    """Serialise a value to UTF-8 JSON bytes (``schema_version`` added if missing).
+
+    Non-string dict keys are written as strings.  Raises MessageError for a value that
+    decode() would not give back: an int beyond 64 bits (orjson would read a float), a
+    lone surrogate, NaN or infinity nested deeper than orjson writes, an unsupported type.
+    """
     if "schema_version" not in value:
         value = {"schema_version": SCHEMA_VERSION, **value}
     try:
-        return orjson.dumps(value)
-    except TypeError:  # e.g. ints beyond 64 bits: the stdlib encoder copes
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        big = _int_beyond_64_bits(value)
+        if big is not None:
+            digits = str(big) if big.bit_length() < 10_000 else f"of {big.bit_length()} bits"  # str() limit
+            raise MessageError(f"codec: integer {digits} does not fit in 64 bits") from None
+    # orjson writes at most 255 levels of nesting, decode() reads deeper values: the
+    # stdlib encoder writes those (and refuses what decode would refuse).
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except RecursionError:
+        raise MessageError("codec: cannot encode the value (nested too deeply)") from None
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
+        raise MessageError(f"codec: cannot encode the value ({exc})") from None
+
+
+def _int_beyond_64_bits(value: Any) -> int | None:
+    """The first int in ``value`` (dicts, lists, tuples; keys too) that orjson cannot write, or None."""
+    stack = [value]
+    seen: set[int] = set()  # a value that contains itself is visited once
+    while stack:  # not recursive: the value may be nested deeper than the recursion limit
+        v = stack.pop()
+        if isinstance(v, (dict, list, tuple)):
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            if isinstance(v, dict):
+                stack.extend(v.keys())
+                stack.extend(v.values())
+            else:
+                stack.extend(v)
+        elif isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**64:
+            return v
+    return None
 
 
 def decode(raw: bytes | None, topic: str | None = None) -> dict[str, Any]:

@@ -137,11 +137,19 @@ class Runner:
         return result
 
     def _step_source(self, force_all: bool) -> StepResult:
-        outputs = self.stage.poll_source(force_all=force_all)
+        outputs: list[tuple[Output, bytes]] = []
+        for out in self.stage.poll_source(force_all=force_all):
+            try:
+                outputs.append((out, self._encode(out)))
+            except MessageError as exc:
+                # No input message to dead-letter: say so loudly and go on with the rest,
+                # rather than fail the whole round again and again on the same entry.
+                self.metrics.errors.labels(self.name, type(exc).__name__).inc()
+                log.error("%s: dropping an output (key %s): %s", self.name, out.message_key, exc)
         try:
             self.bus.begin()
-            for out in outputs:
-                self._produce(out)
+            for out, value in outputs:
+                self._produce(out, value)
             # Entries are durable before the poller records them as seen (stage.commit).
             self.bus.commit({})
         except TransportError as exc:
@@ -162,7 +170,7 @@ class Runner:
             except MessageError as exc:
                 dead.append((m, exc, 0))
 
-        outputs: list[Output] = []
+        outputs: list[tuple[Output, bytes]] = []
         pending = live
         attempt = 0
         delay = self.rs.retry_backoff_initial
@@ -181,7 +189,13 @@ class Runner:
                                         m.topic, m.partition, m.offset, res)
                         dead.append((m, res, attempt))
                 else:
-                    outputs.extend(res)
+                    # Encode now, not at produce time: an output that cannot be written (an
+                    # int beyond 64 bits) dead-letters its input instead of failing the batch.
+                    try:
+                        outputs.extend([(out, self._encode(out)) for out in res])
+                    except MessageError as exc:
+                        self.metrics.errors.labels(self.name, type(exc).__name__).inc()
+                        dead.append((m, exc, attempt))
             pending = retry
             if pending:
                 attempt += 1
@@ -198,8 +212,8 @@ class Runner:
         # Outputs first, then dead letters, then the offsets: all in one unit.
         self.bus.begin()
         try:
-            for out in outputs:
-                self._produce(out)
+            for out, value in outputs:
+                self._produce(out, value)
             for m, exc, retries in dead:
                 self._dead_letter(m, exc, retries)
             offsets: dict[TopicPartition, int] = {}
@@ -212,15 +226,22 @@ class Runner:
             self.bus.commit(offsets)
         except TransportError:
             raise
-        except Exception as exc:  # a bug in produce (e.g. an unencodable value): abort, don't lose
+        except Exception as exc:  # a bug in produce: abort, don't lose
             raise TransportError(f"runner: could not produce the outputs of {self.name}: {exc}") from exc
         self.metrics.commits.labels(self.name).inc()
         self.stage.commit()
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))
 
-    def _produce(self, out: Output) -> None:
+    def _encode(self, out: Output) -> bytes:
+        """``out``'s value as bytes. Raises MessageError naming the output when it cannot be encoded."""
+        try:
+            return models.encode(out.value)
+        except MessageError as exc:
+            raise MessageError(f"runner: {self.name} returned a {out.topic} value that cannot be "
+                               f"encoded: {exc}") from None
+
+    def _produce(self, out: Output, value: bytes) -> None:
         key = out.message_key
-        value = models.encode(out.value)
         self.bus.produce(self.settings.topic(out.topic), key.encode() if key is not None else None, value,
                          list(out.headers))
         counter = self._m_out.get(out.topic)

@@ -84,7 +84,7 @@ def _line_map(text: str) -> dict[tuple[str, ...], int]:
     lines: dict[tuple[str, ...], int] = {}
     try:
         root = yaml.compose(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return lines
 
     def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
@@ -103,31 +103,56 @@ def _line_map(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> list[tuple[str, ...]]:
-    """Apply ``PIPELINE__A__B=value`` overrides to ``data`` in place; return the paths set."""
+def _is_index(part: str, node: list[Any]) -> bool:
+    return part.isascii() and part.isdecimal() and int(part) < len(node)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str], source: str = "config") -> list[tuple[str, ...]]:
+    """Apply ``PIPELINE__A__B=value`` overrides to ``data`` in place; return the paths set.
+
+    Raises ConfigError when an override walks into a list other than by the index of an
+    existing item (``PIPELINE__FEEDS__URL`` where ``feeds`` is a list).
+    """
     applied = []
+    problems: list[tuple[str, int | None, str]] = []
     for name, raw in sorted(env.items()):
         if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
             continue
         path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             value = raw
         node: Any = data
-        for part in path[:-1]:
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-                continue
-            if not isinstance(node.get(part), (dict, list)):
-                node[part] = {}
-            node = node[part]
-        if isinstance(node, list) and path[-1].isdigit() and int(path[-1]) < len(node):
-            node[int(path[-1])] = value
-        else:
-            node[path[-1]] = value
-        applied.append(path)
+        for i, part in enumerate(path):
+            if isinstance(node, list) and not _is_index(part, node):
+                problems.append(_list_problem(name, path, i, len(node)))
+                break
+            key: Any = int(part) if isinstance(node, list) else part
+            if i == len(path) - 1:
+                node[key] = value
+                applied.append(path)
+                break
+            child = node[key] if isinstance(node, list) else node.get(key)
+            if not isinstance(child, (dict, list)):
+                child = node[key] = {}  # a scalar on the way is replaced: validation names what is wrong
+            node = child
+    if problems:
+        raise ConfigError(problems, source)
     return applied
+
+
+def _list_problem(name: str, path: tuple[str, ...], i: int, size: int) -> tuple[str, None, str]:
+    """The problem of override ``name`` whose ``path[i]`` walks into a list of ``size`` items."""
+    where = ".".join(path[: i + 1])
+    part = path[i]
+    if part.isascii() and part.isdecimal():
+        msg = (f"{name} sets item {int(part)} of a list of {size}; an environment override can only "
+               "change an existing item")
+    else:
+        example = ENV_PREFIX + "__".join(path[:i] + ("0",) + path[i:]).upper()
+        msg = f"cannot set an environment override inside a list except by index, e.g. {example}"
+    return (where, None, msg)
 
 
 def loads(text: str, *, base_dir: Path | None = None, source: str = "config",
@@ -139,11 +164,13 @@ def loads(text: str, *, base_dir: Path | None = None, source: str = "config",
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError([("", line, f"not valid YAML: {getattr(exc, 'problem', exc)}")], source) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError([("", None, "not valid YAML (nested too deeply)")], source) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([("", 1, f"the top level must be a mapping, not a {type(data).__name__}")], source)
-    env_paths = _apply_env(data, os.environ if env is None else env)
+    env_paths = _apply_env(data, os.environ if env is None else env, source)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

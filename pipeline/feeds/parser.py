@@ -14,6 +14,14 @@ Before feedparser sees a document, any DTD internal subset is removed
 external-entity (XXE) attacks work, and no real feed needs them.  feedparser
 already disables external general entities and filters ENTITY lines, but its
 filter is line-based regex; removing the subset is simpler to trust.
+
+Numeric character references that name no Unicode scalar value (``&#xD800;``,
+``&#x110000;``, ``&#99999999999999999999;``) are replaced with ``&#xFFFD;``
+first (``_replace_bad_charrefs``): feedparser's loose parser turns them into
+UnicodeEncodeError, ValueError or OverflowError instead of a bozo feed.  Any
+other exception out of feedparser becomes ``NotAFeed`` naming it.  Strings
+from a JSON Feed have lone surrogates (``"\\ud800"``) replaced with U+FFFD,
+so every string a ParsedFeed holds can be encoded as UTF-8.
 """
 
 from __future__ import annotations
@@ -176,6 +184,35 @@ def _is_html(content: bytes, content_type: str) -> bool:
     return False
 
 
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+
+
+def _charref_ok(m: re.Match[bytes]) -> bool:
+    hexa, dec = m.group(1), m.group(2)
+    digits = (hexa or dec).lstrip(b"0")
+    if len(digits) > 8:  # beyond U+10FFFF whatever the digits (and too long for int() to be cheap)
+        return False
+    n = int(digits or b"0", 16 if hexa else 10)
+    return n <= 0x10FFFF and not 0xD800 <= n <= 0xDFFF
+
+
+def _replace_bad_charrefs(content: bytes) -> tuple[bytes, int]:
+    """Replace numeric character references outside Unicode scalar values (surrogates, beyond
+    U+10FFFF) with ``&#xFFFD;``. Returns (bytes, how many were replaced)."""
+    if b"&#" not in content:
+        return content, 0
+    count = 0
+
+    def repl(m: re.Match[bytes]) -> bytes:
+        nonlocal count
+        if _charref_ok(m):
+            return m.group(0)
+        count += 1
+        return b"&#xFFFD;"
+
+    return _CHARREF.sub(repl, content), count
+
+
 _DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.I | re.S)
 
 
@@ -249,13 +286,35 @@ def _sanitize(html: str | None, base: str) -> str | None:
         return html
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(s: str) -> str:
+    """``s`` with lone surrogates (which json.loads makes of ``"\\ud800"``) replaced with U+FFFD."""
+    return _SURROGATE.sub("\ufffd", s)
+
+
 def _str(v: Any) -> str | None:
     if v is None:
         return None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return str(v)
     if isinstance(v, str):
-        return v.strip() or None
+        return _text(v).strip() or None
+    return None
+
+
+_MAX_LENGTH = 2**63 - 1  # an enclosure length beyond this is junk, and no message could carry it
+
+
+def _length(v: Any) -> int | None:
+    """An enclosure's size in bytes, or None when it is missing, negative or absurd."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    if isinstance(v, (int, float)) and 0 <= v <= _MAX_LENGTH:
+        return int(v)
     return None
 
 
@@ -312,17 +371,16 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
             body = escape(content_text)
         else:
             body = None
-        tags = [t.strip() for t in item.get("tags") or [] if isinstance(t, str) and t.strip()] \
+        tags = [t for t in (_str(t) for t in item.get("tags") if isinstance(t, str)) if t] \
             if isinstance(item.get("tags"), list) else []
         enclosures = []
         for att in item.get("attachments") or [] if isinstance(item.get("attachments"), list) else []:
-            if isinstance(att, dict) and _str(att.get("url")):
-                size = att.get("size_in_bytes")
+            att_url = _str(att.get("url")) if isinstance(att, dict) else None
+            if att_url:
                 enclosures.append({
-                    "url": urljoin(base, att["url"].strip()),
+                    "url": urljoin(base, att_url),
                     "type": _str(att.get("mime_type")),
-                    "length": int(size) if isinstance(size, (int, float)) and not isinstance(size, bool)
-                    and size >= 0 else None,
+                    "length": _length(att.get("size_in_bytes")),
                 })
         summary = _str(item.get("summary"))
         entries.append(ParsedEntry(
@@ -409,11 +467,8 @@ def _entry_from_fp(e: Mapping[str, Any], feed_authors: list[str]) -> ParsedEntry
         if not href or href in seen_urls:
             continue
         seen_urls.add(href)
-        try:
-            length = int(str(enc.get("length") or "").strip())
-            length = length if length >= 0 else None
-        except ValueError:
-            length = None
+        raw_length = str(enc.get("length") or "").strip()
+        length = _length(int(raw_length)) if raw_length.isascii() and raw_length.isdecimal() and len(raw_length) <= 19 else None
         enclosures.append({"url": href, "type": (enc.get("type") or None), "length": length})
     link = (e.get("link") or "").strip() or None
     guid = (e.get("id") or "").strip() or None
@@ -454,11 +509,15 @@ def _fp_date(e: Mapping[str, Any], name: str) -> str | None:
 
 def _parse_xml(content: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
     content, stripped = _strip_internal_subset(content)
+    content, bad_refs = _replace_bad_charrefs(content)
     response_headers = {k.lower(): v for k, v in headers.items()
                         if k.lower() in ("content-type", "content-location", "content-language")}
     if url and "content-location" not in response_headers:
         response_headers["content-location"] = url
-    result = feedparser.parse(io.BytesIO(content), response_headers=response_headers)
+    try:
+        result = feedparser.parse(io.BytesIO(content), response_headers=response_headers)
+    except Exception as exc:  # noqa: BLE001 - feedparser's loose parser raises on inputs we have not foreseen
+        raise NotAFeed(f"parser: feedparser failed on this document: {type(exc).__name__}: {exc}") from exc
     version = result.get("version") or ""
     feed = result.get("feed", {})
     feed_authors: list[str] = []
@@ -475,6 +534,9 @@ def _parse_xml(content: bytes, headers: Mapping[str, str], url: str) -> ParsedFe
         problem = f"parser: malformed feed: {type(exc).__name__}: {exc}" if exc else "parser: malformed feed"
     if stripped:
         problem = ((problem + "; ") if problem else "parser: ") + "DTD internal subset (entity declarations) ignored"
+    if bad_refs:
+        problem = ((problem + "; ") if problem else "parser: ") + (
+            f"{bad_refs} numeric character reference(s) outside Unicode replaced with U+FFFD")
     return ParsedFeed(
         format=version or "unknown",
         title=(feed.get("title") or "").strip() or None,

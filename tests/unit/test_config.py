@@ -47,6 +47,24 @@ def test_environment_override_errors_say_so():
     assert "environment" in err.value.problems[0][2]
 
 
+def test_environment_override_into_a_list_needs_an_existing_index():
+    text = "feeds:\n  - https://a.example/f\n  - url: https://b.example/f\n"
+    s = loads(text, env={"PIPELINE__FEEDS__1__URL": "https://c.example/f"})
+    assert [f.url for f in s.feeds] == ["https://a.example/f", "https://c.example/f"]
+    with pytest.raises(ConfigError) as err:
+        loads(text, env={"PIPELINE__FEEDS__URL": "x"})
+    assert str(err.value) == ("config: feeds.url: cannot set an environment override inside a list except "
+                              "by index, e.g. PIPELINE__FEEDS__0__URL")
+    with pytest.raises(ConfigError) as err:
+        loads(text, env={"PIPELINE__FEEDS__2__URL": "x"})
+    assert err.value.problems[0][0] == "feeds.2" and "existing item" in err.value.problems[0][2]
+
+
+def test_deeply_nested_yaml_is_a_config_error():
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        loads("state_dir: " + "[" * 5000 + "]" * 5000, env={})
+
+
 def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path):
     cfg = tmp_path / "conf" / "p.yaml"
     cfg.parent.mkdir()

@@ -84,7 +84,8 @@ hosts = st.builds(lambda labels, tld: ".".join(labels + [tld]), st.lists(_label,
                   st.sampled_from(["com", "org", "example", "co.uk"]))
 _path_piece = (st.text(alphabet="abcXYZ019-._~!$&'()*+,;=:@%25AFf/ ", max_size=6)
                | st.sampled_from(["%2F", "%25", "%2541", "%FF", "%e9", "%C3%A9", "é", "日本", "%", "%zz", "//"]))
-paths = st.lists(_path_piece, max_size=6).map(lambda ps: "/" + "".join(ps))
+# A URL as a feed gives it has no whitespace at its ends; inside, spaces are kept (as %20).
+paths = st.lists(_path_piece, max_size=6).map(lambda ps: ("/" + "".join(ps)).rstrip())
 _param_name = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=6).filter(
     lambda k: not urls.is_tracking_param(k))
 query_pairs = st.lists(st.tuples(_param_name, st.text(max_size=8)), max_size=4)
@@ -112,15 +113,13 @@ def test_codec_roundtrips_json_values(value):
     assert decoded == {"schema_version": models.SCHEMA_VERSION, **value}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (models): encode() writes ints beyond 64 bits with the stdlib encoder, but decode() "
-    "reads them with orjson, which turns them into floats: {'n': 2**64} decodes as "
-    "{'n': 1.8446744073709552e19}; expected the int back, or encode() to refuse it"))
 @FAST
-@given(st.integers().filter(lambda n: not -(2**63) <= n < 2**64))
+@given(st.integers(min_value=2**64) | st.integers(max_value=-(2**63) - 1))
 @example(2**64)
-def test_codec_roundtrips_ints_beyond_64_bits(n):
-    assert models.decode(models.encode({"n": n}))["n"] == n
+def test_codec_refuses_ints_beyond_64_bits(n):
+    # decode() (orjson) would read such an int back as a float: refusing it is the exact answer.
+    with pytest.raises(MessageError, match=f"^codec: integer {n} does not fit in 64 bits$"):
+        models.encode({"n": n})
 
 
 @FAST
@@ -228,7 +227,18 @@ def test_guid_key_and_domain_never_raise(s):
 
 # XML-safe text: no surrogates, no C0/C1 controls, no non-characters.
 _xml_chars = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")
-titles = st.text(_xml_chars, min_size=1, max_size=30).filter(lambda s: s.strip())
+
+
+def _reads_as_double_encoded(s: str) -> bool:
+    """feedparser 'repairs' text that looks like UTF-8 decoded as cp1252 ("Â¡" -> "¡");
+    a real title of that shape is vanishingly rare, so such draws are left out."""
+    try:
+        return s.encode("cp1252").decode("utf-8") != s
+    except UnicodeError:
+        return False
+
+
+titles = st.text(_xml_chars, min_size=1, max_size=30).filter(lambda s: s.strip() and not _reads_as_double_encoded(s))
 dates = st.none() | st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31),
                                  timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=2)),
                                                             timezone(timedelta(hours=-5, minutes=-30))]))
@@ -342,11 +352,6 @@ def test_parser_never_raises_on_arbitrary_bytes(content, ctype):
     _check_parse(content, ctype)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (feeds/parser via feedparser's loose parser): a numeric character reference outside "
-    "Unicode scalar values makes parse_feed raise instead of returning a bozo feed: "
-    "&#xD800; -> UnicodeEncodeError, &#x110000; -> ValueError, &#99999999999999999999; -> "
-    "OverflowError (feedparser/mixin.py handle_charref); expected a ParsedFeed with `problem` set"))
 @FAST
 @given(st.integers(min_value=0, max_value=2**70), st.booleans())
 @example(0xD800, True)
@@ -362,11 +367,6 @@ def _strings(feed):
         yield e.title, e.link, e.guid, e.summary, e.content, *e.authors, *e.tags
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (feeds/parser, JSON Feed): JSON escapes of lone surrogates (\"\\ud800\") pass through "
-    "json.loads into ParsedEntry strings, e.g. link 'https://a.example/\\ud800'; then "
-    "urls.canonicalize/article_id and models.encode raise UnicodeEncodeError downstream. "
-    "Expected every string parse_feed returns to be valid Unicode (e.g. lone surrogates -> U+FFFD)"))
 @FAST
 @given(st.lists(st.text(max_size=10), min_size=1, max_size=3), st.sampled_from(["\ud800", "\udfff", "\udc00x"]))
 @example(["a"], "\ud800")
@@ -421,11 +421,6 @@ def test_config_env_overrides_raise_only_config_error_without_lists(env):
     _loads_only_config_error("transport:\n  kind: local\nfetch:\n  timeout: 5\n", env)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (config._apply_env): an override whose path walks into a list by a non-index name "
-    "raises instead of ConfigError: feeds: [https://a.example/f] with PIPELINE__FEEDS__URL=x -> "
-    "TypeError 'list indices must be integers or slices, not str' (PIPELINE__FEEDS__X__URL=x -> "
-    "AttributeError 'list' object has no attribute 'get'); expected ConfigError naming feeds"))
 @FAST
 @given(st.dictionaries(env_names, st.text(max_size=10), max_size=3))
 @example({"PIPELINE__FEEDS__URL": "x"})
@@ -434,10 +429,6 @@ def test_config_env_overrides_raise_only_config_error(env):
     _loads_only_config_error("feeds:\n  - https://a.example/f\n  - url: https://b.example/f\n", env)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (config.loads): deeply nested YAML, e.g. 'state_dir: ' + '{a: ' * 3000 + '1' + '}' * 3000, "
-    "makes PyYAML's recursive composer raise RecursionError, which loads() lets through; "
-    "expected ConfigError 'not valid YAML'"))
 # Few examples and no shrinking: each one recurses to the interpreter's limit.
 @settings(max_examples=4, deadline=None, phases=(Phase.explicit, Phase.generate))
 @given(st.integers(min_value=3000, max_value=6000))

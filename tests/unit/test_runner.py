@@ -36,6 +36,9 @@ class Echo(Stage):
                 raise RetriableError("extract: try again")
         if mode == "drop":
             return []
+        if mode == "huge":  # a value the codec cannot write exactly
+            return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": "body",
+                                                       "word_count": 2**64})]
         out = {**value, "canonical_url": value["url"], "text": "body"}
         return [Output(topics.ARTICLES_EXTRACTED, out)]
 
@@ -128,6 +131,40 @@ def test_retriable_error_that_never_heals_ends_in_the_dlq_after_max_retries(tmp_
     dlq = read(s, topics.dlq(topics.FEED_ENTRIES))
     assert len(dlq) == 1
     assert dict(dlq[0].headers)["__pipeline.errors.retries"] == b"1"
+
+
+def test_an_output_that_cannot_be_encoded_dead_letters_its_input_and_the_rest_flow(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(1), entry(2, "huge"), entry(3)])
+    r = make_runner(s)
+    res = r.step(timeout=0.05)
+    assert (res.consumed, res.produced, res.dead) == (3, 2, 1)
+    assert sorted(m.key for m in read(s, topics.ARTICLES_EXTRACTED)) == [b"id1", b"id3"]
+    dlq = read(s, topics.dlq(topics.FEED_ENTRIES))
+    assert [m.key for m in dlq] == [b"id2"]
+    reason = dict(dlq[0].headers)["__pipeline.errors.exception.message"].decode()
+    assert "articles.extracted" in reason and "integer 18446744073709551616 does not fit in 64 bits" in reason
+    assert r.step(timeout=0.05).consumed == 0  # committed: not redelivered, not retried
+
+
+class Source(Stage):
+    """A source stage whose second entry cannot be encoded."""
+
+    name = "poll"
+    input_topic = None
+    output_topics = (topics.FEED_ENTRIES,)
+
+    def poll_source(self, *, force_all=False):
+        return [Output(topics.FEED_ENTRIES, {**entry(1)}), Output(topics.FEED_ENTRIES, {**entry(2), "n": 2**64}),
+                Output(topics.FEED_ENTRIES, {**entry(3)})]
+
+
+def test_a_source_output_that_cannot_be_encoded_is_dropped_and_the_rest_flow(tmp_path):
+    s = settings(tmp_path)
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    r = Runner(Source(Context(settings=s)), bus, s, stop=threading.Event())
+    assert r.step().produced == 2
+    assert sorted(m.key for m in read(s, topics.FEED_ENTRIES)) == [b"id1", b"id3"]
 
 
 def test_restart_resumes_without_loss_or_repeat(tmp_path):
