@@ -2,7 +2,9 @@
 
 Where the broker comes from, first that works:
 
-1. ``KAFKA_BOOTSTRAP_SERVERS`` (host:port[,host:port]): a broker you run yourself.
+1. ``KAFKA_BOOTSTRAP_SERVERS`` (host:port[,host:port]): a broker you run yourself.  With
+   ``PIPELINE_TEST_KAFKA_DIR`` also set (``scripts/test.sh`` does), it is taken to be a
+   ``scripts/kafka_broker.py`` broker with that run dir, which the chaos tests may restart.
 2. Docker, when an engine answers: an ``apache/kafka`` container through testcontainers.
 3. ``scripts/kafka_broker.py``: the broker's jars from Maven Central (cached in the repo's
    ``.kafka/``), run with the local Java on a free port in a temporary folder.
@@ -116,19 +118,20 @@ def _script(*args: str, timeout: float = 900) -> str:
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
 
 
-def _script_broker(run_dir: Path) -> tuple[Broker, Callable[[], None]]:
+def _script_controls(bootstrap: str, run_dir: Path) -> Broker:
+    """A ``Broker`` whose restart/stop/start are ``scripts/kafka_broker.py CMD --dir run_dir``."""
     where = ["--dir", str(run_dir)]
+    return Broker(bootstrap, f"scripts/kafka_broker.py in {run_dir}",
+                  restart=lambda: _script("restart", *where, timeout=300),
+                  stop=lambda: _script("stop", *where, timeout=120),
+                  start=lambda: _script("start", *where, timeout=300))
+
+
+def _script_broker(run_dir: Path) -> tuple[Broker, Callable[[], None]]:
     # Up to 900 s: the first run on a machine downloads the jars.
-    bootstrap = _script("start", *where, "--port", str(_free_port()))
-
-    def stop() -> None:
-        _script("stop", *where, timeout=120)
-
-    broker = Broker(bootstrap, f"scripts/kafka_broker.py in {run_dir}",
-                    restart=lambda: _script("restart", *where, timeout=300),
-                    stop=stop,
-                    start=lambda: _script("start", *where, timeout=300))
-    return broker, stop
+    bootstrap = _script("start", "--dir", str(run_dir), "--port", str(_free_port()))
+    broker = _script_controls(bootstrap, run_dir)
+    return broker, broker.stop
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +139,12 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """The session's broker (see the module docstring for where it comes from)."""
     env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     if env:
-        yield Broker(env, "KAFKA_BOOTSTRAP_SERVERS")
+        run_dir = os.environ.get("PIPELINE_TEST_KAFKA_DIR", "").strip()
+        if run_dir:
+            # scripts/test.sh's broker: ours to restart, but not to stop at the end.
+            yield _script_controls(env, Path(run_dir))
+        else:
+            yield Broker(env, "KAFKA_BOOTSTRAP_SERVERS")
         return
     problems = []
     cleanup: Callable[[], None] | None = None
@@ -170,8 +178,9 @@ def kafka_bootstrap(kafka_broker: Broker) -> str:
 
 @pytest.fixture
 def kafka_restart(kafka_broker: Broker) -> Callable[[], None]:
-    """Restart the broker, keeping its data (for chaos tests).  Only for the broker the
-    tests started with scripts/kafka_broker.py; elsewhere the test is skipped (failed in CI)."""
+    """Restart the broker, keeping its data (for chaos tests).  Only for a scripts/kafka_broker.py
+    broker: one the tests started, or KAFKA_BOOTSTRAP_SERVERS with PIPELINE_TEST_KAFKA_DIR;
+    elsewhere the test is skipped (failed in CI)."""
     if kafka_broker.restart is None:
         _unavailable(f"cannot restart a broker we did not start ({kafka_broker.origin})")
     return kafka_broker.restart
