@@ -97,6 +97,7 @@ class Runner:
         cfg = getattr(settings, stage.name)
         self.batch_size = int(getattr(cfg, "batch_size", 50))
         self._transport_failures = 0
+        self._lag_reported = 0.0
         # Label children looked up once: .labels() per message costs more than the count.
         self._m_in = self.metrics.messages_in.labels(self.name)
         self._m_latency = self.metrics.latency.labels(self.name)
@@ -123,8 +124,9 @@ class Runner:
         except TransportError as exc:
             self._on_transport_error(exc)
             return StepResult()
-        if not msgs:
+        if not msgs or time.monotonic() - self._lag_reported > 5.0:
             self._report_lag()
+        if not msgs:
             return StepResult()
         started = time.monotonic()
         try:
@@ -276,6 +278,7 @@ class Runner:
         self.stop.wait(wait)
 
     def _report_lag(self) -> None:
+        self._lag_reported = time.monotonic()
         try:
             for (topic, p), lag in self.bus.lag().items():
                 self.metrics.lag.labels(self.name, topic, str(p)).set(lag)
