@@ -68,6 +68,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", type=int, default=100_000)
     ap.add_argument("--probe", type=int, default=5_000)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="print the N costliest functions of the probe (cProfile)")
     args = ap.parse_args()
     corpus = Corpus()
     # the index spans 10 days of the 14-day window
@@ -111,11 +113,22 @@ def main() -> None:
                 text = corpus.text(int(corpus.rng.integers(300, 700)))
             probes.append(value(i, text, args.index * step + j * 0.01))
         words = sum(len(p["text"].split()) for p in probes) / len(probes)
+        prof = None
+        if args.profile:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
         t, w = time.process_time(), time.perf_counter()
         results = []
         for k in range(0, len(probes), 50):
             results.extend(st.process_batch(probes[k:k + 50]))
         cpu, wall = time.process_time() - t, time.perf_counter() - w
+        if prof is not None:
+            import pstats
+
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(args.profile)
         dups = sum(1 for r_ in results if r_[0].value["dedupe"]["status"] == "duplicate")
         found = sum(1 for j, r_ in enumerate(results) if j % 2 and r_[0].value["dedupe"]["status"] == "duplicate")
         st.close()

@@ -24,10 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipeline import urls
 from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import CLUSTER_PREFIX, Decision, KeyIndex, Slots
-from pipeline.dedupe.signatures import Signature, containment, guid_signal, key64, sign, sign_many
+from pipeline.dedupe.signatures import (Signature, canonical_url, containment, containment_many, exact_keys, guid_signal, key64,
+                                        sign, sign_many)
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
 
@@ -35,6 +35,9 @@ from pipeline.errors import StageError
 # vectorised over a chunk; flushes and merges happen between chunks.
 _CHUNK = 64
 _DAY = 86_400
+# Up to this many candidates, one ``containment`` call each is cheaper than the ~20
+# numpy calls of ``containment_many`` (measured: 1 candidate 10 vs 44 us, 10: 85 vs 68 us).
+_LOOP_CANDIDATES = 6
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
@@ -147,21 +150,21 @@ class Deduper:
 
         # exact keys, and their ranges in the sorted base (which does not change
         # within the chunk: merges happen between chunks)
-        keys: list[tuple[int, int | None, int | None, int | None]] = []
+        keys: list[tuple[int, ...]] = []
         flat: list[int] = []
+        want_url = "canonical_url" in self._signals
+        want_guid = "guid" in self._signals
+        min_words = cfg.min_words
         for (_, value, aid, _, _), sig in zip(todo, sigs):
-            url_key = guid_key = None
-            canonical = value.get("canonical_url") or value.get("url")
-            if "canonical_url" in self._signals and isinstance(canonical, str) and canonical:
-                url_key = key64("url", urls.canonicalize(canonical))
-            if "guid" in self._signals:
-                g = guid_signal(value.get("entry_id"), value.get("feed_url"))
-                if g is not None:
-                    guid_key = key64("guid", g)
-            text_key = key64("text", str(sig.text_hash)) if sig.words >= cfg.min_words else None
-            k4 = (key64("id", aid), url_key, guid_key, text_key)
+            url = None
+            if want_url:
+                url = value.get("canonical_url") or value.get("url")
+                # extract writes canonical_url canonical already: canonical_url() only checks it
+                url = canonical_url(url) if isinstance(url, str) and url else None
+            g = guid_signal(value.get("entry_id"), value.get("feed_url")) if want_guid else None
+            k4 = exact_keys(aid, url, g, sig.text_hash if sig.words >= min_words else None)
             keys.append(k4)
-            flat.extend(k if k is not None else 0 for k in k4)
+            flat.extend([k if k is not None else 0 for k in k4])
         lo, hi = self.exact.base_ranges(np.array(flat, dtype=np.int64))
 
         # candidate postings of every usable sample in the sorted anchor base, eligible
@@ -279,14 +282,26 @@ class Deduper:
             order = np.lexsort((uniq, -shared_anchors))[: cfg.max_candidates]
             uniq = np.sort(uniq[order])
         slots = self.slots
-        best = None
-        best_est = -1.0
-        for s in uniq.tolist():  # ascending slot: on a tie the earliest wins
-            est, shared, _ = containment(sig.sample, sig.tau, slots.sample(s), int(slots.tau.a[s]))
-            if shared >= cfg.min_shared_samples and est >= cfg.containment_threshold and est > best_est:
-                best, best_est = s, est
-        if best is None:
+        if len(uniq) <= _LOOP_CANDIDATES:
+            best = None
+            best_est = -1.0
+            for s in uniq.tolist():  # ascending slot: on a tie the earliest wins
+                e, sh, _ = containment(sig.sample, sig.tau, slots.sample(s), int(slots.tau.a[s]))
+                if sh >= cfg.min_shared_samples and e >= cfg.containment_threshold and e > best_est:
+                    best, best_est = s, e
+            if best is None:
+                return None
+            return Decision("duplicate", slots.cluster_of(best), slots.ids[best], round(min(best_est, 1.0), 4),
+                            "near_duplicate", False)
+        # many candidates: verified at once (the estimates ``containment`` gives one by one)
+        est, shared = containment_many(sig.sample, sig.tau, slots.samples.a, slots.tau.a[uniq],
+                                       slots.s_off.a[uniq], slots.s_len.a[uniq])
+        ok = (shared >= cfg.min_shared_samples) & (est >= cfg.containment_threshold)
+        if not ok.any():
             return None
+        # ascending slot: on a tie the earliest wins (argmax returns the first maximum)
+        j = int(np.argmax(np.where(ok, est, -1.0)))
+        best, best_est = int(uniq[j]), float(est[j])
         return Decision("duplicate", slots.cluster_of(best), slots.ids[best], round(min(best_est, 1.0), 4),
                         "near_duplicate", False)
 
@@ -362,7 +377,7 @@ class Deduper:
         d = Decision(status, info["cluster_id"], info.get("duplicate_of"), info.get("similarity"),
                      info.get("signal"), status == "unique" or (status == "update" and not info.get("duplicate_of")))
         canonical = value.get("canonical_url") or value.get("url")
-        url_key = key64("url", urls.canonicalize(canonical)) if canonical else None
+        url_key = key64("url", canonical_url(canonical)) if canonical else None
         g = guid_signal(value.get("entry_id"), value.get("feed_url"))
         guid_key = key64("guid", g) if g else None
         usable = sig.words >= cfg.min_words

@@ -269,3 +269,39 @@ def test_batch_decides_as_one_by_one(tmp_path):
     assert [type(r) if isinstance(r, BaseException) else r for r in got] == expected
     assert got[1][0].value["dedupe"]["duplicate_of"] == "id-a"
     assert got[4][0].value["dedupe"]["duplicate_of"] == "id-c"
+
+
+# --- fast paths: the same keys as the full parsers ------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+from pipeline import urls  # noqa: E402
+from pipeline.dedupe.signatures import canonical_url, guid_signal  # noqa: E402
+
+_URLISH = hst.builds(
+    lambda scheme, host, sep, path: scheme + host + sep + path,
+    hst.sampled_from(["http://", "https://", "HTTPS://", "ftp://", "", " https://"]),
+    hst.text(alphabet="abzAZ09-.é[]:@_", max_size=12),
+    hst.sampled_from(["/", "", ".", ":443/", ":8080/", "//", "/?", "#"]),
+    hst.text(alphabet="aZ09-._~!$&'()*+,;=:@/%?#é \t", max_size=20))
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(_URLISH)
+def test_canonical_url_fast_path_is_canonicalize(url):
+    # dedupe keys on canonical_url without re-parsing it when it is canonical already
+    # (as extract writes it): the key must be the one urls.canonicalize gives
+    assert canonical_url(url) == urls.canonicalize(url)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(_URLISH, hst.sampled_from([None, "", "https://www.feed.example/rss"]))
+def test_guid_signal_fast_path_is_urlsplit(guid, feed_url):
+    g = guid.strip()
+    try:
+        slow = urls.domain(g) + urls.guid_key(g) if g and urls.re.match(r"^[a-z][a-z0-9+.-]*://", g, urls.re.I) \
+            else None
+    except ValueError:
+        return  # urlsplit refuses it; the fast path does not change that case
+    if slow is not None:
+        assert guid_signal(guid, feed_url) == slow
