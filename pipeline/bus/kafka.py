@@ -164,8 +164,10 @@ class KafkaBus(Bus):
         self.exactly_once = settings.processing_guarantee == "exactly_once" and bool(transactional_id)
         self.transactional_id = transactional_id if self.exactly_once else None
         if settings.processing_guarantee == "exactly_once" and not transactional_id:
-            log.warning("kafka: exactly_once needs a transactional_id; session %s runs at_least_once",
-                        self.client_id)
+            # Readers (tail), admin sessions and the poller (a source: its feed state cannot
+            # join a Kafka transaction anyway) produce without one; that is expected.
+            log.debug("kafka: no transactional_id; session %s produces idempotently, without transactions",
+                      self.client_id)
         self._consumer: KafkaConsumer | None = None
         self._admin: KafkaAdminClient | None = None
         self._group: str | None = None
