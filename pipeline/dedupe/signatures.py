@@ -165,7 +165,7 @@ def _sorted_unique(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def sign(text: str, *, k: int = 5, rate: float = 0.125, min_samples: int = 24,
+def sign(text: str, *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
          max_samples: int = 128) -> Signature:
     """Return the Signature of ``text``.
 
@@ -199,7 +199,7 @@ def sign(text: str, *, k: int = 5, rate: float = 0.125, min_samples: int = 24,
 _PASS_BYTES = 1 << 20
 
 
-def sign_many(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 24,
+def sign_many(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
               max_samples: int = 128) -> list[Signature]:
     """Return ``[sign(t, ...) for t in texts]``, computed in a few numpy passes.
 
