@@ -75,6 +75,7 @@ class ParsedEntry:
     updated: str | None = None
     tags: list[str] = field(default_factory=list)
     enclosures: list[dict[str, Any]] = field(default_factory=list)
+    bad_dates: int = 0  # date strings present but unreadable (left null above)
 
     def content_hash(self) -> int:
         """A 63-bit hash of title and content (summary when there is no content).
@@ -394,6 +395,8 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
             updated=iso_date(_str(item.get("date_modified"))),
             tags=tags,
             enclosures=enclosures,
+            bad_dates=sum(1 for k in ("date_published", "date_modified")
+                          if _str(item.get(k)) and iso_date(_str(item.get(k))) is None),
         ))
     if skipped:
         problems.append(f"{skipped} items are not objects")
@@ -476,6 +479,8 @@ def _entry_from_fp(e: Mapping[str, Any], feed_authors: list[str]) -> ParsedEntry
         link = guid
     published = _fp_date(e, "published")
     updated = _fp_date(e, "updated")
+    bad_dates = sum(1 for name, value in (("published", published), ("updated", updated))
+                    if value is None and str(dict.get(e, name) or "").strip())
     summary = e.get("summary") or None
     if summary and content and summary == content:
         summary = None  # feedparser fills summary from content for some Atom feeds
@@ -491,6 +496,7 @@ def _entry_from_fp(e: Mapping[str, Any], feed_authors: list[str]) -> ParsedEntry
         updated=updated,
         tags=tags,
         enclosures=enclosures,
+        bad_dates=bad_dates,
     )
 
 

@@ -337,10 +337,19 @@ class PollStage(Stage):
                 frequency = entry_frequency(dates, now)
                 ttl = parsed.ttl
                 result = f"{res.status}: {len(parsed.entries)} entries, {new} new, {updated} updated"
-                upd.update(title=parsed.title or row.title, format=parsed.format, last_warning=parsed.problem,
+                warning = parsed.problem
+                undated = sum(1 for e in parsed.entries if e.bad_dates)
+                if undated:
+                    # Unreadable dates are published as null, never guessed; say so on the status.
+                    note = (f"parser: {undated} of {len(parsed.entries)} entries have dates that cannot be "
+                            f"read (published/updated left null)")
+                    warning = f"{warning}; {note}" if warning else note
+                upd.update(title=parsed.title or row.title, format=parsed.format, last_warning=warning,
                            entry_frequency=frequency, body_hash=res.body_hash)
                 if parsed.problem:
                     result += " (malformed, see warning)"
+                elif undated:
+                    result += " (unreadable dates, see warning)"
             elif res.kind == "unchanged":
                 result = f"{res.status}: unchanged"
             else:
