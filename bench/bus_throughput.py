@@ -72,7 +72,7 @@ def fill(settings, n: int, size: int) -> None:
     bus.ensure_topics([topic, settings.topic("raw.out")], 1)
     bus.begin()
     for i in range(n):
-        bus.produce(topic, f"{i}".encode(), value_of(i, size))
+        bus.produce(topic, f"{i:032x}".encode(), value_of(i, size))  # keys are article ids, as in the pipeline
         if i % 5000 == 4999:
             bus.flush()
     bus.commit({})
@@ -123,8 +123,9 @@ def run_kafka_raw(settings, n: int) -> float:
     consumer = KafkaConsumer(src, bootstrap_servers=k.bootstrap_servers, group_id=f"raw-{uuid.uuid4().hex[:6]}",
                              enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=BATCH,
                              isolation_level="read_committed")
+    # The same producer settings as the runner's (batch_size matters for 20 KB values).
     producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers, acks="all", enable_idempotence=True,
-                             linger_ms=5)
+                             linger_ms=k.linger_ms, batch_size=k.batch_size, max_request_size=k.max_request_size)
     done, start = 0, None
     while done < n:
         polled = consumer.poll(timeout_ms=1000, max_records=BATCH)

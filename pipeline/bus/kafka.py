@@ -236,7 +236,8 @@ class KafkaBus(Bus):
             "enable_idempotence": True,
             "acks": "all",
             "compression_type": None if s.compression_type in (None, "none") else s.compression_type,
-            "linger_ms": 5,
+            "linger_ms": s.linger_ms,
+            "batch_size": s.batch_size,
             "max_request_size": s.max_request_size,
             # We create topics explicitly (ensure_topics); a typo must not invent a topic.
             "allow_auto_create_topics": False,
