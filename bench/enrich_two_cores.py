@@ -1,0 +1,94 @@
+"""Enrich on 2 cores: two stage workers next to the bare model on the same 2 cores.
+
+    python bench/enrich_two_cores.py [--repeat N]
+
+The recommended way to use 2 cores is two ``pipeline worker enrich`` processes (each
+loads the model once). This script loads the model once, forks two processes and
+times, on the same ~750-word articles split in halves:
+  bare  : each process runs ``nlp.pipe`` (tok2vec + ner) over its half
+  stage : each process runs the enrich stage's ``process_batch`` over its half
+and, for reference, ``nlp.pipe(n_process=2)`` from one process. Rounds alternate.
+Target (issue 7): stage >= 0.9x bare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from enrich_bench import LABELLED, long_articles, make_stage  # noqa: E402
+
+from pipeline.config import Settings  # noqa: E402
+from pipeline.enrichment.evaluate import load_labelled  # noqa: E402
+from pipeline.stages.base import Context  # noqa: E402
+from pipeline.stages.enrich import EnrichStage  # noqa: E402
+
+NLP = None
+ARTICLES: list[dict] = []
+
+
+def _work(kind: str, part: int, start, done) -> None:
+    half = ARTICLES[part::2]
+    if kind == "stage":
+        stage = make_stage(NLP)
+        values = [{**a, "canonical_url": a["url"], "feed_url": a["url"],
+                   "dedupe": {"status": "unique", "cluster_id": a["id"]}, "boilerplate": {"removed": []}}
+                  for a in half]
+        start.wait()
+        for i in range(0, len(values), 16):
+            stage.process_batch(values[i:i + 16])
+    else:
+        texts = [f"{a['title']}\n\n{a['text']}" for a in half]
+        start.wait()
+        list(NLP.pipe(texts, batch_size=16))
+    done.put(time.perf_counter())
+
+
+def two_processes(kind: str) -> float:
+    ctx = mp.get_context("fork")
+    start, done = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_work, args=(kind, p, start, done)) for p in (0, 1)]
+    for p in procs:
+        p.start()
+    start.wait()
+    t0 = time.perf_counter()
+    ends = [done.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    return len(ARTICLES) / (max(ends) - t0)
+
+
+def main() -> int:
+    global NLP, ARTICLES
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=2, help="copies of the 20 articles (default 2: 40 articles)")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    NLP = EnrichStage(Context(Settings())).nlp
+    ARTICLES = long_articles(load_labelled(LABELLED)) * args.repeat
+    list(NLP.pipe([a["text"] for a in ARTICLES[:2]]))  # warm up before forking
+    rates: dict[str, list[float]] = {"bare": [], "stage": [], "bare n_process=2": []}
+    for _ in range(args.rounds):
+        rates["bare"].append(two_processes("bare"))
+        rates["stage"].append(two_processes("stage"))
+        t0 = time.perf_counter()
+        list(NLP.pipe([f"{a['title']}\n\n{a['text']}" for a in ARTICLES], batch_size=16, n_process=2))
+        rates["bare n_process=2"].append(len(ARTICLES) / (time.perf_counter() - t0))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"{len(ARTICLES)} articles, 2 processes, {args.rounds} alternating rounds (median; all rounds)")
+    for k, v in rates.items():
+        print(f"  {k:<18} {med[k]:6.2f} articles/s   {[round(x, 2) for x in v]}")
+    print(f"  stage / bare (2 worker processes each)   {med['stage'] / med['bare']:.2f}   target >= 0.90")
+    print(f"  stage / bare nlp.pipe(n_process=2)       {med['stage'] / med['bare n_process=2']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
