@@ -36,6 +36,7 @@ from lxml import etree
 from lxml.html import HTMLParser, HtmlElement, document_fromstring, fragment_fromstring
 
 from pipeline.errors import StageError
+from pipeline.fetcher import codec_name
 
 if TYPE_CHECKING:
     from pipeline.config.extract import ExtractSettings
@@ -139,21 +140,6 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 _GUESS_SAMPLE = 256 * 1024
 
 
-def _codec(label: str | bytes | None) -> str | None:
-    if not label:
-        return None
-    if isinstance(label, bytes):
-        label = label.decode("ascii", "ignore")
-    try:
-        info = codecs.lookup(label.strip().strip("\"'"))
-    except LookupError:
-        return None
-    if not getattr(info, "_is_text_encoding", True):
-        return None
-    # browsers read latin-1 and ASCII labels as windows-1252, a superset
-    return "cp1252" if info.name in ("iso8859-1", "ascii") else info.name
-
-
 def sniff_binary(data: bytes) -> str | None:
     """Return what binary format ``data`` looks like ("PNG image", "binary data"...), or None for text."""
     head = data[:1024]
@@ -204,10 +190,10 @@ def decode_html(data: bytes | str, encoding: str | None = None) -> tuple[str, st
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    candidates = [_codec(encoding)]
+    candidates = [codec_name(encoding)]
     head = data[:4096]
     m = _XML_DECL.search(head) or _META_CHARSET.search(head)
-    candidates.append(_codec(m.group(1)) if m else None)
+    candidates.append(codec_name(m.group(1)) if m else None)
     for name in candidates:
         if not name or name.startswith(("utf-16", "utf-32", "utf_16", "utf_32")) or name == "utf-8":
             continue
@@ -216,7 +202,7 @@ def decode_html(data: bytes | str, encoding: str | None = None) -> tuple[str, st
         except (UnicodeDecodeError, LookupError):
             continue
     best = charset_normalizer.from_bytes(data[:_GUESS_SAMPLE]).best()
-    name = _codec(best.encoding) if best is not None else None
+    name = codec_name(best.encoding) if best is not None else None
     if name:
         return _checked(data.decode(name, errors="replace"), name)
     # Declared UTF-8 with a few bad bytes is the common case here: keep it, replacing the bad ones.

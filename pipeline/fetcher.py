@@ -416,7 +416,7 @@ def _is_textual(media: str | None) -> bool:
             or media.endswith("+xml") or media.endswith("+json"))
 
 
-def _codec_name(label: str | bytes | None) -> str | None:
+def codec_name(label: str | bytes | None) -> str | None:
     """Python's name for a charset label, or None if unknown or not a text encoding."""
     if not label:
         return None
@@ -447,7 +447,7 @@ def detect_encoding(content: bytes, content_type: str | None = None) -> str | No
             return name
     if content_type:
         m = _CHARSET_PARAM.search(content_type)
-        name = _codec_name(m.group(1)) if m else None
+        name = codec_name(m.group(1)) if m else None
         if name:
             return name
     if not content:
@@ -455,7 +455,7 @@ def detect_encoding(content: bytes, content_type: str | None = None) -> str | No
     head = content[:_PRESCAN]
     m = _XML_DECL.search(head) or _META_CHARSET.search(head)
     if m:
-        name = _codec_name(m.group(1))
+        name = codec_name(m.group(1))
         if name:
             # The declaration was readable as ASCII, so the body is not UTF-16/32 (no BOM either).
             return "utf-8" if name.startswith(("utf-16", "utf-32", "utf_16", "utf_32")) else name
@@ -466,7 +466,7 @@ def detect_encoding(content: bytes, content_type: str | None = None) -> str | No
         pass
     best = charset_normalizer.from_bytes(content[:_GUESS_SAMPLE]).best()
     if best is not None and best.encoding:
-        return _codec_name(best.encoding) or "utf-8"
+        return codec_name(best.encoding) or "utf-8"
     return "utf-8"
 
 
