@@ -33,10 +33,11 @@ def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
     setup_logging(level, settings.observe.log_format if settings else "text")
 
 
-def cmd_run(args) -> int:
-    from pipeline.app import build_runner
+def _worker_setup(args):
+    """What every process that runs stages needs: settings, logging, a stop event set by
+    SIGTERM/SIGINT, and metrics (served when observe.metrics_port is set)."""
     from pipeline.observe import Metrics, serve
-    from pipeline.runner import install_signal_handlers, run_until_idle
+    from pipeline.runner import install_signal_handlers
 
     settings = _settings(args)
     _setup_logging(settings, args.verbose)
@@ -45,6 +46,14 @@ def cmd_run(args) -> int:
     metrics = Metrics()
     if settings.observe.metrics_port is not None:
         serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port)
+    return settings, stop, metrics
+
+
+def cmd_run(args) -> int:
+    from pipeline.app import build_runner
+    from pipeline.runner import run_until_idle
+
+    settings, stop, metrics = _worker_setup(args)
     runners = []
     try:
         for name in stages.NAMES:
@@ -68,16 +77,8 @@ def cmd_run(args) -> int:
 
 def cmd_worker(args) -> int:
     from pipeline.app import build_runner
-    from pipeline.observe import Metrics, serve
-    from pipeline.runner import install_signal_handlers
 
-    settings = _settings(args)
-    _setup_logging(settings, args.verbose)
-    stop = threading.Event()
-    install_signal_handlers(stop)
-    metrics = Metrics()
-    if settings.observe.metrics_port is not None:
-        serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port)
+    settings, stop, metrics = _worker_setup(args)
     runner = build_runner(settings, args.stage, metrics=metrics, stop=stop)
     try:
         runner.run_forever()

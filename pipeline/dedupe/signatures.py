@@ -237,14 +237,7 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_sa
     W = len(wh)
     if W >= kk:
         m = W - kk + 1
-        with np.errstate(over="ignore"):
-            h = wh[0:m] * _POS_MULT[0]
-            for q in range(1, kk):
-                h += wh[q:q + m] * _POS_MULT[q]
-            h ^= h >> _U64(31)
-            h *= _MIX1
-            h ^= h >> _U64(29)
-        sh_all = (h >> _U64(32)).astype(np.uint32)
+        sh_all = shingle_hashes(wh, kk)  # across text boundaries too; those are dropped next
         valid = art[:m] == art[kk - 1:]
         sh_art = art[:m][valid]
         sh_all = sh_all[valid]
