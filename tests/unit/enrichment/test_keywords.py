@@ -1,0 +1,35 @@
+"""Keyphrases of the in-house scorer: what a reader of the keywords field would notice."""
+
+from pipeline.enrichment.keywords import fast_keywords, keywords
+
+STORY = """North Korea’s leader arrived in Vladivostok on Tuesday.
+
+North Korea and Russia signed an agreement on grain, the Kremlin said. NORTH KOREA sent a delegation of
+forty officials; north korea has not said what it offered.
+
+Grain prices rose in Seoul. Analysts in Seoul expect more grain shipments, and more talks."""
+
+
+def test_recurring_phrase_covers_its_words_and_keeps_the_common_spelling():
+    kws = fast_keywords(STORY, top=5)
+    assert kws[0] == "North Korea"  # possessive dropped; 2 of 4 spellings, the first seen of the tie
+    assert "Korea" not in kws and "North" not in kws  # covered by the phrase
+    assert {"Grain", "Seoul"} <= set(kws) or {"grain", "Seoul"} <= set(kws)
+
+
+def test_phrases_do_not_cross_punctuation_or_line_breaks():
+    text = "Tax reform, budget cuts.\nBudget cuts; tax reform.\nTax reform\nbudget cuts"
+    kws = [k.lower() for k in fast_keywords(text, top=10)]
+    assert "tax reform" in kws and "budget cuts" in kws
+    assert not any("reform budget" in k or "cuts tax" in k for k in kws)
+
+
+def test_numbers_stop_words_and_one_letter_words_are_not_keywords():
+    kws = [k.lower() for k in fast_keywords("The 2024 budget: a budget of 12 billion, the budget said.")]
+    assert kws[0] == "budget" and "billion" in kws
+    assert not {"2024", "12", "the", "a", "of", "2024 budget"} & set(kws)
+
+
+def test_nothing_to_say():
+    assert keywords("") == [] and keywords("   ") == [] and keywords("the of and, 123.") == []
+    assert keywords("Budget talks.", top=0) == []
