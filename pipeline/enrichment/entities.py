@@ -107,7 +107,7 @@ class _Cluster:
             return display_name(self.country)
         forms = self.spellings
         if self.kind == PEOPLE:
-            full = Counter({s: n for s, n in forms.items() if len(name_key(s).split()) > 1})
+            full = {s: n for s, n in forms.items() if " " in name_key(s)}
             forms = full or forms
         best = max(forms.values())
         # most frequent spelling; ties go to the longest, then to the first seen (dict order)
@@ -140,16 +140,12 @@ _ORG_ALIASES = {"fed": "federal reserve", "un": "united nations", "eu": "europea
                 "north atlantic treaty organization"}
 
 
-@dataclass
 class _Mention:
-    pos: int
-    kind: str
-    surface: str
-    key: str
+    __slots__ = ("pos", "kind", "surface", "key", "words")
 
-    @property
-    def words(self) -> list[str]:
-        return self.key.split()
+    def __init__(self, pos: int, kind: str, surface: str, key: str):
+        self.pos, self.kind, self.surface, self.key = pos, kind, surface, key
+        self.words = key.split()
 
 
 def _expand_surname(word: str, text: str) -> str | None:
@@ -174,23 +170,31 @@ def merge(spans: Iterable[tuple[str, str]], text: str | None = None) -> EntityRe
     mentioned first (then first mentioned), and the countries named.
     """
     mentions: list[_Mention] = []
+    cleaned: dict[tuple[str, str], tuple[str, str]] = {}  # an article names the same span many times
     for pos, (span_text, label) in enumerate(spans):
         kind = LABELS.get(label)
         if kind is None:
             continue
-        surface = clean(span_text, kind)
-        key = name_key(surface) if surface else ""
-        if key:
-            mentions.append(_Mention(pos, kind, surface, key))
+        found = cleaned.get((span_text, kind))
+        if found is None:
+            surface = clean(span_text, kind)
+            found = cleaned[(span_text, kind)] = (surface, name_key(surface) if surface else "")
+        if found[1]:
+            mentions.append(_Mention(pos, kind, *found))
 
     # 1. One name, one type: "ISTANBUL" (ORG, a dateline) is the "Istanbul" (GPE) of two other mentions.
     votes: dict[str, Counter[str]] = {}
     for m in mentions:
         votes.setdefault(m.key, Counter())[m.kind] += 1
-    for m in mentions:
-        ranked = votes[m.key].most_common(2)
-        if len(ranked) > 1 and ranked[0][1] > ranked[1][1]:
-            m.kind = ranked[0][0]
+    winner = {}
+    for key, kinds in votes.items():
+        if len(kinds) > 1:
+            ranked = kinds.most_common(2)
+            if ranked[0][1] > ranked[1][1]:
+                winner[key] = ranked[0][0]
+    if winner:
+        for m in mentions:
+            m.kind = winner.get(m.key, m.kind)
 
     # 2. Person evidence: a full name the model labelled ORG ("Novak Djokovic") is a person when
     #    its last word is a lone PERSON elsewhere ("Djokovic"); a lone surname is completed
@@ -240,29 +244,44 @@ def merge(spans: Iterable[tuple[str, str]], text: str | None = None) -> EntityRe
             c.add(m.surface)
             c.first = min(c.first, m.pos)
 
+    # The full-named people by their last, first and other words (each in order of first
+    # mention, once per person); full_people does not change after step 3.
+    by_last: dict[str, dict[int, _Cluster]] = {}
+    by_first: dict[str, dict[int, _Cluster]] = {}
+    by_inner: dict[str, dict[int, _Cluster]] = {}
+    for k, c in full_people.items():
+        w = k.split()
+        by_last.setdefault(w[-1], {}).setdefault(id(c), c)
+        by_first.setdefault(w[0], {}).setdefault(id(c), c)
+        for inner in w[1:-1]:
+            by_inner.setdefault(inner, {}).setdefault(id(c), c)
+
     def person_for_word(word: str) -> _Cluster | None:
         """The full-named person whose last, else first, else other word is ``word`` (most mentioned)."""
         if word in _PARTICLES:
             return None
-        for index in (-1, 0, None):
-            found = {id(c): c for k, c in full_people.items()
-                     if (word in k.split()[1:-1] if index is None else k.split()[index] == word)}
+        for table in (by_last, by_first, by_inner):
+            found = table.get(word)
             if found:
                 return max(found.values(), key=lambda c: (c.count, -c.first))
         return None
 
     multi_orgs = {m.key for m in mentions if m.kind == ORGS and len(m.words) > 1}
+    orgs_by_first: dict[str, list[str]] = {}
+    orgs_by_last: dict[str, list[str]] = {}
+    for k in multi_orgs:
+        w = k.split()
+        orgs_by_first.setdefault(w[0], []).append(k)
+        orgs_by_last.setdefault(w[-1], []).append(k)
 
     def org_for_word(word: str) -> str | None:
         """The one multi-word organisation whose first or last word is ``word`` ("Norvale")."""
         if word in _ORG_MINOR:
             return None
-        for index in (0, -1):
-            found = [k for k in multi_orgs if k.split()[index] == word]
-            if len(found) == 1:
-                return found[0]
+        for table in (orgs_by_first, orgs_by_last):
+            found = table.get(word)
             if found:
-                return None
+                return found[0] if len(found) == 1 else None
         alias = _ORG_ALIASES.get(word)
         return alias if alias in multi_orgs else None
 
