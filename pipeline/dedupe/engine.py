@@ -12,12 +12,20 @@ index.  A newcomer looks up *all* its sampled hashes there; an indexed story sha
 each anchor with a copy holding half of it with probability ~1/2, so with 16
 anchors a half copy misses its story with probability ~2**-16.  Each candidate is
 verified by the containment |A∩B|/min(|A|,|B|) estimated on the two samples.
+
+Speed: ``decide_many`` works on chunks of values.  Everything that depends only on
+the index as it was before the chunk — signatures, the lookups of all exact keys
+and sampled hashes, the choice and verification of near-duplicate candidates, the
+anchors an article will index — is computed for the whole chunk in a few numpy
+passes.  The decisions stay sequential, and an article of the chunk that an
+earlier one can affect (a key or a sampled hash they share, found by one sort) is
+decided with the postings of the earlier ones added, as one at a time would.  New
+slots are appended to the index in bulk.
 """
 
 from __future__ import annotations
 
 import ctypes
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -25,19 +33,24 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
-from pipeline.dedupe.index import CLUSTER_PREFIX, Decision, KeyIndex, Slots
-from pipeline.dedupe.signatures import (Signature, canonical_url, containment, containment_many, exact_keys, guid_signal, key64,
-                                        sign, sign_many)
+from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots
+from pipeline.dedupe.signatures import (SignedBatch, canonical_url, containment, containment_many, exact_keys,
+                                        guid_signal, sign_batch)
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
 
-# Values decided per chunk by ``decide_many``: signatures and base lookups are
-# vectorised over a chunk; flushes and merges happen between chunks.
+# Values decided per chunk by ``decide_many``: signatures and lookups are vectorised
+# over a chunk; flushes and merges happen between chunks.
 _CHUNK = 64
 _DAY = 86_400
 # Up to this many candidates, one ``containment`` call each is cheaper than the ~20
 # numpy calls of ``containment_many`` (measured: 1 candidate 10 vs 44 us, 10: 85 vs 68 us).
+# (Only for articles that an earlier article of their chunk may match: the others
+# are verified all together.)
 _LOOP_CANDIDATES = 6
+_U32 = np.uint64(32)
+_M32 = np.uint64(0xFFFFFFFF)
+_NO_SLOT = -1
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
@@ -77,6 +90,52 @@ def _epoch(value: Any) -> int | None:
     return int(dt.timestamp())
 
 
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lens)])`` without the loop."""
+    lens = lens.astype(np.int64, copy=False)
+    total = int(lens.sum())
+    if not total:
+        return np.empty(0, dtype=np.int64)
+    return np.repeat(starts.astype(np.int64, copy=False) - (np.cumsum(lens) - lens), lens) + np.arange(total)
+
+
+class _Chunk:
+    """What the decisions of one chunk share: its signatures and its lookups in the index before it.
+
+    ``counts[p]``: eligible postings (in the index before the chunk) of sampled hash
+    ``p`` (a position in ``sb.samples``); ``hit_pos``/``hit_slot``: those postings,
+    sorted by position.  ``later``/``earlier``: articles sharing a sampled hash with
+    a later/earlier article of the chunk; ``shared_keys``: exact keys found twice in
+    the chunk.  Only through those can an article of the chunk affect another; their
+    postings are kept in ``local_keys``/``local_anchors`` as the chunk is decided.
+    """
+
+    def __init__(self, sb: SignedBatch, usable: np.ndarray):
+        self.sb = sb
+        self.usable = usable
+        n = len(sb)
+        self.counts = np.zeros(len(sb.samples), dtype=np.int64)
+        self.hit_pos = np.empty(0, dtype=np.int64)
+        self.hit_slot = np.empty(0, dtype=np.uint32)
+        self.later = np.zeros(n, dtype=bool)
+        self.earlier = np.zeros(n, dtype=bool)
+        self.shared_keys: set[int] = set()
+        self.local_keys: dict[int, list[tuple[int, int, str]]] = {}  # key -> (slot, ts, id)
+        self.local_anchors: dict[int, list[tuple[int, int]]] = {}  # hash -> (slot, ts)
+        # articles to index, in slot order: (n, id, ts, decision, keys, anchors or None, anchor mode)
+        self.todo: list[tuple[int, str, int, Decision, tuple, np.ndarray | None, int]] = []
+
+    def hits(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Article ``n``'s postings before the chunk: (position in its sample, slot)."""
+        o0, o1 = int(self.sb.off[n]), int(self.sb.off[n + 1])
+        a, b = np.searchsorted(self.hit_pos, [o0, o1])
+        return self.hit_pos[a:b] - o0, self.hit_slot[a:b]
+
+
+# anchor modes of an article to index: none (text too short), first of its cluster, a later copy
+_NO_ANCHORS, _FIRST, _LATER = 0, 1, 2
+
+
 class Deduper:
     """The index and the decision rules. ``path=None`` keeps everything in memory."""
 
@@ -112,15 +171,20 @@ class Deduper:
 
         Returns one Decision per value, or the StageError of a value that has no id
         (or a text that is not a string); the other values are decided regardless.
-        The signatures and the lookups in the sorted part of the index are computed
-        for a chunk of values at once; the decisions stay sequential, so a copy
-        finds an original earlier in the same batch.
+        What does not depend on the chunk's own decisions is computed for a chunk of
+        values at once; the decisions stay sequential, so a copy finds an original
+        earlier in the same batch.
         """
         out: list[Decision | StageError] = []
         for i in range(0, len(values), _CHUNK):
             out.extend(self._decide_chunk(values[i:i + _CHUNK]))
             self._housekeeping()
         return out
+
+    def _sign(self, texts: list[str]) -> SignedBatch:
+        cfg = self.cfg
+        return sign_batch(texts, k=cfg.shingle_words, rate=cfg.sample_rate, min_samples=cfg.min_samples,
+                          max_samples=cfg.max_samples)
 
     def _decide_chunk(self, values: list[dict[str, Any]]) -> list[Decision | StageError]:
         cfg = self.cfg
@@ -145,46 +209,71 @@ class Deduper:
             texts.append(text)
         if not todo:
             return res  # type: ignore[return-value]
-        sigs = sign_many(texts, k=cfg.shingle_words, rate=cfg.sample_rate,
-                         min_samples=cfg.min_samples, max_samples=cfg.max_samples)
+        m = len(todo)
+        sb = self._sign(texts)
+        text_ok = sb.words >= cfg.min_words
+        usable = text_ok & (sb.off[1:] > sb.off[:-1])
+        ch = _Chunk(sb, usable)
+        cutoffs = np.fromiter((t[4] for t in todo), dtype=np.int64, count=m)
 
-        # exact keys, and their ranges in the sorted base (which does not change
-        # within the chunk: merges happen between chunks)
+        # exact keys (id, url, guid, text; None where absent) and their eligible postings
         keys: list[tuple[int, ...]] = []
         flat: list[int] = []
         want_url = "canonical_url" in self._signals
         want_guid = "guid" in self._signals
-        min_words = cfg.min_words
-        for (_, value, aid, _, _), sig in zip(todo, sigs):
+        for n, (_, value, aid, _, _) in enumerate(todo):
             url = None
             if want_url:
                 url = value.get("canonical_url") or value.get("url")
                 # extract writes canonical_url canonical already: canonical_url() only checks it
                 url = canonical_url(url) if isinstance(url, str) and url else None
             g = guid_signal(value.get("entry_id"), value.get("feed_url")) if want_guid else None
-            k4 = exact_keys(aid, url, g, sig.text_hash if sig.words >= min_words else None)
+            k4 = exact_keys(aid, url, g, sb.text_hash[n] if text_ok[n] else None)
             keys.append(k4)
             flat.extend([k if k is not None else 0 for k in k4])
-        lo, hi = self.exact.base_ranges(np.array(flat, dtype=np.int64))
+        flat_a = np.array(flat, dtype=np.int64)
+        present = np.array([k is not None for k4 in keys for k in k4], dtype=bool)
+        ex_which, ex_slot = self._eligible_hits(self.exact, flat_a, cutoffs, 4, present)
+        first_hit = np.full(4 * m, _NO_SLOT, dtype=np.int64)
+        if len(ex_which):
+            u, at = np.unique(ex_which, return_index=True)
+            first_hit[u] = ex_slot[at]  # the oldest eligible slot of each key
+        first_l = first_hit.tolist()
+        # keys that two values of the chunk share: only they need the chunk's own postings
+        pk = flat_a[present]
+        if len(pk) > 1:
+            sk = np.sort(pk)
+            ch.shared_keys = set(sk[1:][sk[1:] == sk[:-1]].tolist())
 
-        # candidate postings of every usable sample in the sorted anchor base, eligible
-        # for the article that looks them up
-        usable = [sig.words >= cfg.min_words and len(sig.sample) > 0 for sig in sigs]
-        base_hits = self._base_anchor_hits(sigs, usable, [t[4] for t in todo])
+        # sampled hashes of usable texts: postings before the chunk, and which texts share one
+        if usable.any():
+            self._anchor_lookups(ch, cutoffs)
+        best_slot, best_est = (self._verify_chunk(ch) if self._near and usable.any()
+                               else (np.full(m, _NO_SLOT, dtype=np.int64), np.zeros(m)))
+        best_l, best_est_l = best_slot.tolist(), best_est.tolist()
+        usable_l, earlier_l, text_ok_l = usable.tolist(), ch.earlier.tolist(), text_ok.tolist()
 
         slots = self.slots
-        for n, ((i, value, aid, ts, cutoff), sig, k4) in enumerate(zip(todo, sigs, keys)):
+        shared_keys = ch.shared_keys
+        for n, (i, value, aid, ts, cutoff) in enumerate(todo):
+            k4 = keys[n]
             id_key, url_key, guid_key, text_key = k4
             b = 4 * n
-            hits = self._anchor_hits(sig.sample, cutoff, base_hits[n]) if usable[n] else None
-            text_ok = sig.words >= cfg.min_words
+            # postings of the earlier articles of the chunk, when it shares a sampled hash with one
+            local = self._local_hits(ch, n, cutoff) if earlier_l[n] and ch.local_anchors else None
 
-            prev = [s for s in self.exact.get(id_key, lo[b], hi[b])
-                    if self._eligible(s, cutoff) and slots.ids[s] == aid]
+            prev: list[int] = []
+            if first_l[b] != _NO_SLOT:
+                a0, a1 = np.searchsorted(ex_which, [b, b + 1])
+                prev = [s for s in ex_slot[a0:a1].tolist() if slots.id(s) == aid]
+            if id_key in shared_keys:
+                prev += [s for s, sts, sid in ch.local_keys.get(id_key, ()) if sts >= cutoff and sid == aid]
             if prev:
+                self._materialise(ch)  # the earlier versions may be in this chunk
                 d = None
+                th = sb.text_hash[n]
                 for p in reversed(prev):
-                    if int(slots.text_hash.a[p]) == sig.text_hash:
+                    if int(slots.text_hash.a[p]) == th:
                         # The same id with a text it had before: a redelivery (at-least-once,
                         # crash recovery) or a re-sent entry.  Emit what was emitted for that
                         # version, change nothing.
@@ -192,9 +281,9 @@ class Deduper:
                         break
                 if d is None:
                     p = prev[-1]
-                    d = Decision("update", slots.cluster_of(p), slots.dup_of[p], None, "id",
+                    d = Decision("update", slots.cluster_of(p), slots.duplicate_of(p), None, "id",
                                  bool(slots.on_unique.a[p]))
-                    self._insert(aid, ts, sig, d, text_ok, cutoff, id_key, None, None, text_key, hits)
+                    self._push(ch, n, aid, ts, d, (id_key, None, None, text_key), local)
                 res[i] = d
                 continue
 
@@ -203,74 +292,161 @@ class Deduper:
                 key = k4[q]
                 if key is None:
                     continue
-                found = [s for s in self.exact.get(key, lo[b + q], hi[b + q]) if self._eligible(s, cutoff)]
-                if found:
-                    s = found[0]  # the earliest: deterministic, and the most likely original
-                    decision = Decision("duplicate", slots.cluster_of(s), slots.ids[s], 1.0, signal, False)
+                s = first_l[b + q]
+                if s == _NO_SLOT and key in shared_keys:
+                    s = next((ls for ls, lts, _ in ch.local_keys.get(key, ()) if lts >= cutoff), _NO_SLOT)
+                if s != _NO_SLOT:
+                    # the earliest: deterministic, and the most likely original
+                    if s >= len(slots):
+                        self._materialise(ch)
+                    decision = Decision("duplicate", slots.cluster_of(s), slots.id(s), 1.0, signal, False)
                     break
-            if decision is None and self._near and text_ok and hits is not None:
-                decision = self._near_duplicate(sig, hits)
+            if decision is None and self._near and usable_l[n]:
+                if local is not None:
+                    self._materialise(ch)
+                    w, c = ch.hits(n)
+                    decision = self._near_duplicate(sb.sample(n), int(sb.tau[n]),
+                                                    (np.concatenate((w, local[0])), np.concatenate((c, local[1]))))
+                elif best_l[n] != _NO_SLOT:
+                    s = best_l[n]
+                    decision = Decision("duplicate", slots.cluster_of(s), slots.id(s),
+                                        round(min(best_est_l[n], 1.0), 4), "near_duplicate", False)
             if decision is None:
                 decision = Decision("unique", CLUSTER_PREFIX + aid, None, None, None, True)
-            self._insert(aid, ts, sig, decision, text_ok, cutoff, id_key, url_key, guid_key, text_key, hits)
+            self._push(ch, n, aid, ts, decision, k4, local)
             res[i] = decision
+        self._materialise(ch)
         return res  # type: ignore[return-value]
 
-    def _base_anchor_hits(self, sigs: list[Signature], usable: list[bool],
-                          cutoffs: list[int]) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """Per signature: (index in its sample, slot) of its eligible postings in the anchor base."""
-        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(sigs)
-        idx = [n for n, u in enumerate(usable) if u]
-        if not idx or not len(self.anchors.keys):
-            return out
-        samples = [sigs[n].sample for n in idx]
-        lens = np.fromiter((len(x) for x in samples), dtype=np.int64, count=len(samples))
-        off = np.zeros(len(samples) + 1, dtype=np.int64)
-        np.cumsum(lens, out=off[1:])
-        which, cand = self.anchors.get_many(np.concatenate(samples), pending=False)
-        art = np.searchsorted(off, which, side="right") - 1
-        if len(cand):
-            ok = self.slots.alive.a[cand] & (self.slots.ts.a[cand] >= np.array(cutoffs, dtype=np.int64)[
-                np.array(idx, dtype=np.int64)[art]])
-            if not ok.all():
-                which, cand, art = which[ok], cand[ok], art[ok]
-        # get_many returns the postings in key order, so grouped by signature
-        bounds = np.searchsorted(art, np.arange(len(idx) + 1), side="left").tolist()
-        which = which - off[art]
-        for q, n in enumerate(idx):
-            a, b = bounds[q], bounds[q + 1]
-            out[n] = (which[a:b], cand[a:b])
-        return out
+    def _eligible_hits(self, ix: KeyIndex, keys: np.ndarray, cutoffs: np.ndarray, per: int,
+                       present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Postings of ``keys`` in ``ix`` whose slot is alive and not older than its article's cutoff.
 
-    def _eligible(self, slot: int, cutoff: int) -> bool:
-        return bool(self.slots.alive.a[slot]) and int(self.slots.ts.a[slot]) >= cutoff
-
-    def _anchor_hits(self, sample: np.ndarray, cutoff: int,
-                     base: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Postings of ``sample``'s hashes among eligible slots: (which key, slot).
-
-        ``base``: the eligible postings in the sorted base, when already looked up.
+        ``keys[j]`` belongs to article ``owner[j]`` (``j // per``); returns ``(which, slots)`` sorted by ``which``.
         """
-        if base is None:
-            which, cand = self.anchors.get_many(sample)
-        else:
-            w, s = self.anchors.get_pending(sample.tolist())
-            if not w:
-                return base
-            which = np.concatenate((base[0], np.array(w, dtype=np.int64)))
-            cand = np.concatenate((base[1], np.array(s, dtype=np.uint32)))
+        which, cand = ix.get_many(keys)
         if len(cand):
-            ok = self.slots.alive.a[cand] & (self.slots.ts.a[cand] >= cutoff)
+            ok = self.slots.alive.a[cand] & (self.slots.ts.a[cand] >= cutoffs[which // per])
+            if present is not None:
+                ok &= present[which]
             if not ok.all():
                 which, cand = which[ok], cand[ok]
         return which, cand
 
-    def _near_duplicate(self, sig: Signature, hits: tuple[np.ndarray, np.ndarray]) -> Decision | None:
+    def _anchor_lookups(self, ch: _Chunk, cutoffs: np.ndarray) -> None:
+        """Fill ``ch``: postings of the usable texts' sampled hashes, and the texts sharing one."""
+        sb = ch.sb
+        lens = np.diff(sb.off)
+        art = np.repeat(np.arange(len(sb)), lens)  # the text of each sampled hash
+        q = np.flatnonzero(ch.usable[art])  # positions looked up
+        which, cand = self.anchors.get_many(sb.samples[q])
+        if len(cand):
+            pos = q[which]
+            ok = self.slots.alive.a[cand] & (self.slots.ts.a[cand] >= cutoffs[art[pos]])
+            if not ok.all():
+                pos, cand = pos[ok], cand[ok]
+            ch.hit_pos, ch.hit_slot = pos, cand
+            ch.counts = np.bincount(pos, minlength=len(sb.samples))
+        # texts of the chunk sharing a sampled hash: one stable sort of the hashes
+        h = sb.samples[q]
+        if len(h) > 1:
+            order = np.argsort(h, kind="stable")
+            hs = h[order]
+            same = np.flatnonzero(hs[1:] == hs[:-1])
+            if len(same):
+                a = art[q[order]]
+                ch.later[a[same]] = True
+                ch.earlier[a[same + 1]] = True
+
+    def _verify_chunk(self, ch: _Chunk) -> tuple[np.ndarray, np.ndarray]:
+        """Each text's near-duplicate among the postings before the chunk: (slot or -1, estimate).
+
+        As ``_near_duplicate`` decides for one text, for all of them at once.
+        """
+        cfg = self.cfg
+        sb = ch.sb
+        m = len(sb)
+        best = np.full(m, _NO_SLOT, dtype=np.int64)
+        best_est = np.zeros(m, dtype=np.float64)
+        if not len(ch.hit_pos):
+            return best, best_est
+        art_of = np.repeat(np.arange(m, dtype=np.uint64), np.diff(sb.off))
+        keep = ch.counts[ch.hit_pos] <= cfg.max_postings  # a hash in more articles is boilerplate
+        pos, cand = ch.hit_pos[keep], ch.hit_slot[keep]
+        if not len(pos):
+            return best, best_est
+        # candidate pairs (text, slot) and the anchors they share
+        pairs, shared_anchors = np.unique((art_of[pos] << _U32) | cand.astype(np.uint64), return_counts=True)
+        pa = (pairs >> _U32).astype(np.int64)
+        ps = (pairs & _M32).astype(np.int64)
+        per = np.bincount(pa, minlength=m)
+        if per.max() > cfg.max_candidates:
+            # the candidates sharing most anchors, the earliest on a tie
+            order = np.lexsort((ps, -shared_anchors, pa))
+            rank = np.arange(len(order)) - np.repeat(np.cumsum(per) - per, per)
+            sel = np.sort(order[rank < cfg.max_candidates])
+            pa, ps = pa[sel], ps[sel]
+        est, shared = self._containment_pairs(sb, art_of, pa, ps)
+        ok = (shared >= cfg.min_shared_samples) & (est >= cfg.containment_threshold)
+        if ok.any():
+            pa, ps, est = pa[ok], ps[ok], est[ok]
+            # the best estimate, the earliest slot on a tie
+            order = np.lexsort((ps, -est, pa))
+            pa, ps, est = pa[order], ps[order], est[order]
+            head = np.flatnonzero(np.concatenate(([True], pa[1:] != pa[:-1])))
+            best[pa[head]] = ps[head]
+            best_est[pa[head]] = est[head]
+        return best, best_est
+
+    def _containment_pairs(self, sb: SignedBatch, art_of: np.ndarray, pa: np.ndarray,
+                           ps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``containment(sample of text pa[j], sample of slot ps[j])`` for every pair: (estimate, shared)."""
+        slots = self.slots
+        npairs = len(pa)
+        # both samples cut to the smaller threshold
+        t = np.minimum(slots.tau.a[ps].astype(np.int64), sb.tau[pa]).astype(np.uint64)
+        lens = slots.s_len.a[ps].astype(np.int64)
+        b = slots.samples.a[_ranges(slots.s_off.a[ps], lens)].astype(np.uint64)
+        pi = np.repeat(np.arange(npairs), lens)  # the pair of each gathered hash
+        inb = b <= t[pi]
+        len_b = np.bincount(pi[inb], minlength=npairs)
+        # the chunk's samples as one sorted array of (text << 32) | hash
+        akeys = (art_of << _U32) | sb.samples.astype(np.uint64)
+        pa64 = pa.astype(np.uint64) << _U32
+        len_a = np.searchsorted(akeys, pa64 | t, side="right") - sb.off[pa]
+        q = pa64[pi] | b
+        at = np.searchsorted(akeys, q)
+        at[at == len(akeys)] = 0
+        hit = inb & (akeys[at] == q)
+        shared = np.bincount(pi[hit], minlength=npairs)
+        smaller = np.minimum(len_a, len_b)
+        est = np.zeros(npairs, dtype=np.float64)
+        np.divide(shared, smaller, out=est, where=smaller > 0)
+        return est, shared
+
+    def _local_hits(self, ch: _Chunk, n: int, cutoff: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Postings of text ``n``'s sampled hashes indexed by earlier articles of the chunk (None if none)."""
+        w: list[int] = []
+        s: list[int] = []
+        local = ch.local_anchors
+        for j, h in enumerate(ch.sb.sample(n).tolist()):
+            lst = local.get(h)
+            if lst:
+                for slot, sts in lst:
+                    if sts >= cutoff:
+                        w.append(j)
+                        s.append(slot)
+        if not w:
+            return None
+        return np.array(w, dtype=np.int64), np.array(s, dtype=np.uint32)
+
+    def _near_duplicate(self, sample: np.ndarray, tau: int, hits: tuple[np.ndarray, np.ndarray]) -> Decision | None:
+        """The near-duplicate decision of one text given all its eligible postings (position, slot)."""
         cfg = self.cfg
         which, cand = hits
         if not len(cand):
             return None
-        counts = np.bincount(which, minlength=len(sig.sample))
+        counts = np.bincount(which, minlength=len(sample))
         stop = counts > cfg.max_postings  # a hash in this many articles is boilerplate
         if stop.any():
             keep = ~stop[which]
@@ -286,15 +462,15 @@ class Deduper:
             best = None
             best_est = -1.0
             for s in uniq.tolist():  # ascending slot: on a tie the earliest wins
-                e, sh, _ = containment(sig.sample, sig.tau, slots.sample(s), int(slots.tau.a[s]))
+                e, sh, _ = containment(sample, tau, slots.sample(s), int(slots.tau.a[s]))
                 if sh >= cfg.min_shared_samples and e >= cfg.containment_threshold and e > best_est:
                     best, best_est = s, e
             if best is None:
                 return None
-            return Decision("duplicate", slots.cluster_of(best), slots.ids[best], round(min(best_est, 1.0), 4),
+            return Decision("duplicate", slots.cluster_of(best), slots.id(best), round(min(best_est, 1.0), 4),
                             "near_duplicate", False)
         # many candidates: verified at once (the estimates ``containment`` gives one by one)
-        est, shared = containment_many(sig.sample, sig.tau, slots.samples.a, slots.tau.a[uniq],
+        est, shared = containment_many(sample, tau, slots.samples.a, slots.tau.a[uniq],
                                        slots.s_off.a[uniq], slots.s_len.a[uniq])
         ok = (shared >= cfg.min_shared_samples) & (est >= cfg.containment_threshold)
         if not ok.any():
@@ -302,32 +478,105 @@ class Deduper:
         # ascending slot: on a tie the earliest wins (argmax returns the first maximum)
         j = int(np.argmax(np.where(ok, est, -1.0)))
         best, best_est = int(uniq[j]), float(est[j])
-        return Decision("duplicate", slots.cluster_of(best), slots.ids[best], round(min(best_est, 1.0), 4),
+        return Decision("duplicate", slots.cluster_of(best), slots.id(best), round(min(best_est, 1.0), 4),
                         "near_duplicate", False)
 
     # --- indexing ---------------------------------------------------------------------
-    def _insert(self, aid: str, ts: int, sig: Signature, d: Decision, usable: bool, cutoff: int,
-                id_key: int, url_key: int | None, guid_key: int | None, text_key: int | None,
-                hits: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def _push(self, ch: _Chunk, n: int, aid: str, ts: int, d: Decision, k4: tuple,
+              local: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Queue text ``n`` of the chunk for indexing (``_materialise`` appends it)."""
+        slot = len(self.slots) + len(ch.todo)
+        mode = (_FIRST if d.status == "unique" else _LATER) if ch.usable[n] else _NO_ANCHORS
+        anchors = None
+        if mode != _NO_ANCHORS and (local is not None or ch.later[n]):
+            # needed now (by a later article of the chunk) or with the chunk's own postings
+            counts = ch.counts[ch.sb.off[n]:ch.sb.off[n + 1]]
+            if local is not None:
+                counts = counts + np.bincount(local[0], minlength=len(counts))
+            anchors = self._anchors_of(ch.sb.sample(n), counts, mode)
+            if ch.later[n]:
+                for h in anchors.tolist():
+                    ch.local_anchors.setdefault(h, []).append((slot, ts))
+        if ch.shared_keys:
+            for key in k4:
+                if key is not None and key in ch.shared_keys:
+                    ch.local_keys.setdefault(key, []).append((slot, ts, aid))
+        ch.todo.append((n, aid, ts, d, k4, anchors, mode))
+
+    def _anchors_of(self, sample: np.ndarray, counts: np.ndarray, mode: int) -> np.ndarray:
+        """The hashes of ``sample`` to index, given the postings each has (``counts``)."""
         cfg = self.cfg
-        anchors = np.empty(0, dtype=np.uint32)
-        if usable and len(sig.sample):
-            if hits is None:
-                hits = self._anchor_hits(sig.sample, cutoff)
-            counts = np.bincount(hits[0], minlength=len(sig.sample))
-            if d.status == "unique":
-                # the first of its cluster: skip boilerplate hashes only
-                anchors = sig.sample[counts <= cfg.max_postings][: cfg.anchors]
-            else:
-                # a later copy: index only hashes that find nothing yet (new parts of
-                # the story, its own clutter); the rest already lead to the cluster
-                head = slice(0, cfg.anchors)
-                anchors = sig.sample[head][counts[head] == 0]
-        self._index(aid, ts, sig.text_hash, sig.tau, sig.sample, anchors, d, id_key, url_key, guid_key, text_key)
+        if mode == _FIRST:
+            # the first of its cluster: skip boilerplate hashes only
+            return sample[counts <= cfg.max_postings][: cfg.anchors]
+        # a later copy: index only hashes that find nothing yet (new parts of
+        # the story, its own clutter); the rest already lead to the cluster
+        head = slice(0, cfg.anchors)
+        return sample[head][counts[head] == 0]
+
+    def _materialise(self, ch: _Chunk) -> None:
+        """Append the queued articles of ``ch`` to the slots, the key indexes and the rows to persist."""
+        todo = ch.todo
+        if not todo:
+            return
+        ch.todo = []
+        cfg = self.cfg
+        sb = ch.sb
+        e = len(todo)
+        ns = np.fromiter((t[0] for t in todo), dtype=np.int64, count=e)
+        starts = sb.off[ns]
+        lens = sb.off[ns + 1] - starts
+        idx = _ranges(starts, lens)  # sampled hashes of the queued texts, one after the other
+        anchors = [t[5] for t in todo]
+        bulk = np.fromiter((t[6] if t[5] is None else _NO_ANCHORS for t in todo), dtype=np.int8, count=e)
+        if bulk.any():
+            # as ``_anchors_of``, for all the texts whose anchors were not needed earlier
+            own = np.repeat(np.arange(e), lens)
+            mode = bulk[own]
+            cnt = ch.counts[idx]
+            first = (mode == _FIRST) & (cnt <= cfg.max_postings)
+            before = np.cumsum(first) - first  # selected before this hash, from the first text on
+            entry_start = np.cumsum(lens) - lens
+            rank = before - np.concatenate((before, [0]))[entry_start][own]
+            pos = idx - starts[own]
+            sel = (first & (rank < cfg.anchors)) | ((mode == _LATER) & (pos < cfg.anchors) & (cnt == 0))
+            values, owner = sb.samples[idx[sel]], own[sel]
+            bounds = np.searchsorted(owner, np.arange(e + 1)).tolist()
+            for j in np.flatnonzero(bulk).tolist():
+                anchors[j] = values[bounds[j]:bounds[j + 1]]
+        empty = np.empty(0, dtype=np.uint32)
+        anchors = [empty if a is None else a for a in anchors]
+        decisions = [t[3] for t in todo]
+        ids = [t[1] for t in todo]
+        first_slot = self.slots.add_many(
+            ids, np.fromiter((t[2] for t in todo), dtype=np.int64, count=e),
+            np.array([sb.text_hash[n] for n in ns.tolist()], dtype=np.int64), sb.tau[ns],
+            sb.samples[idx], lens,
+            np.fromiter((STATUS_CODE[d.status] for d in decisions), dtype=np.int8, count=e),
+            np.fromiter((SIGNAL_CODE[d.signal] for d in decisions), dtype=np.int8, count=e),
+            np.array([np.nan if d.similarity is None else d.similarity for d in decisions], dtype=np.float32),
+            np.fromiter((d.on_unique for d in decisions), dtype=np.bool_, count=e),
+            [None if d.cluster_id == CLUSTER_PREFIX + aid else d.cluster_id for d, aid in zip(decisions, ids)],
+            [d.duplicate_of for d in decisions])
+        kk: list[int] = []
+        ks: list[int] = []
+        for j, t in enumerate(todo):
+            for key in t[4]:
+                if key is not None:
+                    kk.append(key)
+                    ks.append(first_slot + j)
+        self.exact.add_many(np.array(kk, dtype=np.int64), np.array(ks, dtype=np.uint32))
+        alens = np.fromiter((len(a) for a in anchors), dtype=np.int64, count=e)
+        if alens.any():
+            self.anchors.add_many(np.concatenate(anchors),
+                                  np.repeat(np.arange(first_slot, first_slot + e, dtype=np.uint32), alens))
         if self.store is not None:
-            self._rows.append((aid, ts, sig.text_hash, url_key, guid_key, text_key, sig.tau, sig.sample.tobytes(),
-                               anchors.tobytes(), d.status, d.signal, d.similarity, int(d.on_unique),
-                               d.cluster_id, d.duplicate_of))
+            raw = sb.samples.tobytes()
+            for t, a, o0, o1 in zip(todo, anchors, starts.tolist(), (starts + lens).tolist()):
+                n, aid, ts, d, (_, url_key, guid_key, text_key) = t[:5]
+                self._rows.append((aid, ts, sb.text_hash[n], url_key, guid_key, text_key, int(sb.tau[n]),
+                                   raw[4 * o0:4 * o1], a.tobytes(), d.status, d.signal, d.similarity,
+                                   int(d.on_unique), d.cluster_id, d.duplicate_of))
 
     def _housekeeping(self) -> None:
         """Between chunks: persist every ``flush_every`` articles, merge the key indexes when due."""
@@ -340,18 +589,6 @@ class Deduper:
                 merged = True
         if merged:
             _trim_heap()
-
-    def _index(self, aid: str, ts: int, text_hash: int, tau: int, sample: np.ndarray, anchors: np.ndarray,
-               d: Decision, id_key: int, url_key: int | None, guid_key: int | None, text_key: int | None) -> None:
-        slot = self.slots.add(aid, ts, text_hash, tau, sample, d)
-        ex = self.exact
-        ex.add(id_key, slot)
-        for key in (url_key, guid_key, text_key):
-            if key is not None:
-                ex.add(key, slot)
-        an = self.anchors
-        for h in anchors.tolist():
-            an.add(h, slot)
 
     def restore(self, value: dict[str, Any]) -> None:
         """Index an already decided value (from articles.unique/duplicates) without deciding.
@@ -367,22 +604,24 @@ class Deduper:
         ts = self._event_time(value)
         self.watermark = max(self.watermark, ts)
         cutoff = self.watermark - self.window
-        sig = sign(value.get("text") or "", k=cfg.shingle_words, rate=cfg.sample_rate,
-                   min_samples=cfg.min_samples, max_samples=cfg.max_samples)
-        id_key = key64("id", aid)
-        if any(self.slots.text_hash.a[s] == sig.text_hash for s in self.exact.get(id_key)
-               if self._eligible(s, cutoff)):
+        sb = self._sign([value.get("text") or ""])
+        canonical = value.get("canonical_url") or value.get("url")
+        g = guid_signal(value.get("entry_id"), value.get("feed_url"))
+        usable = bool(sb.words[0] >= cfg.min_words)
+        id_key, url_key, guid_key, text_key = exact_keys(aid, canonical_url(canonical) if canonical else None,
+                                                         g or None, sb.text_hash[0] if usable else None)
+        cutoffs = np.array([cutoff], dtype=np.int64)
+        _, prev = self._eligible_hits(self.exact, np.array([id_key], dtype=np.int64), cutoffs, 1)
+        if any(int(self.slots.text_hash.a[s]) == sb.text_hash[0] for s in prev.tolist()):
             return
         status = info.get("status", "unique")
         d = Decision(status, info["cluster_id"], info.get("duplicate_of"), info.get("similarity"),
                      info.get("signal"), status == "unique" or (status == "update" and not info.get("duplicate_of")))
-        canonical = value.get("canonical_url") or value.get("url")
-        url_key = key64("url", canonical_url(canonical)) if canonical else None
-        g = guid_signal(value.get("entry_id"), value.get("feed_url"))
-        guid_key = key64("guid", g) if g else None
-        usable = sig.words >= cfg.min_words
-        text_key = key64("text", str(sig.text_hash)) if usable else None
-        self._insert(aid, ts, sig, d, usable, cutoff, id_key, url_key, guid_key, text_key)
+        ch = _Chunk(sb, np.array([usable and sb.off[1] > 0]))
+        if ch.usable[0]:
+            self._anchor_lookups(ch, cutoffs)
+        self._push(ch, 0, aid, ts, d, (id_key, url_key, guid_key, text_key), None)
+        self._materialise(ch)
         self._housekeeping()
 
     # --- time and persistence -------------------------------------------------------
@@ -415,16 +654,44 @@ class Deduper:
                 self.anchors.renumber(mapping)
                 _trim_heap()
 
-    def _load(self) -> None:
+    def _load(self, batch: int = 8192) -> None:
+        """Rebuild the index from the rows inside the window, in creation order, in bulk."""
         assert self.store is not None
         self.watermark = int(self.store.meta("watermark", "0") or 0)
-        for (aid, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
-             on_unique, cluster_id, duplicate_of) in self.store.rows(self.watermark - self.window):
-            d = Decision(status, cluster_id, duplicate_of, similarity, signal, bool(on_unique))
-            self._index(aid, ts, text_hash, tau, np.frombuffer(sample, dtype=np.uint32),
-                        np.frombuffer(anchors, dtype=np.uint32), d, key64("id", aid), url_key, guid_key, text_key)
-        self.exact.merge()
-        self.anchors.merge()
+        rows = self.store.rows(self.watermark - self.window)
+        while True:
+            part = [r for _, r in zip(range(batch), rows)]
+            if not part:
+                break
+            (ids, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
+             on_unique, cluster_id, duplicate_of) = zip(*part)
+            e = len(part)
+            samples = [np.frombuffer(s, dtype=np.uint32) for s in sample]
+            first = self.slots.add_many(
+                list(ids), np.array(ts, dtype=np.int64), np.array(text_hash, dtype=np.int64),
+                np.array(tau, dtype=np.uint32), np.concatenate(samples),
+                np.fromiter((len(s) for s in samples), dtype=np.int64, count=e),
+                np.fromiter((STATUS_CODE[s] for s in status), dtype=np.int8, count=e),
+                np.fromiter((SIGNAL_CODE[s] for s in signal), dtype=np.int8, count=e),
+                np.array([np.nan if x is None else x for x in similarity], dtype=np.float32),
+                np.array(on_unique, dtype=np.bool_),
+                [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of))
+            kk: list[int] = []
+            ks: list[int] = []
+            for j, (aid, u, g, t) in enumerate(zip(ids, url_key, guid_key, text_key)):
+                for key in (exact_keys(aid, None, None, None)[0], u, g, t):
+                    if key is not None:
+                        kk.append(key)
+                        ks.append(first + j)
+            self.exact.add_many(np.array(kk, dtype=np.int64), np.array(ks, dtype=np.uint32))
+            an = [np.frombuffer(a, dtype=np.uint32) for a in anchors]
+            alens = np.fromiter((len(a) for a in an), dtype=np.int64, count=e)
+            if alens.any():
+                self.anchors.add_many(np.concatenate(an),
+                                      np.repeat(np.arange(first, first + e, dtype=np.uint32), alens))
+            self.exact.merge()
+            self.anchors.merge()
+        _trim_heap()
 
     def close(self) -> None:
         if self.store is not None:
@@ -434,7 +701,7 @@ class Deduper:
 
     # --- reporting ----------------------------------------------------------------------
     def memory_bytes(self) -> int:
-        """Bytes held by the index arrays and id strings (an estimate of the index's footprint)."""
+        """Bytes held by the index arrays and id columns (an estimate of the index's footprint)."""
         return self.array_bytes() + self.string_bytes()
 
     def array_bytes(self) -> int:
@@ -442,16 +709,8 @@ class Deduper:
         return self.slots.nbytes() + self.exact.nbytes() + self.anchors.nbytes()
 
     def string_bytes(self) -> int:
-        """Bytes of the id and cluster strings and of the three lists that hold them (shared strings once)."""
-        sl = self.slots
-        seen: set[int] = set()
-        total = 8 * 3 * len(sl)
-        for col in (sl.ids, sl.cluster, sl.dup_of):
-            for x in col:
-                if x and id(x) not in seen:
-                    seen.add(id(x))
-                    total += sys.getsizeof(x)
-        return total
+        """Bytes of the id, cluster and duplicate_of columns (packed ids, other strings as Python objects)."""
+        return self.slots.string_bytes()
 
     def __len__(self) -> int:
         return self.slots.live

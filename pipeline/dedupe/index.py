@@ -1,18 +1,25 @@
-"""The in-memory dedupe index: compact arrays, no Python object per posting.
+"""The in-memory dedupe index: compact arrays, no Python object per posting or per article.
 
 Memory is the constraint (target <= 1 KB per indexed article), so the index is
 columns of numpy arrays indexed by *slot* (one slot per indexed version of an
 article) and two ``KeyIndex`` maps from keys to slots:
 
 - ``exact``: signed 64-bit keys of the exact signals (id, canonical URL, GUID, text
-  hash), 4 per slot, 12 bytes each;
+  hash), up to 4 per slot, 12 bytes each;
 - ``anchors``: the smallest sampled shingle hashes of each article (uint32), the
   candidate generator of the near-duplicate search, 8 bytes each.
 
-A ``KeyIndex`` is a small LSM: a sorted base (two numpy arrays, binary search) and a
-dict of recent additions merged into the base when it grows.  Slots are
-append-only; eviction marks them dead and ``compact()`` renumbers the survivors
-(keeping their order, which decisions depend on).
+A ``KeyIndex`` is a two-level LSM of sorted numpy arrays: a large base and a small
+level of recent additions, both searched with one vectorised ``searchsorted`` per
+batch.  Additions come in bulk (a chunk of articles at a time) and are merged into
+the small level; the small level is merged into the base when it grows.  Slots are
+append-only (also in bulk); eviction marks them dead and ``compact()`` renumbers
+the survivors (keeping their order, which decisions depend on).
+
+Ids, cluster ids and ``duplicate_of`` are kept in ``StrColumn``s: an article id (32
+lower-case hex digits, ``urls.article_id``) packs into 16 bytes of a numpy array,
+so the index holds no Python string per article (strings of ~80 bytes each, whose
+small-object arenas also stayed resident once interleaved with short-lived objects).
 """
 
 from __future__ import annotations
@@ -24,140 +31,116 @@ import numpy as np
 STATUS = ("unique", "duplicate", "update")
 CLUSTER_PREFIX = "c-"
 SIGNALS = (None, "canonical_url", "guid", "text_hash", "near_duplicate", "id")
+STATUS_CODE = {s: i for i, s in enumerate(STATUS)}
+SIGNAL_CODE = {s: i for i, s in enumerate(SIGNALS)}
+
+
+def _lookup(keys: np.ndarray, slots: np.ndarray, sk: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Postings of the sorted needles ``sk`` (``order``: their positions in the query) in one sorted level.
+
+    Returns ``(which, slots)`` sorted by ``which``, each key's slots in slot order.
+    """
+    if not len(keys) or not len(sk):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
+    # Sorted needles walk the level in order (cache-friendly), and most keys have no
+    # posting: one left search, a right search only for the found.
+    lo = np.searchsorted(keys, sk, side="left")
+    found = np.flatnonzero(keys[np.minimum(lo, len(keys) - 1)] == sk)
+    if not len(found):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
+    lo = lo[found]
+    counts = np.searchsorted(keys, sk[found], side="right") - lo
+    total = int(counts.sum())
+    which = np.repeat(order[found], counts)
+    # positions lo[i] .. hi[i]-1 for each key, flattened
+    pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+    back = np.argsort(which, kind="stable")  # back in the order of the query
+    return which[back], slots[pos[back]]
 
 
 class KeyIndex:
-    """A multimap key -> slots, compact: sorted numpy base + small dict of additions."""
+    """A multimap key -> slots: a sorted base and a small sorted level of recent additions."""
 
     def __init__(self, dtype: type, merge_at: int = 32_768):
         self.dtype = np.dtype(dtype)
         self.keys = np.empty(0, dtype=self.dtype)
         self.slots = np.empty(0, dtype=np.uint32)
-        self.pending: dict[int, list[int]] = {}
-        self.pending_count = 0
+        self.recent_keys = np.empty(0, dtype=self.dtype)
+        self.recent_slots = np.empty(0, dtype=np.uint32)
         self.merge_at = merge_at
 
     def __len__(self) -> int:
-        return len(self.keys) + self.pending_count
+        return len(self.keys) + len(self.recent_keys)
 
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.slots.nbytes + self.pending_count * 100
+        return self.keys.nbytes + self.slots.nbytes + self.recent_keys.nbytes + self.recent_slots.nbytes
 
-    def add(self, key: int, slot: int) -> None:
-        """Add a posting to the pending dict; the owner calls ``merge`` when ``due``."""
-        lst = self.pending.get(key)
-        if lst is None:
-            self.pending[key] = [slot]
-        else:
-            lst.append(slot)
-        self.pending_count += 1
+    def add_many(self, keys: np.ndarray, slots: np.ndarray) -> None:
+        """Add postings; ``slots`` in ascending order and newer than every slot already indexed."""
+        if not len(keys):
+            return
+        keys = np.asarray(keys).astype(self.dtype, copy=False)
+        order = np.argsort(keys, kind="stable")  # stable: each key's slots stay in slot order
+        k = keys[order]
+        s = np.asarray(slots, dtype=np.uint32)[order]
+        # after equal keys: the new slots are the newest
+        at = np.searchsorted(self.recent_keys, k, side="right")
+        self.recent_keys = np.insert(self.recent_keys, at, k)
+        self.recent_slots = np.insert(self.recent_slots, at, s)
 
     @property
     def due(self) -> bool:
-        """Enough pending additions to merge them into the base."""
-        return self.pending_count >= self.merge_at
+        """Enough recent additions to merge them into the base."""
+        return len(self.recent_keys) >= self.merge_at
 
-    def base_ranges(self, keys: np.ndarray) -> tuple[list[int], list[int]]:
-        """Positions ``lo[i]:hi[i]`` of ``keys[i]`` in the sorted base (for ``get``)."""
-        if not len(self.keys) or not len(keys):
-            return [0] * len(keys), [0] * len(keys)
-        keys = keys.astype(self.dtype, copy=False)
-        return (np.searchsorted(self.keys, keys, side="left").tolist(),
-                np.searchsorted(self.keys, keys, side="right").tolist())
+    def get(self, key: int) -> list[int]:
+        """Return the slots under ``key``, oldest first."""
+        which, slots = self.get_many(np.array([key], dtype=self.dtype))
+        return slots.tolist()
 
-    def get(self, key: int, lo: int | None = None, hi: int | None = None) -> list[int]:
-        """Return the slots under ``key``, oldest first.
-
-        ``lo``/``hi`` from ``base_ranges`` skip the binary search (valid until the next merge).
-        """
-        out: list[int] = []
-        if lo is None:
-            if len(self.keys):
-                k = self.dtype.type(key)
-                lo = int(np.searchsorted(self.keys, k, side="left"))
-                hi = int(np.searchsorted(self.keys, k, side="right"))
-            else:
-                lo = hi = 0
-        if hi > lo:
-            out = self.slots[lo:hi].tolist()
-        extra = self.pending.get(key)
-        if extra:
-            # pending slots are newer than every slot in the base
-            out = out + extra if out else list(extra)
-        return out
-
-    def get_pending(self, keys: list[int]) -> tuple[list[int], list[int]]:
-        """Postings of ``keys`` among the pending additions: (index in ``keys``, slot) lists."""
-        w: list[int] = []
-        s: list[int] = []
-        pending = self.pending
-        if pending and not pending.keys().isdisjoint(keys):
-            for i, k in enumerate(keys):
-                lst = pending.get(k)
-                if lst:
-                    w.extend([i] * len(lst))
-                    s.extend(lst)
-        return w, s
-
-    def get_many(self, keys: np.ndarray, pending: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Look up many keys at once (in the sorted base only with ``pending=False``).
+    def get_many(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Look up many keys at once.
 
         Returns ``(which, slots)``: for every posting found, the index of its key in
-        ``keys`` and its slot; the base's postings come first, in the order of ``keys``.
+        ``keys`` and its slot, sorted by ``which`` and, under one key, oldest slot first.
         """
-        parts_w: list[np.ndarray] = []
-        parts_s: list[np.ndarray] = []
-        if len(self.keys) and len(keys):
-            # Sorted needles walk the base in order (cache-friendly), and most keys
-            # have no posting: one left search, a right search only for the found.
-            order = np.argsort(keys, kind="stable")
-            sk = keys[order].astype(self.dtype, copy=False)
-            lo = np.searchsorted(self.keys, sk, side="left")
-            found = np.flatnonzero(self.keys[np.minimum(lo, len(self.keys) - 1)] == sk)
-            if len(found):
-                lo = lo[found]
-                counts = np.searchsorted(self.keys, sk[found], side="right") - lo
-                total = int(counts.sum())
-                which = np.repeat(order[found], counts)
-                # positions lo[i] .. hi[i]-1 for each key, flattened
-                pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
-                back = np.argsort(which, kind="stable")  # back in the order of keys
-                parts_w.append(which[back])
-                parts_s.append(self.slots[pos[back]])
-        w, s = self.get_pending(keys.tolist()) if pending else ([], [])
-        if w:
-            parts_w.append(np.array(w, dtype=np.int64))
-            parts_s.append(np.array(s, dtype=np.uint32))
-        if not parts_w:
+        keys = np.asarray(keys)
+        if not len(keys) or not len(self):
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
-        if len(parts_w) == 1:
-            return parts_w[0], parts_s[0]
-        return np.concatenate(parts_w), np.concatenate(parts_s)
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order].astype(self.dtype, copy=False)
+        w0, s0 = _lookup(self.keys, self.slots, sk, order)
+        w1, s1 = _lookup(self.recent_keys, self.recent_slots, sk, order)
+        if not len(w1):
+            return w0, s0
+        if not len(w0):
+            return w1, s1
+        # the base's slots are older than the recent level's: a stable sort by key keeps that
+        w = np.concatenate((w0, w1))
+        back = np.argsort(w, kind="stable")
+        return w[back], np.concatenate((s0, s1))[back]
 
     def merge(self, alive: np.ndarray | None = None) -> None:
-        """Move the pending additions into the sorted base; drop postings of dead slots."""
+        """Move the recent additions into the base; drop postings of dead slots (``alive[slot]`` False)."""
         keys, slots = self.keys, self.slots
-        if alive is not None and len(slots):
-            keep = alive[slots]
-            if not keep.all():
-                keys, slots = keys[keep], slots[keep]
-        if self.pending:
-            pk = np.fromiter((k for k, lst in self.pending.items() for _ in lst), dtype=self.dtype,
-                             count=self.pending_count)
-            ps = np.fromiter((s for lst in self.pending.values() for s in lst), dtype=np.uint32,
-                             count=self.pending_count)
-            if alive is not None:
-                keep = alive[ps]
-                pk, ps = pk[keep], ps[keep]
-            order = np.lexsort((ps, pk))
-            pk, ps = pk[order], ps[order]
-            # insert after equal keys so each key's slots stay in slot order
-            at = np.searchsorted(keys, pk, side="right")
-            keys = np.insert(keys, at, pk)
-            slots = np.insert(slots, at, ps)
+        rk, rs = self.recent_keys, self.recent_slots
+        if alive is not None:
+            if len(slots):
+                keep = alive[slots]
+                if not keep.all():
+                    keys, slots = keys[keep], slots[keep]
+            if len(rs):
+                keep = alive[rs]
+                if not keep.all():
+                    rk, rs = rk[keep], rs[keep]
+        if len(rk):
+            # after equal keys: the recent slots are newer than every slot in the base
+            at = np.searchsorted(keys, rk, side="right")
+            keys = np.insert(keys, at, rk)
+            slots = np.insert(slots, at, rs)
         self.keys, self.slots = keys, slots
-        self.pending = {}
-        self.pending_count = 0
+        self.recent_keys = np.empty(0, dtype=self.dtype)
+        self.recent_slots = np.empty(0, dtype=np.uint32)
 
     def renumber(self, mapping: np.ndarray) -> None:
         """Apply ``mapping`` (old slot -> new slot) after a compaction; merges first."""
@@ -172,15 +155,6 @@ class Column:
         self.a = np.zeros(capacity, dtype=dtype)
         self.n = 0
 
-    def append(self, value) -> None:
-        if self.n == len(self.a):
-            # np.zeros of a large array maps fresh pages: the unused half costs no RSS
-            grown = np.zeros(2 * len(self.a), dtype=self.a.dtype)
-            grown[: self.n] = self.a
-            self.a = grown
-        self.a[self.n] = value
-        self.n += 1
-
     def extend(self, values: np.ndarray) -> int:
         """Append many values; returns the offset of the first."""
         need = self.n + len(values)
@@ -188,6 +162,7 @@ class Column:
             size = len(self.a)
             while size < need:
                 size *= 2
+            # np.zeros of a large array maps fresh pages: the unused part costs no RSS
             grown = np.zeros(size, dtype=self.a.dtype)
             grown[: self.n] = self.a[: self.n]
             self.a = grown
@@ -195,6 +170,9 @@ class Column:
         self.a[off:need] = values
         self.n = need
         return off
+
+    def append(self, value) -> None:
+        self.extend(np.array([value], dtype=self.a.dtype))
 
     @property
     def view(self) -> np.ndarray:
@@ -210,6 +188,89 @@ class Column:
 
     def nbytes(self) -> int:
         return self.a.nbytes
+
+
+_ZERO16 = bytes(16)
+_NONE, _HEX, _CLUSTER_HEX, _OTHER = 0, 1, 2, 3
+
+
+def _pack_hex32(s: str) -> bytes | None:
+    """The 16 bytes of a string of exactly 32 lower-case hex digits, else None."""
+    if len(s) != 32:
+        return None
+    try:
+        b = bytes.fromhex(s)
+    except ValueError:
+        return None
+    # fromhex also takes upper case and spaces: only a string that comes back as it was
+    return b if b.hex() == s else None
+
+
+class StrColumn:
+    """A column of optional strings, compact for article ids.
+
+    A string of 32 lower-case hex digits (an article id), or ``"c-"`` and one (its
+    cluster id), is packed into 16 bytes; ``None`` costs the same 16 zero bytes; any
+    other string is kept as it is in a dict by row (tests, hand-made ids).
+    """
+
+    def __init__(self) -> None:
+        self.words = Column(np.uint64, 2048)  # two per row
+        self.kind = Column(np.int8)
+        self.other: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return self.kind.n
+
+    def extend(self, values: list[str | None]) -> None:
+        n0 = self.kind.n
+        kinds = bytearray(len(values))
+        raw: list[bytes] = []
+        for j, s in enumerate(values):
+            if s is None:
+                raw.append(_ZERO16)
+                continue
+            b = _pack_hex32(s)
+            if b is not None:
+                kinds[j] = _HEX
+            elif s.startswith(CLUSTER_PREFIX) and (b := _pack_hex32(s[2:])) is not None:
+                kinds[j] = _CLUSTER_HEX
+            else:
+                kinds[j] = _OTHER
+                self.other[n0 + j] = s
+                b = _ZERO16
+            raw.append(b)
+        self.kind.extend(np.frombuffer(bytes(kinds), dtype=np.int8))
+        self.words.extend(np.frombuffer(b"".join(raw), dtype=np.uint64))
+
+    def get(self, row: int) -> str | None:
+        k = self.kind.a[row]
+        if k == _NONE:
+            return None
+        if k == _OTHER:
+            return self.other[row]
+        h = self.words.a[2 * row: 2 * row + 2].tobytes().hex()
+        return h if k == _HEX else CLUSTER_PREFIX + h
+
+    def drop(self, rows: np.ndarray) -> None:
+        """Forget the dict strings of ``rows`` (evicted)."""
+        if self.other:
+            for r in rows.tolist():
+                self.other.pop(r, None)
+
+    def compact(self, keep: np.ndarray) -> None:
+        """Keep the rows ``keep`` (ascending), renumbered from 0."""
+        self.words.replace(self.words.view.reshape(-1, 2)[keep].ravel())
+        self.kind.replace(self.kind.view[keep])
+        if self.other:
+            new = np.searchsorted(keep, np.fromiter(self.other, dtype=np.int64, count=len(self.other)))
+            self.other = {int(n): s for (r, s), n in zip(self.other.items(), new.tolist())
+                          if n < len(keep) and keep[n] == r}
+
+    def nbytes(self) -> int:
+        """Bytes of the arrays and of the dict's strings."""
+        return (self.words.nbytes() + self.kind.nbytes() +
+                sum(len(s) + 49 + 100 for s in self.other.values()))  # str header, dict entry
 
 
 @dataclass
@@ -229,7 +290,7 @@ class Decision:
 
 
 class Slots:
-    """The per-slot columns plus the id strings (shared with the clusters that refer to them)."""
+    """The per-slot columns: event time, text hash, sample, decision, id strings."""
 
     def __init__(self) -> None:
         self.ts = Column(np.int64)
@@ -243,37 +304,58 @@ class Slots:
         self.on_unique = Column(np.bool_)
         self.alive = Column(np.bool_)
         self.samples = Column(np.uint32, 65536)
-        self.ids: list[str] = []
-        self.cluster: list[str | None] = []  # None: CLUSTER_PREFIX + the slot's id
-        self.dup_of: list[str | None] = []
+        self.ids = StrColumn()
+        self.cluster = StrColumn()  # None: CLUSTER_PREFIX + the slot's id
+        self.dup_of = StrColumn()
         self.live = 0
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.ts.n
 
-    def add(self, article_id: str, ts: int, text_hash: int, tau: int, sample: np.ndarray,
-            d: Decision) -> int:
-        slot = len(self.ids)
-        self.ts.append(ts)
-        self.text_hash.append(text_hash)
-        self.tau.append(tau)
-        self.s_off.append(self.samples.extend(sample))
-        self.s_len.append(len(sample))
-        self.status.append(STATUS.index(d.status))
-        self.signal.append(SIGNALS.index(d.signal))
-        self.similarity.append(np.nan if d.similarity is None else d.similarity)
-        self.on_unique.append(d.on_unique)
-        self.alive.append(True)
-        self.ids.append(article_id)
-        # the commonest cluster id, "c-" + its own id, is not stored twice
-        self.cluster.append(None if d.cluster_id == CLUSTER_PREFIX + article_id else d.cluster_id)
-        self.dup_of.append(d.duplicate_of)
-        self.live += 1
-        return slot
+    def add_many(self, ids: list[str], ts: np.ndarray, text_hash: np.ndarray, tau: np.ndarray,
+                 samples: np.ndarray, lens: np.ndarray, status: np.ndarray, signal: np.ndarray,
+                 similarity: np.ndarray, on_unique: np.ndarray, clusters: list[str | None],
+                 dup_of: list[str | None]) -> int:
+        """Append slots (``samples``: their samples one after the other, ``lens`` long).
+
+        ``clusters[j]`` is None when the cluster id is ``"c-"`` + the slot's own id
+        (the commonest, derived rather than stored).  Returns the first new slot.
+        """
+        first = self.ts.n
+        n = len(ids)
+        if not n:
+            return first
+        lens = np.asarray(lens, dtype=np.int64)
+        off = self.samples.extend(samples)
+        starts = np.empty(n, dtype=np.int64)
+        starts[0] = off
+        np.cumsum(lens[:-1], out=starts[1:])
+        starts[1:] += off
+        self.s_off.extend(starts)
+        self.s_len.extend(lens)
+        self.ts.extend(ts)
+        self.text_hash.extend(text_hash)
+        self.tau.extend(tau)
+        self.status.extend(status)
+        self.signal.extend(signal)
+        self.similarity.extend(similarity)
+        self.on_unique.extend(on_unique)
+        self.alive.extend(np.ones(n, dtype=np.bool_))
+        self.ids.extend(ids)
+        self.cluster.extend(clusters)
+        self.dup_of.extend(dup_of)
+        self.live += n
+        return first
+
+    def id(self, slot: int) -> str:
+        return self.ids.get(slot)  # type: ignore[return-value]
 
     def cluster_of(self, slot: int) -> str:
-        c = self.cluster[slot]
-        return CLUSTER_PREFIX + self.ids[slot] if c is None else c
+        c = self.cluster.get(slot)
+        return CLUSTER_PREFIX + self.id(slot) if c is None else c
+
+    def duplicate_of(self, slot: int) -> str | None:
+        return self.dup_of.get(slot)
 
     def sample(self, slot: int) -> np.ndarray:
         off = int(self.s_off.a[slot])
@@ -281,7 +363,7 @@ class Slots:
 
     def decision(self, slot: int) -> Decision:
         sim = float(self.similarity.a[slot])
-        return Decision(STATUS[self.status.a[slot]], self.cluster_of(slot), self.dup_of[slot],
+        return Decision(STATUS[self.status.a[slot]], self.cluster_of(slot), self.duplicate_of(slot),
                         None if sim != sim else round(sim, 4), SIGNALS[self.signal.a[slot]],
                         bool(self.on_unique.a[slot]))
 
@@ -292,11 +374,9 @@ class Slots:
         n = int(dead.sum())
         if n:
             alive[dead] = False
-            for s in np.flatnonzero(dead).tolist():
-                # free the strings now; the numeric columns go at compaction
-                self.ids[s] = ""
-                self.dup_of[s] = None
-                self.cluster[s] = None
+            rows = np.flatnonzero(dead)
+            for col in (self.ids, self.cluster, self.dup_of):
+                col.drop(rows)  # the numeric columns go at compaction
             self.live -= n
         return n
 
@@ -315,13 +395,16 @@ class Slots:
         for col in (self.ts, self.text_hash, self.tau, self.s_len, self.status, self.signal,
                     self.similarity, self.on_unique, self.alive):
             col.replace(col.view[keep])
-        kl = keep.tolist()
-        self.ids = [self.ids[i] for i in kl]
-        self.cluster = [self.cluster[i] for i in kl]
-        self.dup_of = [self.dup_of[i] for i in kl]
+        for sc in (self.ids, self.cluster, self.dup_of):
+            sc.compact(keep)
         return mapping
 
     def nbytes(self) -> int:
+        """Bytes of the numeric columns and samples (allocated capacity included)."""
         cols = (self.ts, self.text_hash, self.tau, self.s_off, self.s_len, self.status, self.signal,
                 self.similarity, self.on_unique, self.alive, self.samples)
         return sum(c.nbytes() for c in cols)
+
+    def string_bytes(self) -> int:
+        """Bytes of the id, cluster and duplicate_of columns."""
+        return self.ids.nbytes() + self.cluster.nbytes() + self.dup_of.nbytes()

@@ -193,35 +193,94 @@ def sign(text: str, *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
     return Signature(sample, tau, len(wh), text_hash)
 
 
-# Bytes of normalised text signed in one numpy pass by ``sign_many``: large enough to
+# Bytes of normalised text signed in one numpy pass by ``sign_batch``: large enough to
 # spread numpy's per-call cost over a batch, small enough to keep the power tables
 # (16 bytes per position) and temporaries at a few MiB.
 _PASS_BYTES = 1 << 20
 
 
+@dataclass(frozen=True)
+class SignedBatch:
+    """The signatures of many texts as flat arrays (what ``sign`` gives, text by text).
+
+    Text ``t``'s sample is ``samples[off[t]:off[t + 1]]`` (sorted, unique), its
+    threshold ``tau[t]``, its number of words ``words[t]`` and ``text_hash[t]`` its
+    signed 64-bit text hash.
+    """
+
+    samples: np.ndarray  # uint32
+    off: np.ndarray  # int64, one more than texts
+    tau: np.ndarray  # int64
+    words: np.ndarray  # int64
+    text_hash: list[int]
+
+    def __len__(self) -> int:
+        return len(self.tau)
+
+    def sample(self, t: int) -> np.ndarray:
+        return self.samples[self.off[t]:self.off[t + 1]]
+
+    def signature(self, t: int) -> Signature:
+        return Signature(self.sample(t), int(self.tau[t]), int(self.words[t]), self.text_hash[t])
+
+
 def sign_many(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
               max_samples: int = 128) -> list[Signature]:
-    """Return ``[sign(t, ...) for t in texts]``, computed in a few numpy passes.
+    """Return ``[sign(t, ...) for t in texts]``, computed in a few numpy passes (``sign_batch``)."""
+    b = sign_batch(texts, k=k, rate=rate, min_samples=min_samples, max_samples=max_samples)
+    return [b.signature(t) for t in range(len(b))]
+
+
+def sign_batch(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
+               max_samples: int = 128) -> SignedBatch:
+    """Return the signatures of ``texts`` (as ``sign`` gives them) as one ``SignedBatch``.
 
     The texts are normalised one by one, joined with a space (a word never spans two
     texts) and hashed together: word hashes are position-independent, so each text
     gets exactly the hashes ``sign`` gives it.  Shingles crossing a boundary are
-    dropped; sampling is one ``np.unique`` of ``(text << 32) | hash`` keys.
+    dropped; sampling, widening and cutting are sorts of ``(text << 32) | hash`` keys.
     """
     norms = [normalize(t) for t in texts]
-    out: list[Signature] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]] = []
     i = 0
-    while i < len(norms):
+    while i < len(norms) or not parts:
         j, size = i, 0
         while j < len(norms) and (j == i or size + len(norms[j]) < _PASS_BYTES):
             size += len(norms[j]) + 1
             j += 1
-        out.extend(_sign_pass(norms[i:j], k, rate, min_samples, max_samples))
+        parts.append(_sign_pass(norms[i:j], k, rate, min_samples, max_samples))
         i = j
-    return out
+        if j >= len(norms):
+            break
+    if len(parts) == 1:
+        samples, counts, tau, words, th = parts[0]
+    else:
+        samples = np.concatenate([p[0] for p in parts])
+        counts = np.concatenate([p[1] for p in parts])
+        tau = np.concatenate([p[2] for p in parts])
+        words = np.concatenate([p[3] for p in parts])
+        th = [h for p in parts for h in p[4]]
+    off = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    return SignedBatch(samples, off, tau, words, th)
 
 
-def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_samples: int) -> list[Signature]:
+def _finish(sh: np.ndarray, tau0: int, min_samples: int, max_samples: int) -> tuple[np.ndarray, int]:
+    """The threshold sample of shingle hashes ``sh`` and its ``tau``, as ``sign`` takes it."""
+    sample = _sorted_unique(sh[sh <= tau0])
+    if len(sample) < min_samples:
+        everything = _sorted_unique(sh)
+        if len(everything) <= min_samples:
+            return everything, _MASK32
+        return everything[:min_samples], int(everything[min_samples - 1])
+    if len(sample) > max_samples:
+        return sample[:max_samples], int(sample[max_samples - 1])
+    return sample, tau0
+
+
+def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
+               max_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """(samples one text after the other, their counts, tau, words, text hashes) of ``norms``."""
     n_texts = len(norms)
     lens = np.fromiter((len(b) for b in norms), dtype=np.int64, count=n_texts)
     boff = np.zeros(n_texts, dtype=np.int64)
@@ -230,7 +289,9 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_sa
     woff = np.empty(n_texts + 1, dtype=np.int64)  # words of text t: woff[t]:woff[t + 1]
     woff[:-1] = np.searchsorted(starts, boff)
     woff[-1] = len(starts)
-    art = np.repeat(np.arange(n_texts), np.diff(woff))  # the text of each word
+    words = np.diff(woff)
+    texts = np.arange(n_texts, dtype=np.uint64)
+    art = np.repeat(texts, words)  # the text of each word
     tau0 = int(rate * 2**32) - 1
     kk = min(k, len(_POS_MULT))
     # shingles of the texts with at least k words, in one pass
@@ -239,48 +300,54 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_sa
         m = W - kk + 1
         sh_all = shingle_hashes(wh, kk)  # across text boundaries too; those are dropped next
         valid = art[:m] == art[kk - 1:]
-        sh_art = art[:m][valid]
-        sh_all = sh_all[valid]
+        sh_keys = (art[:m][valid] << _U64(32)) | sh_all[valid].astype(np.uint64)
+        low = sh_all[valid] <= tau0
     else:
-        sh_art = np.empty(0, dtype=np.int64)
-        sh_all = np.empty(0, dtype=np.uint32)
+        sh_keys = np.empty(0, dtype=np.uint64)
+        low = np.empty(0, dtype=bool)
     # threshold samples: sorted unique (text, hash) pairs below tau
-    low = sh_all <= tau0
-    keys = _sorted_unique((sh_art[low].astype(np.uint64) << _U64(32)) | sh_all[low].astype(np.uint64))
-    s_art = (keys >> _U64(32)).astype(np.int64)
-    s_hash = (keys & _U64(_MASK32)).astype(np.uint32)
-    soff = np.searchsorted(s_art, np.arange(n_texts + 1), side="left")
-    shoff = np.searchsorted(sh_art, np.arange(n_texts + 1), side="left")
-    sigs: list[Signature] = []
-    empty = np.empty(0, dtype=np.uint32)
-    woff_l, soff_l, shoff_l = woff.tolist(), soff.tolist(), shoff.tolist()
-    for t in range(n_texts):
-        w0, w1 = woff_l[t], woff_l[t + 1]
-        n = w1 - w0
-        if n == 0:
-            sigs.append(Signature(empty, _MASK32, 0, 0))
-            continue
-        words = wh[w0:w1]
-        text_hash = int.from_bytes(hashlib.blake2b(words.tobytes(), digest_size=8).digest(), "little", signed=True)
-        if n < kk:
-            sh = shingle_hashes(words, k)  # one shingle of all the words
-            sample = _sorted_unique(sh[sh <= tau0])
-        else:
-            sh = sh_all[shoff_l[t]:shoff_l[t + 1]]
-            sample = s_hash[soff_l[t]:soff_l[t + 1]]
-        tau = tau0
-        if len(sample) < min_samples:
-            everything = _sorted_unique(sh)
-            if len(everything) <= min_samples:
-                sigs.append(Signature(everything, _MASK32, n, text_hash))
-                continue
-            sample = everything[:min_samples]
-            tau = int(sample[-1])
-        elif len(sample) > max_samples:
-            sample = sample[:max_samples]
-            tau = int(sample[-1])
-        sigs.append(Signature(sample, tau, n, text_hash))
-    return sigs
+    keys = _sorted_unique(sh_keys[low])
+    bounds = np.arange(n_texts + 1, dtype=np.uint64) << _U64(32)
+    soff = np.searchsorted(keys, bounds)
+    cnt = np.diff(soff)
+    tau = np.full(n_texts, tau0, dtype=np.int64)
+    extra: list[np.ndarray] = []
+    full = words >= kk
+    cut = cnt > max_samples
+    if cut.any():
+        # the max_samples smallest; tau = the largest kept
+        rank = np.arange(len(keys)) - np.repeat(soff[:-1], cnt)
+        tau[cut] = (keys[soff[:-1][cut] + max_samples - 1] & _U64(_MASK32)).astype(np.int64)
+        keys = keys[rank < max_samples]
+    widen = full & (cnt < min_samples)
+    if widen.any():
+        # too few below tau: the min_samples smallest of all the text's shingles
+        keys = keys[~widen[(keys >> _U64(32)).astype(np.int64)]]
+        wk = _sorted_unique(sh_keys[widen[(sh_keys >> _U64(32)).astype(np.int64)]])
+        woff2 = np.searchsorted(wk, bounds)
+        wcnt = np.diff(woff2)
+        rank = np.arange(len(wk)) - np.repeat(woff2[:-1], wcnt)
+        small = widen & (wcnt <= min_samples)  # all of them, tau = everything
+        tau[small] = _MASK32
+        big = widen & ~small
+        tau[big] = (wk[woff2[:-1][big] + min_samples - 1] & _U64(_MASK32)).astype(np.int64)
+        extra.append(wk[rank < min_samples])
+    few = np.flatnonzero((words > 0) & ~full)
+    for t in few.tolist():  # fewer words than k: one shingle of all the words
+        sample, tau[t] = _finish(shingle_hashes(wh[woff[t]:woff[t + 1]], k), tau0, min_samples, max_samples)
+        extra.append((_U64(t) << _U64(32)) | sample.astype(np.uint64))
+    tau[words == 0] = _MASK32
+    if extra:
+        keys = np.sort(np.concatenate([keys] + extra))
+    if extra or cut.any():
+        soff = np.searchsorted(keys, bounds)
+    samples = (keys & _U64(_MASK32)).astype(np.uint32)
+    # text hash: blake2b of the text's word hashes (as ``sign``), 0 without words
+    whb = memoryview(wh.tobytes())
+    b2, fb = _BLAKE2B, _FROM_BYTES
+    th = [fb(b2(whb[8 * a:8 * b], digest_size=8).digest(), "little", signed=True) if b > a else 0
+          for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
+    return samples, np.diff(soff), tau, words, th
 
 
 def containment(a: np.ndarray, tau_a: int, b: np.ndarray, tau_b: int) -> tuple[float, int, int]:
