@@ -24,11 +24,8 @@ taken over, and this one must close rather than retry.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -108,38 +105,61 @@ class _AssignmentTracker(ConsumerRebalanceListener):
             return set(self._owned)
 
 
-class _Caller:
-    """Runs calls on one daemon thread, so the caller can stop waiting for one that hangs.
+class _HungCall(kerr.KafkaTimeoutError):
+    """Raised inside a consumer call that the guard gave up on."""
+
+
+class _CallGuard:
+    """Ends a consumer call that will never return, without moving the call to another thread.
 
     kafka-python 3.0.12 can lose the wake-up of ``KafkaConsumer.poll`` after a broker
     restart: its IO thread idles in select() while poll() waits on an Event with no
-    timeout, forever (seen in test_a_session_survives_a_broker_restart).  A daemon thread
-    that never returns is abandoned, and does not keep the process from exiting.
+    timeout, forever (seen in test_a_session_survives_a_broker_restart).
+
+    The call runs on the caller's thread: handing every poll to a helper thread cost about
+    a fifth of a pass-through stage's throughput (two threads taking turns on the GIL for
+    each batch; bench/bus_throughput.py).  A daemon thread looks once a second at the
+    deadline of the call in progress; past it, it fails the consumer's pending waiters,
+    so the call raises ``_HungCall`` and the bus replaces the consumer.  That hook is
+    private to kafka-python 3's network layer; where it is missing, the call stays stuck and
+    the runner's watchdog (``runner.stall_exit_after``) ends the process instead.
     """
 
     def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        self._unwedge: Callable[[BaseException], None] | None = None
+        self._stopped = threading.Event()
         threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            future, fn, args, kwargs = job
-            if future.set_running_or_notify_cancel():
+        while not self._stopped.wait(1.0):
+            with self._lock:
+                late = self._deadline is not None and time.monotonic() > self._deadline
+                unwedge = self._unwedge if late else None
+                if late:
+                    self._deadline = None
+            if unwedge is not None:
+                log.warning("kafka: a consumer call is past its deadline; failing it")
                 try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:
-                    future.set_exception(exc)
+                    unwedge(_HungCall("consumer call did not return in time (lost wake-up)"))
+                except Exception as exc:  # noqa: BLE001 - best effort; the runner's watchdog remains
+                    log.warning("kafka: could not end the hung call: %s", exc)
 
-    def call(self, timeout: float, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        future: Future = Future()
-        self._jobs.put((future, fn, args, kwargs))
-        return future.result(timeout=timeout)  # raises FutureTimeout when fn hangs
+    def call(self, limit: float, consumer: KafkaConsumer, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        net = getattr(consumer, "_net", None)
+        with self._lock:
+            self._deadline = time.monotonic() + limit
+            self._unwedge = getattr(net, "_fail_pending_waiters", None)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._lock:
+                self._deadline = None
+                self._unwedge = None
 
     def stop(self) -> None:
-        self._jobs.put(None)
+        self._stopped.set()
 
 
 def _fmt(tps: Any) -> str:
@@ -174,7 +194,7 @@ class KafkaBus(Bus):
         self._topics: list[str] = []
         self._assigned_from_beginning = False
         self._next: dict[KTopicPartition, int] = {}   # assign mode: next offset per partition
-        self._poller: _Caller | None = None
+        self._poller: _CallGuard | None = None
         self._tracker: _AssignmentTracker | None = None
         self._pending: list[Any] = []      # futures of sends not yet checked (at_least_once)
         self._in_txn = False
@@ -418,13 +438,13 @@ class KafkaBus(Bus):
     def poll(self, max_records: int, timeout: float) -> list[Message]:
         consumer = self._need_consumer()
         if self._poller is None:
-            self._poller = _Caller(f"kafka-poll-{self.client_id}")
+            self._poller = _CallGuard(f"kafka-poll-guard-{self.client_id}")
         # Well past the poll's own timeout: only a poll that will never return gets here.
         limit = timeout + self.settings.request_timeout_ms / 1000 + 5
         try:
-            batches = self._poller.call(limit, consumer.poll, timeout_ms=max(0, int(timeout * 1000)),
+            batches = self._poller.call(limit, consumer, consumer.poll, timeout_ms=max(0, int(timeout * 1000)),
                                         max_records=max_records)
-        except FutureTimeout:
+        except _HungCall:
             log.warning("kafka: poll did not return within %.0fs; replacing the consumer", limit)
             try:
                 self._replace_consumer()
