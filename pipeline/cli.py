@@ -45,7 +45,8 @@ def _worker_setup(args):
     install_signal_handlers(stop)
     metrics = Metrics()
     if settings.observe.metrics_port is not None:
-        serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port)
+        serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port,
+              stall_after=settings.runner.stall_exit_after)
     return settings, stop, metrics
 
 

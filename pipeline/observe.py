@@ -38,9 +38,23 @@ class Metrics:
         self.commits = Counter("pipeline_commits_total", "Units of work committed", ["stage"], registry=r)
         self.aborts = Counter("pipeline_aborts_total", "Units of work aborted and replayed", ["stage"], registry=r)
         self.ready = False
-        self.last_loop = time.monotonic()
+        # When each stage's loop last turned.  One process may run several stages (`pipeline
+        # run`): a stage stuck in a call must show even while the others keep turning.
+        self.last_loops: dict[str, float] = {}
+        self._started = time.monotonic()
         self._extra: dict[tuple[str, tuple[str, ...]], Counter] = {}
         self._extra_lock = threading.Lock()
+
+    def loop_turned(self, stage: str) -> None:
+        self.last_loops[stage] = time.monotonic()
+
+    def stalled_for(self, stage: str | None = None) -> float:
+        """Seconds since ``stage``'s loop last turned; without a stage, the longest of all
+        (a process is live only while every stage in it turns)."""
+        now = time.monotonic()
+        if stage is not None:
+            return now - self.last_loops.get(stage, self._started)
+        return max((now - t for t in self.last_loops.values()), default=now - self._started)
 
     def count(self, name: str, n: float = 1, **labels: str) -> None:
         """Count a stage-specific event as ``pipeline_<name>_total{labels}`` (created on first use)."""
@@ -59,14 +73,14 @@ class Metrics:
 
 class _Handler(BaseHTTPRequestHandler):
     metrics: Metrics
-    stall_after: float = 300.0
+    stall_after: float = 600.0
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         if self.path.startswith("/metrics"):
             body, ctype, code = self.metrics.render(), CONTENT_TYPE_LATEST, 200
         elif self.path.startswith("/live"):
-            # Live while the worker loop turns; a loop stuck for stall_after seconds is not.
-            ok = time.monotonic() - self.metrics.last_loop < self.stall_after
+            # Live while every worker loop turns; one stuck for stall_after seconds is not.
+            ok = self.metrics.stalled_for() < self.stall_after
             body, ctype, code = (b"ok\n" if ok else b"stalled\n"), "text/plain", 200 if ok else 503
         elif self.path.startswith("/ready"):
             ok = self.metrics.ready
@@ -83,9 +97,15 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:
-    """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks one)."""
-    handler = type("Handler", (_Handler,), {"metrics": metrics})
+def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = None) -> ThreadingHTTPServer:
+    """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks one).
+
+    ``stall_after``: seconds without a turn of a worker loop after which /live answers 503;
+    the same limit as the worker's own watchdog (``runner.stall_exit_after``)."""
+    attrs: dict = {"metrics": metrics}
+    if stall_after:
+        attrs["stall_after"] = float(stall_after)
+    handler = type("Handler", (_Handler,), attrs)
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()

@@ -117,7 +117,7 @@ class Runner:
     def step(self, *, force_all: bool = False, timeout: float | None = None) -> StepResult:
         """One poll-process-commit cycle. Returns what it moved. Raises nothing retriable:
         transport trouble is logged, the unit aborted and retried on the next step."""
-        self.metrics.last_loop = time.monotonic()
+        self.metrics.loop_turned(self.name)
         if self.stage.input_topic is None:
             return self._step_source(force_all)
         try:
@@ -337,7 +337,7 @@ class Runner:
         """
         limit = float(self.rs.stall_exit_after or 0)
         while not self.stop.wait(min(5.0, limit / 4)):
-            stalled = time.monotonic() - self.metrics.last_loop
+            stalled = self.metrics.stalled_for(self.name)
             if stalled > limit:
                 log.error("%s: the worker loop has not turned for %.0fs; exiting (code 70) to be restarted",
                           self.name, stalled)

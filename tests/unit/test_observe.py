@@ -22,6 +22,7 @@ def test_metrics_and_health_endpoints():
         assert get(port, "/ready")[0] == 503  # not ready before the runner is set up
         m.ready = True
         assert get(port, "/ready")[0] == 200
+        m.loop_turned("extract")
         assert get(port, "/live")[0] == 200
         m.messages_in.labels("extract").inc(3)
         m.dlq.labels("extract").inc()
@@ -40,7 +41,27 @@ def test_metrics_and_health_endpoints():
                      'pipeline_dedupe_decisions_total{signal="near_duplicate",status="duplicate"} 1.0'):
             assert line in body, line
         assert "pipeline_processing_seconds_bucket" in body
-        m.last_loop -= 10_000  # a loop that stopped turning
+        m.last_loops["extract"] -= 10_000  # a loop that stopped turning
         assert get(port, "/live")[0] == 503
+    finally:
+        server.shutdown()
+
+
+def test_live_turns_unhealthy_when_one_of_several_stages_stalls_after_the_configured_limit():
+    # `pipeline run` turns every stage in one process: one stuck stage must show.
+    m = Metrics()
+    server = serve(m, "127.0.0.1", 0, stall_after=30)
+    port = server.server_address[1]
+    try:
+        m.loop_turned("extract")
+        m.loop_turned("dedupe")
+        assert get(port, "/live")[0] == 200
+        m.last_loops["dedupe"] -= 20  # stuck for 20 s: under the 30 s limit
+        assert get(port, "/live")[0] == 200
+        m.last_loops["dedupe"] -= 20  # 40 s now, while extract keeps turning
+        m.loop_turned("extract")
+        status, body = get(port, "/live")
+        assert (status, body) == (503, "stalled\n")
+        assert m.stalled_for("extract") < 5 and m.stalled_for("dedupe") >= 40
     finally:
         server.shutdown()
