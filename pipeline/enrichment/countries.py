@@ -76,6 +76,11 @@ def _index() -> dict[str, str]:
     return index
 
 
+def load() -> None:
+    """Build the name index now rather than on the first lookup (pycountry's data, ~15 ms)."""
+    _index()
+
+
 @lru_cache(maxsize=4096)
 def country_code(name: str) -> str | None:
     """Return the ISO 3166-1 alpha-2 code of the country ``name`` names, or None."""

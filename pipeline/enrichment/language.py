@@ -9,6 +9,11 @@ _lock = threading.Lock()
 _identifier = None
 
 
+def load() -> None:
+    """Load the language model now rather than on the first ``detect`` (~1 s, once per process)."""
+    _get_identifier()
+
+
 def _get_identifier():
     # Loading the model takes ~1 s; do it once per process, on first use.
     global _identifier

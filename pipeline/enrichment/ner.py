@@ -59,6 +59,12 @@ def ner_text(title: str | None, text: str, *, max_paragraphs: int = 0, max_chars
     return out
 
 
-def spans(doc: Any) -> list[tuple[str, str]]:
-    """Return a Doc's entities as ``(text, label)`` pairs in document order."""
-    return [(e.text, e.label_) for e in doc.ents]
+def spans(doc: Any, text: str | None = None) -> list[tuple[str, str]]:
+    """Return a Doc's entities as ``(text, label)`` pairs in document order.
+
+    ``text`` is what the model read, if the caller has it: slicing it by the
+    spans' character offsets gives ``Span.text`` without joining tokens.
+    """
+    if text is None:
+        text = doc.text
+    return [(text[e.start_char:e.end_char], e.label_) for e in doc.ents]

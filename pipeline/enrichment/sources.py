@@ -34,6 +34,18 @@ _URL = r"(https?://[^\s<>\"')\]]+|(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2
 _SOURCE_LINK = re.compile(
     r"(?:Source\s+link|Source|Original(?:ly published)?(?:\s+(?:at|on|article))?|Read the original)\b\s*[:\-–—]?\s*"
     + _URL, re.IGNORECASE)
+# _SOURCE_LINK (case-insensitive, tried at every position) costs more than all the other
+# patterns together; it can only match where "source" or "original" is written.  Under
+# re.IGNORECASE "s" also matches "ſ" and "i" matches "ı" and "İ" (whose lowercase is two
+# characters), so a text holding one of those is always searched.
+_SOURCE_LINK_LETTERS = ("\u017f", "\u0131", "\u0130")
+
+
+def _may_hold_source_link(text: str) -> bool:
+    low = text.lower()
+    return "source" in low or "original" in low or any(ch in text for ch in _SOURCE_LINK_LETTERS)
+
+
 _ORIGINALLY = re.compile(
     r"(?:originally|first)\s+(?:appeared|published|ran|was published)\s+(?:on|in|by|at)\s+" + r"(?:" + _URL + r"|"
     + _NAME + r")|republished\s+(?:from|with permission (?:from|of))\s+(?:" + _URL + r"|" + _NAME + r")")
@@ -76,7 +88,7 @@ def detect(text: str, extra: Iterable[str] = ()) -> dict[str, Any] | None:
     """
     texts = [text or "", *[t for t in extra if t]]
     for t in texts:
-        m = _SOURCE_LINK.search(t)
+        m = _SOURCE_LINK.search(t) if _may_hold_source_link(t) else None
         if m and _domain(m.group(1)) and "." in (_domain(m.group(1)) or ""):
             domain = _domain(m.group(1))
             return {"name": domain, "domain": domain, "evidence": m.group(0)[:200]}

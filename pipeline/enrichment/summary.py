@@ -72,10 +72,9 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def _is_prose(sentence: str) -> bool:
+def _is_prose(sentence: str, n_words: int) -> bool:
     # Captions, credits and "Source link" lines are short or lack terminal punctuation.
-    n = len(words(sentence))
-    return 6 <= n <= 60 and sentence.rstrip("\"'”’)]").endswith((".", "!", "?"))
+    return 6 <= n_words <= 60 and sentence.rstrip("\"'”’)]").endswith((".", "!", "?"))
 
 
 def summarize(text: str, *, max_sentences: int = 3, language: str | None = "en") -> str | None:
@@ -85,16 +84,32 @@ def summarize(text: str, *, max_sentences: int = 3, language: str | None = "en")
     Luhn-style score), with a bonus for the lead, the strongest signal in news.
     Returns None when the text has no sentence that reads as prose.
     """
-    sents = [s for s in sentences(text) if _is_prose(s)]
+    return summary_and_word_count(text, max_sentences=max_sentences, language=language)[0]
+
+
+def summary_and_word_count(text: str, *, max_sentences: int = 3,
+                           language: str | None = "en") -> tuple[str | None, int]:
+    """Return ``(summarize(text), word_count(text))`` from one pass over the sentences.
+
+    The sentences hold every word of the text (a split only ever falls on
+    whitespace), so their words are counted instead of reading the text again.
+    """
+    sents = []
+    count = 0
+    for sentence in sentences(text):
+        found = words(sentence)
+        count += len(found)
+        if _is_prose(sentence, len(found)):
+            sents.append((sentence, found))
     if not sents:
-        return None
+        return None, count
     if len(sents) <= max_sentences:
-        return " ".join(sents)
+        return " ".join(s for s, _ in sents), count
     stop = stopwords(language)
-    tokens = [[w.lower() for w in words(s)] for s in sents]
+    tokens = [[w.lower() for w in found] for _, found in sents]
     freq = Counter(w for ws in tokens for w in ws if w not in stop and not w.isdigit())
     if not freq:
-        return " ".join(sents[:max_sentences])
+        return " ".join(s for s, _ in sents[:max_sentences]), count
     top = max(freq.values())
     scores = []
     for i, ws in enumerate(tokens):
@@ -103,4 +118,4 @@ def summarize(text: str, *, max_sentences: int = 3, language: str | None = "en")
         score *= 1.0 + 2.0 / (1 + i)  # lead bonus: 3x for the first sentence, fading
         scores.append(score)
     best = sorted(sorted(range(len(sents)), key=lambda i: -scores[i])[:max_sentences])
-    return " ".join(sents[i] for i in best)
+    return " ".join(sents[i][0] for i in best), count

@@ -25,7 +25,7 @@ from typing import Any
 from pipeline import topics
 from pipeline.enrichment import keywords as kw
 from pipeline.enrichment import language as lang
-from pipeline.enrichment import ner, sources, summary
+from pipeline.enrichment import countries, ner, sources, summary
 from pipeline.enrichment.entities import EntityResult, merge
 from pipeline.errors import ConfigError, StageError
 from pipeline.stages.base import Context, Output, Stage
@@ -65,6 +65,10 @@ class EnrichStage(Stage):
                 # dead-letter the topic.
                 raise ConfigError([("enrich.model", None, f"enrich: cannot load spaCy model "
                                     f"{self.cfg.model!r}: {exc}")]) from exc
+            # The rest of what the stage loads once (~1 s, mostly py3langid's model) is loaded
+            # here too, so that the first batch is not the slow one.
+            lang.load()
+            countries.load()
             self.log.info("enrich: loaded %s (%s)", self.cfg.model, ", ".join(self._nlp.pipe_names))
         return self._nlp
 
@@ -101,7 +105,7 @@ class EnrichStage(Stage):
             if it is None or results[i] is not None:
                 continue
             try:
-                found = merge(ner.spans(docs[i]), it.ner_text) if i in docs else _EMPTY
+                found = merge(ner.spans(docs[i], it.ner_text), it.ner_text) if i in docs else _EMPTY
                 results[i] = self._finish(it, found)
             except Exception as exc:  # noqa: BLE001
                 results[i] = exc
@@ -129,8 +133,9 @@ class EnrichStage(Stage):
         title = value.get("title") or ""
         if not isinstance(title, str):
             title = str(title)
-        detected = lang.detect(f"{title}\n\n{text}", min_confidence=self.cfg.language_min_confidence,
-                               max_chars=self.cfg.language_max_chars)
+        max_chars = self.cfg.language_max_chars
+        detected = lang.detect(f"{title}\n\n{text[:max_chars]}", min_confidence=self.cfg.language_min_confidence,
+                               max_chars=max_chars)
         note = None
         ner_input = None
         if not text.strip() and not title.strip():
@@ -148,7 +153,8 @@ class EnrichStage(Stage):
     def _finish(self, it: _Item, found: EntityResult) -> dict[str, Any]:
         cfg = self.cfg
         code = it.language.code
-        count = summary.word_count(it.text)
+        summarized, count = summary.summary_and_word_count(it.text, max_sentences=cfg.summary_sentences,
+                                                           language=code)
         removed = [r.get("text", "") for r in (it.value.get("boilerplate") or {}).get("removed") or []
                    if isinstance(r, dict)]
         out = dict(it.value)
@@ -160,7 +166,7 @@ class EnrichStage(Stage):
             countries=found.countries,
             keywords=kw.keywords(it.text, method=cfg.keywords_method, language=code, top=cfg.keywords_count,
                                  max_ngram=cfg.keywords_max_ngram),
-            summary=summary.summarize(it.text, max_sentences=cfg.summary_sentences, language=code),
+            summary=summarized,
             word_count=count,
             reading_time_minutes=summary.reading_time_minutes(count, cfg.words_per_minute),
             original_source=sources.detect(it.text, removed),
