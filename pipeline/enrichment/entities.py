@@ -151,14 +151,60 @@ class _Mention:
 def _expand_surname(word: str, text: str) -> str | None:
     """The full name written before a lone surname in ``text`` ("Margrethe Lund"), if any."""
     found: Counter[str] = Counter()
-    pattern = re.compile(r"((?:[A-Z][\w’'-]+\s+){1,3})(" + re.escape(word) + r")\b")
-    for m in pattern.finditer(text):
+    # (a name token can never give back characters to the whitespace after it, nor whitespace
+    # to the next capital: possessive quantifiers only spare the engine that backtracking)
+    pattern = re.compile(r"((?:[A-Z][\w’'-]++\s++){1,3})(" + re.escape(word) + r")\b")
+    for m in _surname_matches(pattern, word, text):
         names = m.group(1).split()
         while names and names[0].lower().rstrip(".") in _NOT_NAMES:
             names = names[1:]
         if names and not any(n.lower().rstrip(".") in _NOT_NAMES for n in names):
             found[" ".join(names + [m.group(2)])] += 1
     return found.most_common(1)[0][0] if found else None
+
+
+def _is_name_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_’'-"  # the pattern's [\w’'-]
+
+
+def _surname_matches(pattern: re.Pattern, word: str, text: str):
+    """The matches of ``pattern.finditer(text)``, trying only the starts that can succeed.
+
+    Tried at every capital letter of the text, the pattern cost ~0.6 ms per lone surname of a
+    770-word article.  A match is at most three name tokens and then ``word``, so it starts
+    within the three whitespace-separated runs of name characters before an occurrence of
+    ``word``; those starts are tried in order, occurrence by occurrence, which yields the
+    same leftmost, non-overlapping matches as ``finditer``.
+    """
+    if not word or not all(_is_name_char(ch) for ch in word):
+        yield from pattern.finditer(text)
+        return
+    pos = 0
+    q = text.find(word)
+    while q >= 0:
+        lowest = q
+        for _ in range(3):  # back over whitespace, then a run of name characters
+            j = lowest
+            while j > 0 and text[j - 1].isspace():
+                j -= 1
+            k = j
+            while k > 0 and _is_name_char(text[k - 1]):
+                k -= 1
+            if j == lowest or k == j:
+                break
+            lowest = k
+        match = None
+        for p in range(max(pos, lowest), q):
+            if "A" <= text[p] <= "Z":
+                match = pattern.match(text, p)
+                if match:
+                    break
+        if match:
+            yield match
+            pos = match.end()
+            q = text.find(word, pos)
+        else:
+            q = text.find(word, q + 1)
 
 
 def merge(spans: Iterable[tuple[str, str]], text: str | None = None) -> EntityResult:
