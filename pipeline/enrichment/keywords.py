@@ -53,53 +53,56 @@ def fast_keywords(text: str, *, language: str | None = "en", top: int = 10, max_
     words, runs = _runs(text)
     if not words:
         return []
-    size = len(words)
     lows = [w.lower() for w in words]
     tf = Counter(lows)
     # earliest position of each word: later pairs of the reversed zip overwrite earlier ones
-    first = dict(zip(reversed(lows), range(size - 1, -1, -1)))
+    first = dict(zip(reversed(lows), range(len(lows) - 1, -1, -1)))
     # capitalised other than at the start of a run (a run starts every sentence)
-    caps = Counter(lows[i] for i in range(1, size) if runs[i] == runs[i - 1] and words[i][:1].isupper())
-    weight = {}
-    for low, n in tf.items():
-        cased = 1.0 + caps[low] / n
-        early = 1.0 + 1.0 / (1.0 + first[low] / 50.0)
-        weight[low] = math.log2(1 + n) * cased * early
+    caps = Counter([low for low, w, run, before in zip(lows[1:], words[1:], runs[1:], runs)
+                    if run == before and w[:1].isupper()])
+    caps_of = caps.get
+    weight = {low: math.log2(1 + n) * (1.0 + caps_of(low, 0) / n) * (1.0 + 1.0 / (1.0 + first[low] / 50.0))
+              for low, n in tf.items()}
 
     # Candidates start and end with a usable word (stop words may sit inside: "Bank of England").
     # A phrase's key is its lowercase words joined by one space; ordering keys as strings is
     # ordering them word by word, since a space sorts before any character of a word.
-    usable = {low: len(low) > 1 and low not in stop and not any(map(str.isdigit, low)) for low in tf}
+    # (a letter is never a digit: isalpha() spares most words the digit scan)
+    usable = {low: len(low) > 1 and low not in stop and (low.isalpha() or not any(map(str.isdigit, low)))
+              for low in tf}
     ok = [usable[low] for low in lows]
-    counts: dict[str, int] = {low: n for low, n in tf.items() if usable[low]}
-    phrases: dict[int, tuple[list[str], list[str]]] = {}  # n -> (surfaces, keys) per occurrence
+    singles = {low: n for low, n in tf.items() if usable[low]}
+    phrases: Counter[str] = Counter()
+    found: dict[int, tuple[list[str], list[str]]] = {}  # n -> (surfaces, keys) per occurrence
+    size = len(words)
     for n in range(2, max_ngram + 1):
         last = n - 1
         starts = [i for i in range(size - last) if ok[i] and ok[i + last] and runs[i] == runs[i + last]]
         surfaces = [" ".join(words[i:i + n]) for i in starts]
         keys = [s.lower() for s in surfaces]  # = the lowercase words joined: spaces stop case context
-        phrases[n] = (surfaces, keys)
-        counts.update(Counter(keys))
+        found[n] = (surfaces, keys)
+        phrases.update(keys)
 
     # A word or phrase mostly seen inside a longer recurring phrase ("korea" in "north korea")
     # counts only its occurrences outside it (the C-value idea).
     nested: dict[str, int] = {}
-    for key, n in counts.items():
-        if n < 2 or " " not in key:
+    for key, n in phrases.items():
+        if n < 2:
             continue
         parts = key.split(" ")
         for length in range(1, len(parts)):
             for j in range(len(parts) - length + 1):
                 sub = " ".join(parts[j:j + length])
-                if sub in counts and nested.get(sub, 0) < n:
+                if (sub in singles or sub in phrases) and nested.get(sub, 0) < n:
                     nested[sub] = n
 
     # one usable word scores its own weight; a phrase the mean weight of its content words
-    scored = [(-((n - nested.get(key, 0)) * weight[key]), key) for key, n in counts.items()
-              if " " not in key and n > nested.get(key, 0)]
-    for key, n in counts.items():
-        if " " not in key:
-            continue
+    if nested:
+        scored = [(-((n - nested.get(key, 0)) * weight[key]), key) for key, n in singles.items()
+                  if n > nested.get(key, 0)]
+    else:
+        scored = [(-(n * weight[key]), key) for key, n in singles.items()]
+    for key, n in phrases.items():
         n -= nested.get(key, 0)
         if n <= 0:
             continue
@@ -121,16 +124,20 @@ def fast_keywords(text: str, *, language: str | None = "en", top: int = 10, max_
         chosen_sets.append(words_in)
         if len(chosen) >= top:
             break
-    return _spellings(chosen, words, lows, phrases)
+    return _spellings(chosen, words, found)
 
 
-def _spellings(keys: list[str], words: list[str], lows: list[str],
-               phrases: dict[int, tuple[list[str], list[str]]]) -> list[str]:
+def _spellings(keys: list[str], words: list[str], phrases: dict[int, tuple[list[str], list[str]]]) -> list[str]:
     """The most common spelling of each key in the text (of equally common ones, the first seen)."""
     forms: dict[str, dict[str, int]] = {key: {} for key in keys}
-    for n in {key.count(" ") + 1 for key in keys}:
-        surfaces, found = (words, lows) if n == 1 else phrases[n]
-        # Counter keeps first-seen order, which breaks the ties
+    # Counters keep first-seen order, which breaks the ties
+    if any(" " not in key for key in keys):
+        for surface, c in Counter(words).items():
+            key = surface.lower()
+            if key in forms:
+                forms[key][surface] = c
+    for n in {key.count(" ") + 1 for key in keys} - {1}:
+        surfaces, found = phrases[n]
         for (key, surface), c in Counter(zip(found, surfaces)).items():
             if key in forms:
                 forms[key][surface] = c
