@@ -106,8 +106,9 @@ def summary_and_word_count(text: str, *, max_sentences: int = 3,
     if len(sents) <= max_sentences:
         return " ".join(s for s, _ in sents), count
     stop = stopwords(language)
-    tokens = [[w.lower() for w in found] for _, found in sents]
-    freq = Counter(w for ws in tokens for w in ws if w not in stop and not w.isdigit())
+    # (words hold no spaces, and a space ends the context of a case mapping)
+    tokens = [" ".join(found).lower().split(" ") for _, found in sents]
+    freq = Counter([w for ws in tokens for w in ws if w not in stop and not w.isdigit()])
     if not freq:
         return " ".join(s for s, _ in sents[:max_sentences]), count
     top = max(freq.values())
