@@ -71,3 +71,15 @@ def test_cleaning_and_keys():
     assert clean("Northgate City 2-1", "organizations") == "Northgate City"
     assert name_key("Sergueï Choïgou") == "serguei choigou"
     assert name_key("O'Brien") == name_key("O’Brien") == "obrien"
+
+
+def test_lone_surname_takes_the_most_written_full_name_and_skips_titles():
+    text = ("President Anna Maria Lund met Erik Lund. Later Anna Maria Lund spoke; Lund's aide, "
+            "Mr. Lund, and the Lund family did not. The Lund report is due.")
+    r = merge([("Lund", "PERSON")], text)
+    assert names(r.people) == {"Anna Maria Lund": 1}
+
+
+def test_lone_surname_inside_a_longer_word_is_not_completed_from_it():
+    r = merge([("Lund", "PERSON")], "Sofia Lundqvist spoke. Lund said the fine was fair.")
+    assert names(r.people) == {"Lund": 1}

@@ -24,3 +24,9 @@ def test_source_link_domain_from_removed_boilerplate():
 
 def test_a_person_is_not_a_source():
     assert detect("The mayor told John Smith it was fine, according to officials.") is None
+
+
+@pytest.mark.parametrize("text", ["SOURCE: https://www.cbsnews.com/news/x", "Originally published at cbsnews.com",
+                                  "Read the original: https://cbsnews.com/a"])
+def test_source_links_in_any_case(text):
+    assert detect("Body text. " + text)["domain"] == "cbsnews.com"

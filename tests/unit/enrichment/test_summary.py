@@ -41,3 +41,10 @@ def test_keywords_prefer_recurring_phrases():
     kws = keywords(TEXT, top=5)
     assert "bridge" in [k.lower() for k in kws]
     assert len(kws) <= 5
+
+
+def test_summary_and_word_count_in_one_pass_match_the_separate_calls():
+    from pipeline.enrichment.summary import summary_and_word_count
+
+    for text in (TEXT, "", "Source link", "Mr. Kim met U.S. officials on Sept. 8.\nThey talked, didn’t they?"):
+        assert summary_and_word_count(text, max_sentences=2) == (summarize(text, max_sentences=2), word_count(text))
