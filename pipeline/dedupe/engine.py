@@ -119,6 +119,8 @@ class _Chunk:
         self.hit_slot = np.empty(0, dtype=np.uint32)
         self.later = np.zeros(n, dtype=bool)
         self.earlier = np.zeros(n, dtype=bool)
+        self.usable_l: list[bool] = usable.tolist()
+        self.later_l: list[bool] = []  # later.tolist() once set, if any is set
         self.shared_keys: set[int] = set()
         self.local_keys: dict[int, list[tuple[int, int, str]]] = {}  # key -> (slot, ts, id)
         self.local_anchors: dict[int, list[tuple[int, int]]] = {}  # hash -> (slot, ts)
@@ -251,7 +253,7 @@ class Deduper:
         best_slot, best_est = (self._verify_chunk(ch) if self._near and usable.any()
                                else (np.full(m, _NO_SLOT, dtype=np.int64), np.zeros(m)))
         best_l, best_est_l = best_slot.tolist(), best_est.tolist()
-        usable_l, earlier_l, text_ok_l = usable.tolist(), ch.earlier.tolist(), text_ok.tolist()
+        usable_l, earlier_l = ch.usable_l, ch.earlier.tolist()
 
         slots = self.slots
         shared_keys = ch.shared_keys
@@ -357,6 +359,7 @@ class Deduper:
                 a = art[q[order]]
                 ch.later[a[same]] = True
                 ch.earlier[a[same + 1]] = True
+                ch.later_l = ch.later.tolist()
 
     def _verify_chunk(self, ch: _Chunk) -> tuple[np.ndarray, np.ndarray]:
         """Each text's near-duplicate among the postings before the chunk: (slot or -1, estimate).
@@ -485,16 +488,17 @@ class Deduper:
     def _push(self, ch: _Chunk, n: int, aid: str, ts: int, d: Decision, k4: tuple,
               local: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Queue text ``n`` of the chunk for indexing (``_materialise`` appends it)."""
-        slot = len(self.slots) + len(ch.todo)
-        mode = (_FIRST if d.status == "unique" else _LATER) if ch.usable[n] else _NO_ANCHORS
+        slot = self.slots.ts.n + len(ch.todo)
+        mode = (_FIRST if d.status == "unique" else _LATER) if ch.usable_l[n] else _NO_ANCHORS
         anchors = None
-        if mode != _NO_ANCHORS and (local is not None or ch.later[n]):
+        later = ch.later_l[n] if ch.later_l else False
+        if mode != _NO_ANCHORS and (local is not None or later):
             # needed now (by a later article of the chunk) or with the chunk's own postings
             counts = ch.counts[ch.sb.off[n]:ch.sb.off[n + 1]]
             if local is not None:
                 counts = counts + np.bincount(local[0], minlength=len(counts))
             anchors = self._anchors_of(ch.sb.sample(n), counts, mode)
-            if ch.later[n]:
+            if later:
                 for h in anchors.tolist():
                     ch.local_anchors.setdefault(h, []).append((slot, ts))
         if ch.shared_keys:
@@ -585,7 +589,7 @@ class Deduper:
         merged = False
         for ix in (self.exact, self.anchors):
             if ix.due:
-                ix.merge()
+                ix.merge(self.slots.alive.view)  # dropping the postings of evicted slots
                 merged = True
         if merged:
             _trim_heap()
@@ -637,18 +641,27 @@ class Deduper:
         return ts
 
     def flush(self) -> None:
-        """Evict what left the window and persist new slots (one transaction)."""
+        """Evict what left the window and persist new slots (one transaction).
+
+        Eviction never changes a decision (a slot older than an article's cutoff is
+        never matched, evicted or not), so it waits until a slice of the window
+        (1/64) can go at once: the scan of the slots and the filtering of the key
+        indexes cost the same for one slot as for thousands.  The postings of dead
+        slots leave the key indexes at their next merge or at a compaction.
+        """
         cutoff = self.watermark - self.window
-        died = self.slots.evict_before(cutoff)
+        died = 0
+        if cutoff - self.window // 64 > self.slots.min_ts:
+            died = self.slots.evict_before(cutoff)
         if self.store is not None:
             self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None)
             self._rows = []
         if died:
-            alive = self.slots.alive.view
-            self.exact.merge(alive)
-            self.anchors.merge(alive)
             dead = len(self.slots) - self.slots.live
             if dead > max(1024, self.slots.live):
+                alive = self.slots.alive.view
+                self.exact.merge(alive)
+                self.anchors.merge(alive)
                 mapping = self.slots.compact()
                 self.exact.renumber(mapping)
                 self.anchors.renumber(mapping)

@@ -58,22 +58,87 @@ def _lookup(keys: np.ndarray, slots: np.ndarray, sk: np.ndarray, order: np.ndarr
     return which[back], slots[pos[back]]
 
 
-class KeyIndex:
-    """A multimap key -> slots: a sorted base and a small sorted level of recent additions."""
+# Fibonacci hashing of a key to a bit of the filter (the top bits of key * odd constant)
+_FILTER_MULT = np.uint64(0x9E3779B97F4A7C15)
+_FILTER_BITS_PER_KEY = 8  # ~6-12 % of the bits set: as many needles pass by chance
 
-    def __init__(self, dtype: type, merge_at: int = 32_768):
+
+def _merge_sorted(keys: np.ndarray, slots: np.ndarray, k: np.ndarray,
+                  s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge sorted ``k``/``s`` into sorted ``keys``/``slots``, after equal keys (``s`` are newer slots)."""
+    if not len(k):
+        return keys, slots
+    if not len(keys):
+        return k, s
+    n = len(keys) + len(k)
+    at = np.searchsorted(keys, k, side="right") + np.arange(len(k))
+    old = np.ones(n, dtype=bool)
+    old[at] = False
+    out_k = np.empty(n, dtype=keys.dtype)
+    out_s = np.empty(n, dtype=np.uint32)
+    out_k[at] = k
+    out_s[at] = s
+    out_k[old] = keys
+    out_s[old] = slots
+    return out_k, out_s
+
+
+class KeyIndex:
+    """A multimap key -> slots: sorted numpy arrays in three levels (an LSM).
+
+    Additions go to a small level (a few thousand postings: cheap to insert into a
+    chunk at a time), which is merged into a middle level when full, which the
+    owner merges into the large base when ``due``.  Each level is sorted by key and,
+    under one key, by slot; a level's slots are all newer than the next level's.
+
+    A bit filter over all keys added since it was built (a one-hash Bloom filter,
+    >= 8 bits per key) answers most lookups of absent keys without the binary
+    searches, whose cache misses in a base of millions of keys cost most of a
+    lookup: most sampled hashes of a new article are in no other article.  Keys
+    removed (dead slots) leave their bits set until the filter is rebuilt, which
+    only lets more needles through to the search.
+    """
+
+    SMALL = 4096
+
+    def __init__(self, dtype: type, merge_at: int = 65_536):
         self.dtype = np.dtype(dtype)
-        self.keys = np.empty(0, dtype=self.dtype)
-        self.slots = np.empty(0, dtype=np.uint32)
-        self.recent_keys = np.empty(0, dtype=self.dtype)
-        self.recent_slots = np.empty(0, dtype=np.uint32)
+        empty = (np.empty(0, dtype=self.dtype), np.empty(0, dtype=np.uint32))
+        self.keys, self.slots = empty  # the base
+        self.mid_keys, self.mid_slots = empty
+        self.small_keys, self.small_slots = empty
         self.merge_at = merge_at
+        self._filter_log2 = 16
+        self.filter = np.zeros(1 << (self._filter_log2 - 3), dtype=np.uint8)
+        self._filter_keys = 0  # keys hashed into the filter since it was built
+
+    def _levels(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """The levels, oldest slots first."""
+        return (self.keys, self.slots), (self.mid_keys, self.mid_slots), (self.small_keys, self.small_slots)
 
     def __len__(self) -> int:
-        return len(self.keys) + len(self.recent_keys)
+        return len(self.keys) + len(self.mid_keys) + len(self.small_keys)
 
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.slots.nbytes + self.recent_keys.nbytes + self.recent_slots.nbytes
+        return sum(k.nbytes + s.nbytes for k, s in self._levels()) + self.filter.nbytes
+
+    def _bits(self, keys: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return (keys.astype(np.uint64) * _FILTER_MULT) >> np.uint64(64 - self._filter_log2)
+
+    def _build_filter(self) -> None:
+        n = len(self)
+        self._filter_log2 = max(16, (_FILTER_BITS_PER_KEY * n).bit_length())
+        flags = np.zeros(1 << self._filter_log2, dtype=bool)
+        for k, _ in self._levels():
+            flags[self._bits(k)] = True
+        self.filter = np.packbits(flags, bitorder="little")
+        self._filter_keys = n
+
+    def may_contain(self, keys: np.ndarray) -> np.ndarray:
+        """False where ``keys[i]`` is certainly not in the index."""
+        b = self._bits(keys)
+        return ((self.filter[b >> np.uint64(3)] >> (b & np.uint64(7)).astype(np.uint8)) & 1).astype(bool)
 
     def add_many(self, keys: np.ndarray, slots: np.ndarray) -> None:
         """Add postings; ``slots`` in ascending order and newer than every slot already indexed."""
@@ -83,15 +148,23 @@ class KeyIndex:
         order = np.argsort(keys, kind="stable")  # stable: each key's slots stay in slot order
         k = keys[order]
         s = np.asarray(slots, dtype=np.uint32)[order]
-        # after equal keys: the new slots are the newest
-        at = np.searchsorted(self.recent_keys, k, side="right")
-        self.recent_keys = np.insert(self.recent_keys, at, k)
-        self.recent_slots = np.insert(self.recent_slots, at, s)
+        self.small_keys, self.small_slots = _merge_sorted(self.small_keys, self.small_slots, k, s)
+        if len(self.small_keys) >= self.SMALL:
+            self.mid_keys, self.mid_slots = _merge_sorted(self.mid_keys, self.mid_slots,
+                                                          self.small_keys, self.small_slots)
+            self.small_keys = np.empty(0, dtype=self.dtype)
+            self.small_slots = np.empty(0, dtype=np.uint32)
+        self._filter_keys += len(k)
+        if self._filter_keys * _FILTER_BITS_PER_KEY > (1 << self._filter_log2):
+            self._build_filter()  # grown (or full of removed keys): rebuilt at its size
+        else:
+            b = self._bits(k)
+            np.bitwise_or.at(self.filter, b >> np.uint64(3), np.left_shift(1, b & np.uint64(7)).astype(np.uint8))
 
     @property
     def due(self) -> bool:
         """Enough recent additions to merge them into the base."""
-        return len(self.recent_keys) >= self.merge_at
+        return len(self.mid_keys) >= self.merge_at
 
     def get(self, key: int) -> list[int]:
         """Return the slots under ``key``, oldest first."""
@@ -105,45 +178,47 @@ class KeyIndex:
         ``keys`` and its slot, sorted by ``which`` and, under one key, oldest slot first.
         """
         keys = np.asarray(keys)
+        empty = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
         if not len(keys) or not len(self):
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
+            return empty
+        maybe = np.flatnonzero(self.may_contain(keys))
+        if not len(maybe):
+            return empty
+        keys = keys[maybe]
         order = np.argsort(keys, kind="stable")
         sk = keys[order].astype(self.dtype, copy=False)
-        w0, s0 = _lookup(self.keys, self.slots, sk, order)
-        w1, s1 = _lookup(self.recent_keys, self.recent_slots, sk, order)
-        if not len(w1):
-            return w0, s0
-        if not len(w0):
-            return w1, s1
-        # the base's slots are older than the recent level's: a stable sort by key keeps that
-        w = np.concatenate((w0, w1))
-        back = np.argsort(w, kind="stable")
-        return w[back], np.concatenate((s0, s1))[back]
+        found = [r for r in (_lookup(k, s, sk, order) for k, s in self._levels()) if len(r[0])]
+        if not found:
+            return empty
+        if len(found) == 1:
+            w, s = found[0]
+        else:
+            # levels in slot order: a stable sort by key keeps each key's slots in order
+            w = np.concatenate([r[0] for r in found])
+            back = np.argsort(w, kind="stable")
+            w, s = w[back], np.concatenate([r[1] for r in found])[back]
+        return maybe[w], s
 
     def merge(self, alive: np.ndarray | None = None) -> None:
-        """Move the recent additions into the base; drop postings of dead slots (``alive[slot]`` False)."""
-        keys, slots = self.keys, self.slots
-        rk, rs = self.recent_keys, self.recent_slots
-        if alive is not None:
-            if len(slots):
-                keep = alive[slots]
+        """Move all postings into the base; drop those of dead slots (``alive[slot]`` False)."""
+        levels = []
+        for k, s in self._levels():
+            if alive is not None and len(s):
+                keep = alive[s]
                 if not keep.all():
-                    keys, slots = keys[keep], slots[keep]
-            if len(rs):
-                keep = alive[rs]
-                if not keep.all():
-                    rk, rs = rk[keep], rs[keep]
-        if len(rk):
-            # after equal keys: the recent slots are newer than every slot in the base
-            at = np.searchsorted(keys, rk, side="right")
-            keys = np.insert(keys, at, rk)
-            slots = np.insert(slots, at, rs)
-        self.keys, self.slots = keys, slots
-        self.recent_keys = np.empty(0, dtype=self.dtype)
-        self.recent_slots = np.empty(0, dtype=np.uint32)
+                    k, s = k[keep], s[keep]
+            levels.append((k, s))
+        (keys, slots), (mk, ms), (sk, ss) = levels
+        mk, ms = _merge_sorted(mk, ms, sk, ss)
+        self.keys, self.slots = _merge_sorted(keys, slots, mk, ms)
+        self.mid_keys = self.small_keys = np.empty(0, dtype=self.dtype)
+        self.mid_slots = self.small_slots = np.empty(0, dtype=np.uint32)
 
     def renumber(self, mapping: np.ndarray) -> None:
-        """Apply ``mapping`` (old slot -> new slot) after a compaction; merges first."""
+        """Apply ``mapping`` (old slot -> new slot) after a compaction; merges first.
+
+        The postings of dead slots must be gone (``merge(alive)``): they would be renumbered to 0.
+        """
         self.merge()
         self.slots = mapping[self.slots].astype(np.uint32)
 
@@ -191,6 +266,7 @@ class Column:
 
 
 _ZERO16 = bytes(16)
+_NO_TS = np.iinfo(np.int64).max
 _NONE, _HEX, _CLUSTER_HEX, _OTHER = 0, 1, 2, 3
 
 
@@ -224,24 +300,45 @@ class StrColumn:
 
     def extend(self, values: list[str | None]) -> None:
         n0 = self.kind.n
-        kinds = bytearray(len(values))
-        raw: list[bytes] = []
+        m = len(values)
+        kinds = np.zeros(m, dtype=np.int8)
+        raw = np.zeros((m, 16), dtype=np.uint8)
+        rows: list[int] = []
+        digits: list[str] = []
         for j, s in enumerate(values):
             if s is None:
-                raw.append(_ZERO16)
                 continue
-            b = _pack_hex32(s)
-            if b is not None:
+            if len(s) == 32:
                 kinds[j] = _HEX
-            elif s.startswith(CLUSTER_PREFIX) and (b := _pack_hex32(s[2:])) is not None:
+            elif len(s) == 34 and s.startswith(CLUSTER_PREFIX):
                 kinds[j] = _CLUSTER_HEX
+                s = s[2:]
             else:
                 kinds[j] = _OTHER
                 self.other[n0 + j] = s
-                b = _ZERO16
-            raw.append(b)
-        self.kind.extend(np.frombuffer(bytes(kinds), dtype=np.int8))
-        self.words.extend(np.frombuffer(b"".join(raw), dtype=np.uint64))
+                continue
+            rows.append(j)
+            digits.append(s)
+        if rows:
+            # one fromhex for all; only if it gives back exactly these strings (lower-case
+            # hex, no spaces: fromhex takes both) are they stored packed
+            joined = "".join(digits)
+            try:
+                packed = bytes.fromhex(joined)
+            except ValueError:
+                packed = b""
+            if len(packed) == 16 * len(rows) and packed.hex() == joined:
+                raw[rows] = np.frombuffer(packed, dtype=np.uint8).reshape(-1, 16)
+            else:
+                for j, d in zip(rows, digits):
+                    b = _pack_hex32(d)
+                    if b is None:
+                        kinds[j] = _OTHER
+                        self.other[n0 + j] = values[j]  # type: ignore[assignment]
+                    else:
+                        raw[j] = np.frombuffer(b, dtype=np.uint8)
+        self.kind.extend(kinds)
+        self.words.extend(raw.view(np.uint64).ravel())
 
     def get(self, row: int) -> str | None:
         k = self.kind.a[row]
@@ -308,6 +405,7 @@ class Slots:
         self.cluster = StrColumn()  # None: CLUSTER_PREFIX + the slot's id
         self.dup_of = StrColumn()
         self.live = 0
+        self.min_ts = _NO_TS  # the oldest event time among live slots (_NO_TS: none)
 
     def __len__(self) -> int:
         return self.ts.n
@@ -341,6 +439,7 @@ class Slots:
         self.similarity.extend(similarity)
         self.on_unique.extend(on_unique)
         self.alive.extend(np.ones(n, dtype=np.bool_))
+        self.min_ts = min(self.min_ts, int(np.min(ts)))
         self.ids.extend(ids)
         self.cluster.extend(clusters)
         self.dup_of.extend(dup_of)
@@ -369,6 +468,8 @@ class Slots:
 
     def evict_before(self, cutoff: int) -> int:
         """Mark slots with ts < cutoff dead; returns how many died."""
+        if cutoff <= self.min_ts:
+            return 0
         alive = self.alive.view
         dead = alive & (self.ts.view < cutoff)
         n = int(dead.sum())
@@ -378,7 +479,12 @@ class Slots:
             for col in (self.ids, self.cluster, self.dup_of):
                 col.drop(rows)  # the numeric columns go at compaction
             self.live -= n
+        self._update_min_ts()
         return n
+
+    def _update_min_ts(self) -> None:
+        ts = self.ts.view[self.alive.view]
+        self.min_ts = int(ts.min()) if len(ts) else _NO_TS
 
     def compact(self) -> np.ndarray:
         """Drop dead slots. Returns the mapping old slot -> new slot (dead -> 0)."""
@@ -397,6 +503,7 @@ class Slots:
             col.replace(col.view[keep])
         for sc in (self.ids, self.cluster, self.dup_of):
             sc.compact(keep)
+        self._update_min_ts()
         return mapping
 
     def nbytes(self) -> int:
