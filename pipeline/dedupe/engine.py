@@ -25,7 +25,6 @@ slots are appended to the index in bulk.
 
 from __future__ import annotations
 
-import ctypes
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
-from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots
+from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots, trim_heap
 from pipeline.dedupe.signatures import (SignedBatch, canonical_url, containment, containment_many, exact_keys,
                                         guid_signal, sign_batch)
 from pipeline.dedupe.store import Store
@@ -51,27 +50,6 @@ _LOOP_CANDIDATES = 6
 _U32 = np.uint64(32)
 _M32 = np.uint64(0xFFFFFFFF)
 _NO_SLOT = -1
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc only
-    except (OSError, AttributeError):
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def _trim_heap() -> None:
-    """Give freed heap pages back to the OS after a merge or a compaction.
-
-    The merges replace arrays of several MiB; glibc raises its mmap threshold after
-    the first such free, so the replacements come from the heap and the freed ones
-    stay resident (measured: ~400 B per indexed article of RSS) unless trimmed.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def _utcnow() -> datetime:
@@ -586,13 +564,9 @@ class Deduper:
         """Between chunks: persist every ``flush_every`` articles, merge the key indexes when due."""
         if len(self._rows) >= self.cfg.flush_every:
             self.flush()
-        merged = False
         for ix in (self.exact, self.anchors):
             if ix.due:
                 ix.merge(self.slots.alive.view)  # dropping the postings of evicted slots
-                merged = True
-        if merged:
-            _trim_heap()
 
     def restore(self, value: dict[str, Any]) -> None:
         """Index an already decided value (from articles.unique/duplicates) without deciding.
@@ -665,7 +639,7 @@ class Deduper:
                 mapping = self.slots.compact()
                 self.exact.renumber(mapping)
                 self.anchors.renumber(mapping)
-                _trim_heap()
+                trim_heap()
 
     def _load(self, batch: int = 8192) -> None:
         """Rebuild the index from the rows inside the window, in creation order, in bulk."""
@@ -704,7 +678,6 @@ class Deduper:
                                       np.repeat(np.arange(first, first + e, dtype=np.uint32), alens))
             self.exact.merge()
             self.anchors.merge()
-        _trim_heap()
 
     def close(self) -> None:
         if self.store is not None:

@@ -24,9 +24,35 @@ small-object arenas also stayed resident once interleaved with short-lived objec
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc only
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+# Arrays at least this large are followed by a trim when they are replaced.
+_TRIM_BYTES = 1 << 20
+
+
+def trim_heap() -> None:
+    """Give freed heap pages back to the OS after a large array was replaced.
+
+    glibc raises its mmap threshold after the first large free, so later arrays of
+    several MiB (merged key levels, grown columns) come from the heap, and the ones
+    they replace stay resident as free heap unless trimmed (measured at 100,000
+    articles: 31 MiB free in the heap, ~240 B per indexed article of RSS).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
 
 STATUS = ("unique", "duplicate", "update")
 CLUSTER_PREFIX = "c-"
@@ -42,14 +68,13 @@ def _lookup(keys: np.ndarray, slots: np.ndarray, sk: np.ndarray, order: np.ndarr
     """
     if not len(keys) or not len(sk):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
-    # Sorted needles walk the level in order (cache-friendly), and most keys have no
-    # posting: one left search, a right search only for the found.
+    # sorted needles walk the level in order (the earlier steps of each search stay in cache)
     lo = np.searchsorted(keys, sk, side="left")
-    found = np.flatnonzero(keys[np.minimum(lo, len(keys) - 1)] == sk)
+    counts = np.searchsorted(keys, sk, side="right") - lo
+    found = np.flatnonzero(counts)
     if not len(found):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32)
-    lo = lo[found]
-    counts = np.searchsorted(keys, sk[found], side="right") - lo
+    lo, counts = lo[found], counts[found]
     total = int(counts.sum())
     which = np.repeat(order[found], counts)
     # positions lo[i] .. hi[i]-1 for each key, flattened
@@ -210,9 +235,13 @@ class KeyIndex:
             levels.append((k, s))
         (keys, slots), (mk, ms), (sk, ss) = levels
         mk, ms = _merge_sorted(mk, ms, sk, ss)
+        replaced = self.keys.nbytes + self.slots.nbytes
         self.keys, self.slots = _merge_sorted(keys, slots, mk, ms)
         self.mid_keys = self.small_keys = np.empty(0, dtype=self.dtype)
         self.mid_slots = self.small_slots = np.empty(0, dtype=np.uint32)
+        if replaced >= _TRIM_BYTES:
+            del levels, keys, slots, mk, ms, sk, ss, k, s  # the replaced arrays: freed now
+            trim_heap()
 
     def renumber(self, mapping: np.ndarray) -> None:
         """Apply ``mapping`` (old slot -> new slot) after a compaction; merges first.
@@ -240,7 +269,9 @@ class Column:
             # np.zeros of a large array maps fresh pages: the unused part costs no RSS
             grown = np.zeros(size, dtype=self.a.dtype)
             grown[: self.n] = self.a[: self.n]
-            self.a = grown
+            replaced, self.a = self.a.nbytes, grown
+            if replaced >= _TRIM_BYTES:
+                trim_heap()
         off = self.n
         self.a[off:need] = values
         self.n = need
