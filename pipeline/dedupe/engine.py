@@ -33,8 +33,8 @@ import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots, trim_heap
-from pipeline.dedupe.signatures import (SignedBatch, canonical_url, containment, containment_many, exact_keys,
-                                        guid_signal, sign_batch)
+from pipeline.dedupe.signatures import (SignedBatch, _ranges, canonical_url, containment, containment_many,
+                                        exact_keys, guid_signal, sign_batch)
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
 
@@ -66,15 +66,6 @@ def _epoch(value: Any) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp())
-
-
-def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(s, s + n) for s, n in zip(starts, lens)])`` without the loop."""
-    lens = lens.astype(np.int64, copy=False)
-    total = int(lens.sum())
-    if not total:
-        return np.empty(0, dtype=np.int64)
-    return np.repeat(starts.astype(np.int64, copy=False) - (np.cumsum(lens) - lens), lens) + np.arange(total)
 
 
 class _Chunk:

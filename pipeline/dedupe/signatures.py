@@ -132,12 +132,13 @@ def shingle_hashes(wh: np.ndarray, k: int = 5) -> np.ndarray:
     m = n - k + 1
     with np.errstate(over="ignore"):
         h = wh[0:m] * _POS_MULT[0]
+        tmp = np.empty_like(h)
         for j in range(1, k):
-            h += wh[j:j + m] * _POS_MULT[j]
-        h ^= h >> _U64(31)
+            h += np.multiply(wh[j:j + m], _POS_MULT[j], out=tmp)
+        h ^= np.right_shift(h, _U64(31), out=tmp)
         h *= _MIX1
-        h ^= h >> _U64(29)
-    return (h >> _U64(32)).astype(np.uint32)
+        h ^= np.right_shift(h, _U64(29), out=tmp)
+    return np.right_shift(h, _U64(32), out=h).astype(np.uint32)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,15 @@ class Signature:
     tau: int
     words: int
     text_hash: int
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lens)])`` without the loop."""
+    lens = lens.astype(np.int64, copy=False)
+    total = int(lens.sum())
+    if not total:
+        return np.empty(0, dtype=np.int64)
+    return np.repeat(starts.astype(np.int64, copy=False) - (np.cumsum(lens) - lens), lens) + np.arange(total)
 
 
 def _sorted_unique(x: np.ndarray) -> np.ndarray:
@@ -290,23 +300,22 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
     woff[:-1] = np.searchsorted(starts, boff)
     woff[-1] = len(starts)
     words = np.diff(woff)
-    texts = np.arange(n_texts, dtype=np.uint64)
-    art = np.repeat(texts, words)  # the text of each word
     tau0 = int(rate * 2**32) - 1
     kk = min(k, len(_POS_MULT))
-    # shingles of the texts with at least k words, in one pass
+    # shingles of the texts with at least k words, in one pass over all the words
+    # (shingles crossing from one text into the next are dropped where used)
     W = len(wh)
-    if W >= kk:
-        m = W - kk + 1
-        sh_all = shingle_hashes(wh, kk)  # across text boundaries too; those are dropped next
-        valid = art[:m] == art[kk - 1:]
-        sh_keys = (art[:m][valid] << _U64(32)) | sh_all[valid].astype(np.uint64)
-        low = sh_all[valid] <= tau0
-    else:
-        sh_keys = np.empty(0, dtype=np.uint64)
-        low = np.empty(0, dtype=bool)
+    sh_all = shingle_hashes(wh, kk) if W >= kk else np.empty(0, dtype=np.uint32)
+    art = np.repeat(np.arange(n_texts, dtype=np.uint64), words)  # the text of each word
+
+    def keyed(pos: np.ndarray) -> np.ndarray:
+        """(text << 32) | hash of the shingles starting at word ``pos``, those inside one text only."""
+        t = art[pos]
+        inside = t == art[pos + (kk - 1)]
+        return (t[inside] << _U64(32)) | sh_all[pos[inside]].astype(np.uint64)
+
     # threshold samples: sorted unique (text, hash) pairs below tau
-    keys = _sorted_unique(sh_keys[low])
+    keys = _sorted_unique(keyed(np.flatnonzero(sh_all <= tau0)))
     bounds = np.arange(n_texts + 1, dtype=np.uint64) << _U64(32)
     soff = np.searchsorted(keys, bounds)
     cnt = np.diff(soff)
@@ -323,7 +332,8 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
     if widen.any():
         # too few below tau: the min_samples smallest of all the text's shingles
         keys = keys[~widen[(keys >> _U64(32)).astype(np.int64)]]
-        wk = _sorted_unique(sh_keys[widen[(sh_keys >> _U64(32)).astype(np.int64)]])
+        wt = np.flatnonzero(widen)
+        wk = _sorted_unique(keyed(_ranges(woff[wt], np.maximum(words[wt] - kk + 1, 0))))
         woff2 = np.searchsorted(wk, bounds)
         wcnt = np.diff(woff2)
         rank = np.arange(len(wk)) - np.repeat(woff2[:-1], wcnt)
@@ -344,9 +354,8 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
     samples = (keys & _U64(_MASK32)).astype(np.uint32)
     # text hash: blake2b of the text's word hashes (as ``sign``), 0 without words
     whb = memoryview(wh.tobytes())
-    b2, fb = _BLAKE2B, _FROM_BYTES
-    th = [fb(b2(whb[8 * a:8 * b], digest_size=8).digest(), "little", signed=True) if b > a else 0
-          for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
+    b2 = _b2_64
+    th = [b2(_EMPTY_B2, whb[8 * a:8 * b]) if b > a else 0 for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
     return samples, np.diff(soff), tau, words, th
 
 
@@ -411,26 +420,31 @@ def key64(kind: str, value: str) -> int:
     return int.from_bytes(d, "little", signed=True)
 
 
-_BLAKE2B = hashlib.blake2b
 _FROM_BYTES = int.from_bytes
-# ``key64(kind, v)`` hashes ``kind + "\0" + v``: the prefixes, encoded once
-_URL_PREFIX, _GUID_PREFIX, _TEXT_PREFIX, _ID_PREFIX = b"url\x00", b"guid\x00", b"text\x00", b"id\x00"
+# blake2b states with ``kind + "\0"`` already hashed, copied per key: a copy and an
+# update cost about half of a blake2b(data, digest_size=8) call (keyword parsing),
+# and give the same digest as ``key64``.
+_EMPTY_B2 = hashlib.blake2b(digest_size=8)
+_ID_B2, _URL_B2, _GUID_B2, _TEXT_B2 = (hashlib.blake2b(p, digest_size=8)
+                                       for p in (b"id\x00", b"url\x00", b"guid\x00", b"text\x00"))
+
+
+def _b2_64(state: "hashlib._Hash", data: bytes) -> int:  # type: ignore[name-defined]
+    h = state.copy()
+    h.update(data)
+    return _FROM_BYTES(h.digest(), "little", signed=True)
 
 
 def exact_keys(aid: str, url: str | None, guid: str | None, text_hash: int | None) -> tuple[int, ...]:
     """``(key64("id", aid), key64("url", url), key64("guid", guid), key64("text", str(text_hash)))``.
 
-    None where the value is None.  One blake2b call per key, as ``key64`` (the keys
-    are persisted, so they must not change), without its per-call formatting.
+    None where the value is None.  The same blake2b keys as ``key64`` (the keys are
+    persisted, so they must not change), without its per-call formatting.
     """
-    b2, fb = _BLAKE2B, _FROM_BYTES
-    return (fb(b2(_ID_PREFIX + aid.encode("utf-8"), digest_size=8).digest(), "little", signed=True),
-            None if url is None else
-            fb(b2(_URL_PREFIX + url.encode("utf-8"), digest_size=8).digest(), "little", signed=True),
-            None if guid is None else
-            fb(b2(_GUID_PREFIX + guid.encode("utf-8"), digest_size=8).digest(), "little", signed=True),
-            None if text_hash is None else
-            fb(b2(_TEXT_PREFIX + str(text_hash).encode("ascii"), digest_size=8).digest(), "little", signed=True))
+    return (_b2_64(_ID_B2, aid.encode("utf-8")),
+            None if url is None else _b2_64(_URL_B2, url.encode("utf-8")),
+            None if guid is None else _b2_64(_GUID_B2, guid.encode("utf-8")),
+            None if text_hash is None else _b2_64(_TEXT_B2, str(text_hash).encode("ascii")))
 
 
 # A URL that ``urls.canonicalize`` returns unchanged, recognisable without parsing it:
