@@ -120,6 +120,7 @@ class Deduper:
         self.anchors = KeyIndex(np.uint32)
         self.watermark = 0
         self._rows: list[tuple[Any, ...]] = []
+        self._saved_watermark: int | None = None  # the watermark last written to the store
         self._signals = list(cfg.signals)
         self._near = "near_duplicate" in cfg.signals
         # exact signals in their order, with their position in a value's 4 keys (id, url, guid, text)
@@ -618,9 +619,11 @@ class Deduper:
         died = 0
         if cutoff - self.window // 64 > self.slots.min_ts:
             died = self.slots.evict_before(cutoff)
-        if self.store is not None:
+        if self.store is not None and (self._rows or died or self.watermark != self._saved_watermark):
+            # (the runner's commit() after process_batch's own flush finds nothing new)
             self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None)
             self._rows = []
+            self._saved_watermark = self.watermark
         if died:
             dead = len(self.slots) - self.slots.live
             if dead > max(1024, self.slots.live):
@@ -636,6 +639,7 @@ class Deduper:
         """Rebuild the index from the rows inside the window, in creation order, in bulk."""
         assert self.store is not None
         self.watermark = int(self.store.meta("watermark", "0") or 0)
+        self._saved_watermark = self.watermark
         rows = self.store.rows(self.watermark - self.window)
         while True:
             part = [r for _, r in zip(range(batch), rows)]

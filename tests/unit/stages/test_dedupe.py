@@ -359,3 +359,135 @@ def test_short_stories_sharing_phrases_stay_apart_and_a_truncated_copy_is_found(
     copy = " ".join(words[: int(len(words) * 0.6)])
     x = d.decide(article("copy", "Another Site\n\n" + copy, minutes=600))
     assert (x.status, x.duplicate_of, x.signal) == ("duplicate", "id-123", "near_duplicate")
+
+
+# --- the vectorised machinery decides as one value at a time ------------------------------
+import numpy as np  # noqa: E402
+
+from pipeline.dedupe.index import KeyIndex, StrColumn  # noqa: E402
+from pipeline.dedupe.signatures import exact_keys, key64, sign, sign_batch  # noqa: E402
+
+
+def _texts(seed: int, n: int) -> list[str]:
+    r = random.Random(seed)
+    vocab = [f"w{i}" for i in range(300)] + ["the", "of", "and", "Ünïcode", "“quoted”", "naïve—dash"]
+    out = [" ".join(r.choice(vocab) for _ in range(r.randint(1, 700))) for _ in range(n)]
+    return out + ["", "   ", "one", "two words", "a b c d", "a b c d e", "x " * 40]
+
+
+@pytest.mark.parametrize("params", [{}, {"min_samples": 8, "max_samples": 20}, {"min_samples": 1, "max_samples": 8},
+                                    {"k": 3, "rate": 0.5, "min_samples": 100, "max_samples": 100},
+                                    {"k": 8, "rate": 0.01}])
+def test_sign_batch_is_sign_text_by_text(params):
+    # samples are persisted and compared with samples of later runs: the batch path
+    # must give exactly what sign gives, for long (cut), short (widened) and tiny texts
+    texts = _texts(1, 120)
+    long_only = [t for t in texts if len(t.split()) > 400]
+    for batch in (texts, long_only, texts[-7:]):
+        b = sign_batch(batch, **params)
+        assert len(b) == len(batch) and b.off[-1] == len(b.samples)
+        for t, text in enumerate(batch):
+            want, got = sign(text, **params), b.signature(t)
+            assert (got.tau, got.words, got.text_hash) == (want.tau, want.words, want.text_hash)
+            assert np.array_equal(got.sample, want.sample) and got.sample.dtype == np.uint32
+
+
+def test_exact_keys_are_key64():
+    for aid, url, guid, th in [("a", None, None, None), ("id-é", "https://x.example/a", "tag:x,1", -5),
+                               ("", "", "", 0), ("0" * 32, "u", None, 2**63 - 1)]:
+        assert exact_keys(aid, url, guid, th) == (
+            key64("id", aid), None if url is None else key64("url", url),
+            None if guid is None else key64("guid", guid), None if th is None else key64("text", str(th)))
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64])
+def test_key_index_is_a_multimap_in_slot_order(dtype):
+    r = random.Random(4)
+    ix = KeyIndex(dtype, merge_at=600)
+    ix.SMALL = 100  # exercise all three levels and both merges
+    model: dict[int, list[int]] = {}
+    alive = np.ones(20_000, dtype=bool)
+    slot = 0
+    for step in range(150):
+        keys = [r.randint(0, 400) for _ in range(r.randint(0, 60))]
+        slots = sorted(slot + i // 3 for i in range(len(keys)))
+        slot = slots[-1] + 1 if slots else slot
+        for k, s in zip(keys, slots):
+            model.setdefault(k, []).append(s)
+        ix.add_many(np.array(keys, dtype=dtype), np.array(slots, dtype=np.uint32))
+        if ix.due:
+            ix.merge()
+        if step % 40 == 39:  # some slots die; their postings go at the merge
+            alive[r.sample(range(slot), slot // 8)] = False
+            ix.merge(alive)
+            model = {k: [s for s in v if alive[s]] for k, v in model.items()}
+        query = np.array([r.randint(0, 420) for _ in range(50)], dtype=dtype)
+        which, got = ix.get_many(query)
+        want = [(i, s) for i, k in enumerate(query.tolist()) for s in model.get(k, [])]
+        assert list(zip(which.tolist(), got.tolist())) == want
+    assert ix.get(int(query[0])) == model.get(int(query[0]), [])
+
+
+def test_str_column_packs_article_ids_and_keeps_other_strings():
+    values = [None, "0123456789abcdef0123456789abcdef", "c-0123456789abcdef0123456789abcdef", "id-a",
+              "0123456789ABCDEF0123456789abcdef", "0123456789abcdef0123456789abcde ", "c-xyz", "", "c-"]
+    col = StrColumn()
+    col.extend(values)
+    col.extend(values[1:3])
+    assert [col.get(i) for i in range(len(col))] == values + values[1:3]
+    assert col.other and len(col.other) == 6  # only the strings that are not (c-)article ids
+    col.compact(np.array([1, 3, 9, 10]))
+    assert [col.get(i) for i in range(len(col))] == [values[1], values[3], values[1], values[2]]
+
+
+def _stream(seed: int, n: int) -> list[dict]:
+    """Values where articles of one batch meet: copies, exact texts, redeliveries, updates, shared URLs."""
+    r = random.Random(seed)
+    keys = sorted(STORIES)
+    out: list[dict] = []
+    for i in range(n):
+        roll = r.random()
+        aid = f"{i:032x}" if r.random() < 0.7 else str(i)
+        if out and roll < 0.1:
+            v = dict(r.choice(out[-20:]))  # redelivered, or updated
+            if r.random() < 0.5:
+                v["text"] = str(v.get("text")) + " Corrected."
+                v["is_update"] = True
+            out.append(v)
+            continue
+        if out and roll < 0.45:
+            src = r.choice(out[-30:])
+            text = wrap(half(str(src["text"]), r.uniform(0.4, 1.0)), r.choice(["Metro", "Daily"]))
+        elif out and roll < 0.5:
+            text = str(r.choice(out[-30:])["text"]).upper()
+        elif roll < 0.6:
+            text = _short_story(r)
+        else:
+            text = STORIES[r.choice(keys)] if r.random() < 0.3 else _texts(i, 1)[0]
+        v = article(aid, text, minutes=i // 3 + r.choice([0, 0, 0, -30, 2000]))
+        v["id"] = aid
+        if out and r.random() < 0.05:
+            v["canonical_url"] = r.choice(out[-30:])["canonical_url"]
+        out.append(v)
+    return out
+
+
+def test_batches_decide_as_one_by_one_on_a_mixed_stream(tmp_path):
+    values = _stream(7, 400)
+    one_by_one = stage(tmp_path / "1", window_days=1)
+    expected = [one_by_one.process(v) for v in values]
+    batched = stage(tmp_path / "2", window_days=1)
+    got: list = []
+    r = random.Random(1)
+    i = 0
+    while i < len(values):
+        size = r.choice([1, 7, 50, 64, 130])
+        got.extend(batched.process_batch(values[i:i + size]))
+        i += size
+    assert got == expected
+    assert sum(o[0].value["dedupe"]["status"] == "duplicate" for o in got) > 100
+    # a restarted worker decides as one that never stopped (replays and new values alike)
+    batched.commit()
+    restarted = stage(tmp_path / "2", window_days=1)
+    more = values[-60:] + _stream(8, 60)
+    assert [restarted.process(v) for v in more] == [one_by_one.process(v) for v in more]
