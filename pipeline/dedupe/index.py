@@ -148,8 +148,10 @@ class KeyIndex:
         return sum(k.nbytes + s.nbytes for k, s in self._levels()) + self.filter.nbytes
 
     def _bits(self, keys: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return (keys.astype(np.uint64) * _FILTER_MULT) >> np.uint64(64 - self._filter_log2)
+        """The filter bit of each key (intp).  uint64 array products wrap without a warning."""
+        b = keys.astype(np.uint64) * _FILTER_MULT
+        b >>= np.uint64(64 - self._filter_log2)
+        return b.astype(np.intp)
 
     def _build_filter(self) -> None:
         n = len(self)
@@ -163,7 +165,7 @@ class KeyIndex:
     def may_contain(self, keys: np.ndarray) -> np.ndarray:
         """False where ``keys[i]`` is certainly not in the index."""
         b = self._bits(keys)
-        return ((self.filter[b >> np.uint64(3)] >> (b & np.uint64(7)).astype(np.uint8)) & 1).astype(bool)
+        return ((self.filter[b >> 3] >> (b & 7).astype(np.uint8)) & 1).astype(bool)
 
     def add_many(self, keys: np.ndarray, slots: np.ndarray) -> None:
         """Add postings; ``slots`` in ascending order and newer than every slot already indexed."""
@@ -184,7 +186,7 @@ class KeyIndex:
             self._build_filter()  # grown (or full of removed keys): rebuilt at its size
         else:
             b = self._bits(k)
-            np.bitwise_or.at(self.filter, b >> np.uint64(3), np.left_shift(1, b & np.uint64(7)).astype(np.uint8))
+            np.bitwise_or.at(self.filter, b >> 3, np.left_shift(np.uint8(1), (b & 7).astype(np.uint8)))
 
     @property
     def due(self) -> bool:
@@ -334,6 +336,10 @@ class StrColumn:
         m = len(values)
         kinds = np.zeros(m, dtype=np.int8)
         raw = np.zeros((m, 16), dtype=np.uint8)
+        if values.count(None) == m:  # (duplicate_of of a batch of first copies)
+            self.kind.extend(kinds)
+            self.words.extend(raw.view(np.uint64).ravel())
+            return
         rows: list[int] = []
         digits: list[str] = []
         for j, s in enumerate(values):
