@@ -298,7 +298,7 @@ class Deduper:
         """
         which, cand = ix.get_many(keys)
         if len(cand):
-            ok = self.slots.alive.a[cand] & (self.slots.ts.a[cand] >= cutoffs[which // per])
+            ok = self.slots.ts.a[cand] >= cutoffs[which // per]  # (an evicted slot's ts is DEAD_TS)
             if present is not None:
                 ok &= present[which]
             if not ok.all():
@@ -314,7 +314,7 @@ class Deduper:
         which, cand = self.anchors.get_many(sb.samples[q])
         if len(cand):
             pos = q[which]
-            ok = self.slots.alive.a[cand] & (self.slots.ts.a[cand] >= cutoffs[art[pos]])
+            ok = self.slots.ts.a[cand] >= cutoffs[art[pos]]  # (an evicted slot's ts is DEAD_TS)
             if not ok.all():
                 pos, cand = pos[ok], cand[ok]
             ch.hit_pos, ch.hit_slot = pos, cand
