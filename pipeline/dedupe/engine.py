@@ -33,7 +33,7 @@ import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots, trim_heap
-from pipeline.dedupe.signatures import (SignedBatch, _ranges, canonical_url, containment, containment_many,
+from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, containment_many,
                                         exact_keys, guid_signal, sign_batch)
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
@@ -379,7 +379,7 @@ class Deduper:
         # both samples cut to the smaller threshold
         t = np.minimum(slots.tau.a[ps].astype(np.int64), sb.tau[pa]).astype(np.uint64)
         lens = slots.s_len.a[ps].astype(np.int64)
-        b = slots.samples.a[_ranges(slots.s_off.a[ps], lens)].astype(np.uint64)
+        b = slots.samples.a[concat_ranges(slots.s_off.a[ps], lens)].astype(np.uint64)
         pi = np.repeat(np.arange(npairs), lens)  # the pair of each gathered hash
         inb = b <= t[pi]
         len_b = np.bincount(pi[inb], minlength=npairs)
@@ -500,7 +500,7 @@ class Deduper:
         ns = np.fromiter((t[0] for t in todo), dtype=np.int64, count=e)
         starts = sb.off[ns]
         lens = sb.off[ns + 1] - starts
-        idx = _ranges(starts, lens)  # sampled hashes of the queued texts, one after the other
+        idx = concat_ranges(starts, lens)  # sampled hashes of the queued texts, one after the other
         anchors = [t[5] for t in todo]
         bulk = np.fromiter((t[6] if t[5] is None else _NO_ANCHORS for t in todo), dtype=np.int8, count=e)
         if bulk.any():

@@ -14,6 +14,9 @@ computed by other runs.
   Two threshold samples cut to the smaller ``tau`` sample the same hash range, so the
   share of common hashes estimates the containment of one text in the other whatever
   their lengths: a copy cut to half keeps about half of the story's sample.
+- ``sign_batch(texts)``: the signatures of many texts as flat arrays, in a few numpy
+  passes; exactly what ``sign`` gives text by text (the engine's path; ``sign`` is
+  the reference and what one-off callers use).
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ class Signature:
     text_hash: int
 
 
-def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+def concat_ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """``concatenate([arange(s, s + n) for s, n in zip(starts, lens)])`` without the loop."""
     lens = lens.astype(np.int64, copy=False)
     total = int(lens.sum())
@@ -333,7 +336,7 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
         # too few below tau: the min_samples smallest of all the text's shingles
         keys = keys[~widen[(keys >> _U64(32)).astype(np.int64)]]
         wt = np.flatnonzero(widen)
-        wk = _sorted_unique(keyed(_ranges(woff[wt], np.maximum(words[wt] - kk + 1, 0))))
+        wk = _sorted_unique(keyed(concat_ranges(woff[wt], np.maximum(words[wt] - kk + 1, 0))))
         woff2 = np.searchsorted(wk, bounds)
         wcnt = np.diff(woff2)
         rank = np.arange(len(wk)) - np.repeat(woff2[:-1], wcnt)
