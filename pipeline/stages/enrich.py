@@ -7,11 +7,12 @@ taken from the text), ``word_count``, ``reading_time_minutes``,
 ``original_source`` (``{name, domain, evidence}`` or null) and
 ``entities_note`` (why entities are empty, or null).
 
-NER is the cost (~0.25 s for a 750-word article on one core), so the whole
+NER is the cost (~0.12-0.18 s CPU for a 770-word article), so the whole
 batch goes through one ``nlp.pipe`` call, the model loads once per stage
 instance (on the first batch) with only tok2vec and ner, and everything else
-is kept to a few milliseconds per article: ``bench/enrich_bench.py`` checks
-the stage stays at >= 0.9x the bare model's articles/s.
+is kept to ~5-8 ms per article: ``bench/enrich_bench.py`` checks the stage
+stays at >= 0.9x the bare model's articles/s (0.96 by CPU time) and prints
+the split; docs/benchmarks.md says what each part costs.
 
 Languages other than those in ``enrich.ner_languages`` get empty entity lists
 and a note saying no model covers them: the English model would guess.
