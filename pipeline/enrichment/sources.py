@@ -28,7 +28,10 @@ _MEDIA_WORDS = re.compile(
     r"Independent|Radio|Television|TV|Network|Broadcasting|Magazine|Review|Wire|Agency|Daily|Weekly|"
     r"Today|Insider|Axios|Politico|Reuters|Bloomberg|Standard|Mail|Express|Sun|Star|Record|Register|"
     r"Bulletin|Courier|Dispatch|Monitor|Mirror|Examiner|Inquirer|Enquirer|Report|Media|Podcast|Channel)\b")
-_NAME = r"((?:[Tt]he\s+)?[A-Z][\w&.’'-]*(?:\s+(?:of\s+|&\s+|and\s+)?[A-Z][\w&.’'-]*){0,5})"
+# A name runs over capitalised words; it does not run past a sentence end ("... told the
+# Guardian. Cullinan said"): a word ending in a lowercase letter and a full stop ends it,
+# while initials ("U.S. News", "N.Y. Times") carry on.
+_NAME = r"((?:[Tt]he\s+)?[A-Z][\w&.’'-]*(?:(?<![a-z]\.)\s+(?:of\s+|&\s+|and\s+)?[A-Z][\w&.’'-]*){0,5})"
 _URL = r"(https?://[^\s<>\"')\]]+|(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/[^\s<>\"')\]]*)?)"
 
 _SOURCE_LINK = re.compile(

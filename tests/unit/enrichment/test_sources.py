@@ -9,6 +9,11 @@ CASES = [
     ("Floods hit the north. — AFP", "AFP"),
     ("the minister said, according to The Washington Post.", "The Washington Post"),
     ("This story originally appeared on Grist.", "Grist"),
+    # The name stops at the end of its sentence, initials do not end it.
+    ("the miner told the Guardian. Cullinan said the stone was found in May.", "Guardian"),
+    ("The launch was reported by the Korean Central News Agency. KCNA said it was a test.",
+     "Korean Central News Agency"),
+    ("the senator said in an interview with U.S. News last week.", "U.S. News"),
 ]
 
 
