@@ -33,8 +33,7 @@ import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots, trim_heap
-from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, containment_many,
-                                        exact_keys, guid_signal, sign_batch)
+from pipeline.dedupe.signatures import SignedBatch, canonical_url, concat_ranges, exact_keys, guid_signal, sign_batch
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
 
@@ -42,11 +41,6 @@ from pipeline.errors import StageError
 # over a chunk; flushes and merges happen between chunks.
 _CHUNK = 64
 _DAY = 86_400
-# Up to this many candidates, one ``containment`` call each is cheaper than the ~20
-# numpy calls of ``containment_many`` (measured: 1 candidate 10 vs 44 us, 10: 85 vs 68 us).
-# (Only for articles that an earlier article of their chunk may match: the others
-# are verified all together.)
-_LOOP_CANDIDATES = 6
 _U32 = np.uint64(32)
 _M32 = np.uint64(0xFFFFFFFF)
 _NO_SLOT = -1
@@ -84,6 +78,7 @@ class _Chunk:
         self.usable = usable
         n = len(sb)
         self.counts = np.zeros(len(sb.samples), dtype=np.int64)
+        self.art_of = np.repeat(np.arange(n, dtype=np.uint64), np.diff(sb.off))  # the text of each sampled hash
         self.hit_pos = np.empty(0, dtype=np.int64)
         self.hit_slot = np.empty(0, dtype=np.uint32)
         self.later = np.zeros(n, dtype=bool)
@@ -277,8 +272,8 @@ class Deduper:
                 if local is not None:
                     self._materialise(ch)
                     w, c = ch.hits(n)
-                    decision = self._near_duplicate(sb.sample(n), int(sb.tau[n]),
-                                                    (np.concatenate((w, local[0])), np.concatenate((c, local[1]))))
+                    decision = self._near_duplicate(ch, n, (np.concatenate((w, local[0])),
+                                                            np.concatenate((c, local[1]))))
                 elif best_l[n] != _NO_SLOT:
                     s = best_l[n]
                     decision = Decision("duplicate", slots.cluster_of(s), slots.id(s),
@@ -343,7 +338,7 @@ class Deduper:
         best_est = np.zeros(m, dtype=np.float64)
         if not len(ch.hit_pos):
             return best, best_est
-        art_of = np.repeat(np.arange(m, dtype=np.uint64), np.diff(sb.off))
+        art_of = ch.art_of
         keep = ch.counts[ch.hit_pos] <= cfg.max_postings  # a hash in more articles is boilerplate
         pos, cand = ch.hit_pos[keep], ch.hit_slot[keep]
         if not len(pos):
@@ -359,7 +354,7 @@ class Deduper:
             rank = np.arange(len(order)) - np.repeat(np.cumsum(per) - per, per)
             sel = np.sort(order[rank < cfg.max_candidates])
             pa, ps = pa[sel], ps[sel]
-        est, shared = self._containment_pairs(sb, art_of, pa, ps)
+        est, shared = self._containment_pairs(sb, art_of, pa, ps, ch.counts >= cfg.common_postings)
         ok = (shared >= cfg.min_shared_samples) & (est >= cfg.containment_threshold)
         if ok.any():
             pa, ps, est = pa[ok], ps[ok], est[ok]
@@ -371,9 +366,15 @@ class Deduper:
             best_est[pa[head]] = est[head]
         return best, best_est
 
-    def _containment_pairs(self, sb: SignedBatch, art_of: np.ndarray, pa: np.ndarray,
-                           ps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``containment(sample of text pa[j], sample of slot ps[j])`` for every pair: (estimate, shared)."""
+    def _containment_pairs(self, sb: SignedBatch, art_of: np.ndarray, pa: np.ndarray, ps: np.ndarray,
+                           common: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Containment of text ``pa[j]`` and slot ``ps[j]``, for every pair: (estimate, shared).
+
+        ``containment(text's sample, slot's sample)`` (both cut to the smaller tau),
+        except that the text's sampled hashes marked ``common`` (anchored by many
+        indexed articles: a site's header or footer, not a story) count neither as
+        shared nor in either sample's size, when the slot has them too.
+        """
         slots = self.slots
         npairs = len(pa)
         # both samples cut to the smaller threshold
@@ -392,6 +393,17 @@ class Deduper:
         at[at == len(akeys)] = 0
         hit = inb & (akeys[at] == q)
         shared = np.bincount(pi[hit], minlength=npairs)
+        if common.any():
+            # the text's common hashes under the pair's tau; those the slot shares are
+            # taken out of both samples, the others out of the text's only (whether the
+            # slot's own hashes are common is not known, and they are not shared)
+            below = np.concatenate(([0], np.cumsum(common)))
+            start = sb.off[pa]
+            common_a = below[start + len_a] - below[start]
+            common_shared = np.bincount(pi[hit & common[at]], minlength=npairs)
+            shared = shared - common_shared
+            len_a = len_a - common_a
+            len_b = len_b - common_shared
         smaller = np.minimum(len_a, len_b)
         est = np.zeros(npairs, dtype=np.float64)
         np.divide(shared, smaller, out=est, where=smaller > 0)
@@ -413,13 +425,17 @@ class Deduper:
             return None
         return np.array(w, dtype=np.int64), np.array(s, dtype=np.uint32)
 
-    def _near_duplicate(self, sample: np.ndarray, tau: int, hits: tuple[np.ndarray, np.ndarray]) -> Decision | None:
-        """The near-duplicate decision of one text given all its eligible postings (position, slot)."""
+    def _near_duplicate(self, ch: _Chunk, n: int, hits: tuple[np.ndarray, np.ndarray]) -> Decision | None:
+        """The near-duplicate decision of text ``n`` of the chunk given all its eligible postings (position, slot).
+
+        As ``_verify_chunk`` decides, with postings of earlier articles of the chunk among ``hits``.
+        """
         cfg = self.cfg
         which, cand = hits
         if not len(cand):
             return None
-        counts = np.bincount(which, minlength=len(sample))
+        sb = ch.sb
+        counts = np.bincount(which, minlength=int(sb.off[n + 1] - sb.off[n]))
         stop = counts > cfg.max_postings  # a hash in this many articles is boilerplate
         if stop.any():
             keep = ~stop[which]
@@ -430,27 +446,17 @@ class Deduper:
         if len(uniq) > cfg.max_candidates:
             order = np.lexsort((uniq, -shared_anchors))[: cfg.max_candidates]
             uniq = np.sort(uniq[order])
-        slots = self.slots
-        if len(uniq) <= _LOOP_CANDIDATES:
-            best = None
-            best_est = -1.0
-            for s in uniq.tolist():  # ascending slot: on a tie the earliest wins
-                e, sh, _ = containment(sample, tau, slots.sample(s), int(slots.tau.a[s]))
-                if sh >= cfg.min_shared_samples and e >= cfg.containment_threshold and e > best_est:
-                    best, best_est = s, e
-            if best is None:
-                return None
-            return Decision("duplicate", slots.cluster_of(best), slots.id(best), round(min(best_est, 1.0), 4),
-                            "near_duplicate", False)
-        # many candidates: verified at once (the estimates ``containment`` gives one by one)
-        est, shared = containment_many(sample, tau, slots.samples.a, slots.tau.a[uniq],
-                                       slots.s_off.a[uniq], slots.s_len.a[uniq])
+        common = ch.counts >= cfg.common_postings
+        common[sb.off[n]:sb.off[n + 1]] = counts >= cfg.common_postings
+        est, shared = self._containment_pairs(sb, ch.art_of, np.full(len(uniq), n, dtype=np.int64),
+                                              uniq.astype(np.int64), common)
         ok = (shared >= cfg.min_shared_samples) & (est >= cfg.containment_threshold)
         if not ok.any():
             return None
         # ascending slot: on a tie the earliest wins (argmax returns the first maximum)
         j = int(np.argmax(np.where(ok, est, -1.0)))
         best, best_est = int(uniq[j]), float(est[j])
+        slots = self.slots
         return Decision("duplicate", slots.cluster_of(best), slots.id(best), round(min(best_est, 1.0), 4),
                         "near_duplicate", False)
 

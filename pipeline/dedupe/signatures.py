@@ -384,39 +384,6 @@ def containment(a: np.ndarray, tau_a: int, b: np.ndarray, tau_b: int) -> tuple[f
     return shared / smaller, shared, smaller
 
 
-def containment_many(a: np.ndarray, tau_a: int, samples: np.ndarray, taus: np.ndarray,
-                     offs: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``containment(a, tau_a, b, tau_b)`` against many samples at once.
-
-    ``samples[offs[j]:offs[j] + lens[j]]`` is candidate ``j``'s sample, ``taus[j]`` its
-    threshold.  Returns ``(estimate, shared)`` arrays (estimate 0.0 where the smaller
-    cut sample is empty); the same numbers ``containment`` gives, pair by pair.
-    """
-    m = len(taus)
-    lens = lens.astype(np.int64, copy=False)
-    total = int(lens.sum())
-    cand = np.repeat(np.arange(m), lens)  # the candidate of each gathered hash
-    start = np.cumsum(lens) - lens
-    b = samples[np.repeat(offs.astype(np.int64, copy=False) - start, lens) + np.arange(total)]
-    # both samples cut to the smaller threshold
-    t = np.minimum(taus.astype(np.int64), tau_a)
-    inb = b.astype(np.int64) <= t[cand]
-    len_b = np.bincount(cand[inb], minlength=m)
-    len_a = np.searchsorted(a, t, side="right")
-    if len(a):
-        at = np.searchsorted(a, b)
-        at[at == len(a)] = 0
-        hit = inb & (a[at] == b)
-        shared = np.bincount(cand[hit], minlength=m)
-    else:
-        shared = np.zeros(m, dtype=np.int64)
-    smaller = np.minimum(len_a, len_b)
-    est = np.zeros(m, dtype=np.float64)
-    nz = smaller > 0
-    np.divide(shared, smaller, out=est, where=nz)
-    return est, shared
-
-
 def key64(kind: str, value: str) -> int:
     """A signed 64-bit key for an exact signal; ``kind`` keeps the signals apart."""
     d = hashlib.blake2b(f"{kind}\x00{value}".encode("utf-8"), digest_size=8).digest()
