@@ -9,10 +9,11 @@ article) and two ``KeyIndex`` maps from keys to slots:
 - ``anchors``: the smallest sampled shingle hashes of each article (uint32), the
   candidate generator of the near-duplicate search, 8 bytes each.
 
-A ``KeyIndex`` is a two-level LSM of sorted numpy arrays: a large base and a small
-level of recent additions, both searched with one vectorised ``searchsorted`` per
-batch.  Additions come in bulk (a chunk of articles at a time) and are merged into
-the small level; the small level is merged into the base when it grows.  Slots are
+A ``KeyIndex`` is a three-level LSM of sorted numpy arrays (a large base, a middle
+level and a small level of recent additions), each searched with one vectorised
+``searchsorted`` per batch behind a bit filter.  Additions come in bulk (a chunk of
+articles at a time) into the small level, which is merged into the middle one when
+full; the middle level is merged into the base when it grows.  Slots are
 append-only (also in bulk); eviction marks them dead and ``compact()`` renumbers
 the survivors (keeping their order, which decisions depend on).
 
