@@ -218,12 +218,8 @@ class Runner:
         self.bus.begin()
         try:
             produced: dict[str, int] = {}
-            produce, physical = self.bus.produce, self._physical  # the per-message path: no lookups
             for out, value in outputs:
-                topic = physical.get(out.topic) or self._physical_name(out.topic)
-                key = out.message_key
-                produce(topic, key.encode() if key is not None else None, value,
-                        list(out.headers) if out.headers else None)
+                self._produce(out, value)
                 produced[out.topic] = produced.get(out.topic, 0) + 1
             for topic, n in produced.items():
                 self._count_out(topic, n)
@@ -253,13 +249,11 @@ class Runner:
             raise MessageError(f"runner: {self.name} returned a {out.topic} value that cannot be "
                                f"encoded: {exc}") from None
 
-    def _physical_name(self, logical: str) -> str:
-        name = self._physical[logical] = self.settings.topic(logical)
-        return name
-
     def _produce(self, out: Output, value: bytes) -> None:
         key = out.message_key
-        topic = self._physical.get(out.topic) or self._physical_name(out.topic)
+        topic = self._physical.get(out.topic)
+        if topic is None:
+            topic = self._physical[out.topic] = self.settings.topic(out.topic)
         self.bus.produce(topic, key.encode() if key is not None else None, value,
                          list(out.headers) if out.headers else None)
 
