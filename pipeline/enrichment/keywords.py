@@ -97,11 +97,8 @@ def fast_keywords(text: str, *, language: str | None = "en", top: int = 10, max_
                     nested[sub] = n
 
     # one usable word scores its own weight; a phrase the mean weight of its content words
-    if nested:
-        scored = [(-((n - nested.get(key, 0)) * weight[key]), key) for key, n in singles.items()
-                  if n > nested.get(key, 0)]
-    else:
-        scored = [(-(n * weight[key]), key) for key, n in singles.items()]
+    scored = [(-((n - nested.get(key, 0)) * weight[key]), key) for key, n in singles.items()
+              if n > nested.get(key, 0)]
     for key, n in phrases.items():
         n -= nested.get(key, 0)
         if n <= 0:
