@@ -69,6 +69,11 @@ def long_articles(articles: list[dict], target: int = 750) -> list[dict]:
     return out
 
 
+def bare_texts(articles: list[dict]) -> list[str]:
+    """What the bare model reads of each article: the title, a blank line, the text."""
+    return [f"{a['title']}\n\n{a['text']}" for a in articles]
+
+
 def make_stage(nlp, **overrides) -> EnrichStage:
     settings = Settings()
     for k, v in overrides.items():
@@ -93,7 +98,7 @@ def main() -> int:
 
     labelled = load_labelled(LABELLED)
     bench = long_articles(labelled)
-    texts = [f"{a['title']}\n\n{a['text']}" for a in bench]
+    texts = bare_texts(bench)
     words = statistics.mean(word_count(a["text"]) for a in bench)
     print(f"model {Settings().enrich.model}: {nlp.pipe_names}, loaded in {load_s:.1f}s; "
           f"{len(bench)} articles of {words:.0f} words on average; {args.rounds} interleaved rounds")

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from enrich_bench import LABELLED, long_articles, make_stage  # noqa: E402
+from enrich_bench import BATCH, LABELLED, bare_texts, long_articles, make_stage  # noqa: E402
 
 from pipeline.config import Settings  # noqa: E402
 from pipeline.enrichment.evaluate import load_labelled  # noqa: E402
@@ -41,7 +41,6 @@ from pipeline.stages.enrich import EnrichStage  # noqa: E402
 
 NLP = None
 ARTICLES: list[dict] = []
-BATCH = Settings().enrich.nlp_batch_size  # the stage's nlp.pipe batch size; the bare side uses the same
 
 
 def _values(articles: list[dict]) -> list[dict]:
@@ -60,7 +59,7 @@ def _work(kind: str, part: int, start, done) -> None:
         for i in range(0, len(values), BATCH):
             stage.process_batch(values[i:i + BATCH])
     else:
-        texts = [f"{a['title']}\n\n{a['text']}" for a in half]
+        texts = bare_texts(half)
         start.wait()
         cpu = time.process_time()
         list(NLP.pipe(texts, batch_size=BATCH))
@@ -114,7 +113,7 @@ def main() -> int:
     NLP = EnrichStage(Context(Settings())).nlp
     ARTICLES = long_articles(load_labelled(LABELLED)) * args.repeat
     # warm up before forking, each side as a running worker would be
-    list(NLP.pipe([f"{a['title']}\n\n{a['text']}" for a in ARTICLES[:2]], batch_size=BATCH))
+    list(NLP.pipe(bare_texts(ARTICLES[:2]), batch_size=BATCH))
     make_stage(NLP).process_batch(_values(ARTICLES[:2]))
     rates: dict[str, list[float]] = {"bare": [], "stage": [], "bare n_process=2": []}
     cpu: dict[str, list[float]] = {"bare": [], "stage": []}
@@ -127,7 +126,7 @@ def main() -> int:
             rates[kind].append(rate)
             cpu[kind].append(cpu_s * 1000)
         t0 = time.perf_counter()
-        list(NLP.pipe([f"{a['title']}\n\n{a['text']}" for a in ARTICLES], batch_size=BATCH, n_process=2))
+        list(NLP.pipe(bare_texts(ARTICLES), batch_size=BATCH, n_process=2))
         rates["bare n_process=2"].append(len(ARTICLES) / (time.perf_counter() - t0))
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(f"{len(ARTICLES)} articles, 2 processes, {args.rounds} alternating rounds (median; all rounds)")
