@@ -191,18 +191,7 @@ def sign(text: str, *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
     if len(wh) == 0:
         return Signature(np.empty(0, dtype=np.uint32), _MASK32, 0, 0)
     text_hash = int.from_bytes(hashlib.blake2b(wh.tobytes(), digest_size=8).digest(), "little", signed=True)
-    sh = shingle_hashes(wh, k)
-    tau = int(rate * 2**32) - 1
-    sample = _sorted_unique(sh[sh <= tau])
-    if len(sample) < min_samples:
-        everything = _sorted_unique(sh)
-        if len(everything) <= min_samples:
-            return Signature(everything, _MASK32, len(wh), text_hash)
-        sample = everything[:min_samples]
-        tau = int(sample[-1])
-    elif len(sample) > max_samples:
-        sample = sample[:max_samples]
-        tau = int(sample[-1])
+    sample, tau = _finish(shingle_hashes(wh, k), int(rate * 2**32) - 1, min_samples, max_samples)
     return Signature(sample, tau, len(wh), text_hash)
 
 
@@ -279,7 +268,7 @@ def sign_batch(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples
 
 
 def _finish(sh: np.ndarray, tau0: int, min_samples: int, max_samples: int) -> tuple[np.ndarray, int]:
-    """The threshold sample of shingle hashes ``sh`` and its ``tau``, as ``sign`` takes it."""
+    """The threshold sample of shingle hashes ``sh`` and its ``tau`` (``tau0`` unless widened or cut)."""
     sample = _sorted_unique(sh[sh <= tau0])
     if len(sample) < min_samples:
         everything = _sorted_unique(sh)
