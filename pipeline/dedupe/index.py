@@ -280,9 +280,6 @@ class Column:
         self.n = need
         return off
 
-    def append(self, value) -> None:
-        self.extend(np.array([value], dtype=self.a.dtype))
-
     @property
     def view(self) -> np.ndarray:
         return self.a[: self.n]

@@ -226,13 +226,6 @@ class SignedBatch:
         return Signature(self.sample(t), int(self.tau[t]), int(self.words[t]), self.text_hash[t])
 
 
-def sign_many(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
-              max_samples: int = 128) -> list[Signature]:
-    """Return ``[sign(t, ...) for t in texts]``, computed in a few numpy passes (``sign_batch``)."""
-    b = sign_batch(texts, k=k, rate=rate, min_samples=min_samples, max_samples=max_samples)
-    return [b.signature(t) for t in range(len(b))]
-
-
 def sign_batch(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
                max_samples: int = 128) -> SignedBatch:
     """Return the signatures of ``texts`` (as ``sign`` gives them) as one ``SignedBatch``.
