@@ -303,10 +303,10 @@ class Deduper:
     def _anchor_lookups(self, ch: _Chunk, cutoffs: np.ndarray) -> None:
         """Fill ``ch``: postings of the usable texts' sampled hashes, and the texts sharing one."""
         sb = ch.sb
-        lens = np.diff(sb.off)
-        art = np.repeat(np.arange(len(sb)), lens)  # the text of each sampled hash
+        art = ch.art_of  # the text of each sampled hash
         q = np.flatnonzero(ch.usable[art])  # positions looked up
-        which, cand = self.anchors.get_many(sb.samples[q])
+        h = sb.samples[q]
+        which, cand = self.anchors.get_many(h)
         if len(cand):
             pos = q[which]
             ok = self.slots.ts.a[cand] >= cutoffs[art[pos]]  # (an evicted slot's ts is DEAD_TS)
@@ -315,7 +315,6 @@ class Deduper:
             ch.hit_pos, ch.hit_slot = pos, cand
             ch.counts = np.bincount(pos, minlength=len(sb.samples))
         # texts of the chunk sharing a sampled hash: one stable sort of the hashes
-        h = sb.samples[q]
         if len(h) > 1:
             order = np.argsort(h, kind="stable")
             hs = h[order]
