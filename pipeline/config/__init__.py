@@ -7,11 +7,15 @@
   (double underscores between levels; the value is parsed as YAML, so
   ``PIPELINE__FETCH__MAX_BYTES=1000000`` is an int).
 - Relative paths resolve against the config file's folder.
+- Loading is bounded: a document over ``MAX_CONFIG_BYTES`` or whose aliases expand
+  to more than ``MAX_YAML_NODES`` nodes (a "billion laughs" alias bomb) is refused
+  before anything walks the expansion, naming the line (``safe_yaml``).
 """
 
 from __future__ import annotations
 
 import os
+import reprlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,6 +35,13 @@ from pipeline.config.transport import KafkaTransport, LocalTransport, TransportS
 from pipeline.errors import ConfigError
 
 ENV_PREFIX = "PIPELINE__"
+
+#: A config (or one environment override) bigger than this is refused unread.  Ten thousand
+#: feeds with names and tags take about 1 MB.
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+#: The most YAML nodes a document may stand for once every alias is expanded.  A config
+#: listing ten thousand feeds has ~60k; nine levels of nine aliases stand for 9**9.
+MAX_YAML_NODES = 200_000
 
 __all__ = [
     "Settings", "load", "loads", "ConfigError", "FeedConfig", "FetchSettings", "TransportSettings",
@@ -79,16 +90,92 @@ class Settings(Section):
         return self.transport.topic_prefix + logical
 
 
+class YAMLTooBig(ValueError):
+    """A YAML document over the size or alias-expansion limit. ``line`` is 1-based, or None."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> None:
+    """Raise YAMLTooBig when ``root`` stands for more than ``limit`` nodes with aliases expanded.
+
+    Composing is linear in the text (an alias is a second reference to one node object);
+    what explodes is everything that walks the result as a tree: construction of merge
+    keys, validation, error messages, the line map.  Sizes are memoised per node object, so
+    this costs one visit per distinct node, not one per expanded node.
+    """
+    size: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # iterative: a deep document must not hit the recursion limit here
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in size:
+            continue
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                kids += (k, v)
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        if not children_done:
+            if key in on_stack:
+                raise YAMLTooBig("a YAML alias refers to the node that contains it (recursive alias)",
+                                 node.start_mark.line + 1)
+            on_stack.add(key)
+            stack.append((node, True))
+            stack.extend((kid, False) for kid in kids if id(kid) not in size)
+            continue
+        on_stack.discard(key)
+        total = 1 + sum(size.get(id(kid), 0) for kid in kids)
+        if total > limit:
+            raise YAMLTooBig(f"YAML aliases expand to more than {limit} nodes (an alias bomb?) in the "
+                             f"collection starting on line {node.start_mark.line + 1}",
+                             node.start_mark.line + 1)
+        size[key] = total
+
+
+def safe_yaml(text: str, *, max_bytes: int = MAX_CONFIG_BYTES, max_nodes: int = MAX_YAML_NODES) -> Any:
+    """``yaml.safe_load(text)`` with bounded cost. Returns the document (None when empty).
+
+    Raises YAMLTooBig for a text over ``max_bytes`` (UTF-8) or a document whose aliases
+    expand to more than ``max_nodes`` nodes; yaml.YAMLError and RecursionError as
+    ``safe_load`` does.
+    """
+    size = len(text.encode("utf-8", "surrogatepass")) if len(text) * 4 > max_bytes else len(text)
+    if size > max_bytes:
+        raise YAMLTooBig(f"the document is {size} bytes, over the {max_bytes}-byte limit")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, max_nodes)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _line_map(text: str) -> dict[tuple[str, ...], int]:
-    """Map each key path in a YAML document to its 1-based line number."""
+    """Map each key path in a YAML document to its 1-based line number.
+
+    A node reached again through an alias is not walked again: its keys keep the line
+    of their first path, and the walk stays linear in the document (an alias bomb's
+    expansion is never walked)."""
     lines: dict[tuple[str, ...], int] = {}
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, RecursionError):
         return lines
+    walked: set[int] = set()
 
     def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
         lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in walked:
+            return
+        walked.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 key = str(k.value)
@@ -120,7 +207,10 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str], source: str = "conf
             continue
         path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = safe_yaml(raw) if raw != "" else ""
+        except YAMLTooBig as exc:
+            problems.append((".".join(path), None, f"{name}: {exc}"))
+            continue
         except (yaml.YAMLError, RecursionError):
             value = raw
         node: Any = data
@@ -159,7 +249,9 @@ def loads(text: str, *, base_dir: Path | None = None, source: str = "config",
           env: Mapping[str, str] | None = None) -> Settings:
     """Parse YAML text into Settings. Raises ConfigError listing every problem."""
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
+        data = safe_yaml(text) if text.strip() else {}
+    except YAMLTooBig as exc:
+        raise ConfigError([("", exc.line, f"refused: {exc}")], source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -188,7 +280,7 @@ def loads(text: str, *, base_dir: Path | None = None, source: str = "config",
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
             elif "input" in err and err["type"] not in ("missing",):
-                msg = f"{msg} (got {err['input']!r})"
+                msg = f"{msg} (got {_short_repr(err['input'])})"
             if any(loc[: len(p)] == p for p in env_paths):
                 msg += " [set by environment]"
             problems.append((path, line, msg))
@@ -197,10 +289,24 @@ def loads(text: str, *, base_dir: Path | None = None, source: str = "config",
     return settings
 
 
+_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 6, 6
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 120, 120, 60
+
+
+def _short_repr(value: Any) -> str:
+    """A bounded repr for error messages: a huge or alias-shared value must not be printed whole."""
+    return _REPR.repr(value)
+
+
 def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Settings:
     """Load a YAML config file. Raises ConfigError (also when the file cannot be read)."""
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError([("", None, f"refused: {p} is {size} bytes, over the "
+                                          f"{MAX_CONFIG_BYTES}-byte limit for a config")], str(p))
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([("", None, f"cannot read {p}: {exc.strerror}")], str(p)) from None
