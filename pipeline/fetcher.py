@@ -252,6 +252,9 @@ def _parse_target(url: str) -> _Target:
     host = parts.hostname or ""
     if not host:
         raise InvalidURL(f"fetcher: no host in URL {url!r}", url)
+    if "[" in parts.netloc and ":" not in host:
+        # "[v1.x]" (an IPvFuture literal) comes out of urlsplit as the bare name "v1.x"
+        raise InvalidURL(f"fetcher: bad IPv6 address {host!r} in {url!r}", url)
     if ":" in host or "%" in host:
         try:
             addr = ipaddress.IPv6Address(host)
@@ -490,6 +493,7 @@ class _BodyDecoder:
                                 f"is not supported for {where}", url)
         self._z = None
         self._br = None
+        self._fed = False  # any compressed bytes at all (an empty body is not truncated)
         self._deflate_probe: bytes | None = None
         if self.kind in ("gzip", "x-gzip"):
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -513,6 +517,7 @@ class _BodyDecoder:
 
     def feed(self, data: bytes) -> bytes:
         """Decode one chunk of the raw body.  Raises TooLarge or DecodingError."""
+        self._fed = self._fed or bool(data)
         if self.kind is None:
             return self._count(data)
         try:
@@ -557,12 +562,20 @@ class _BodyDecoder:
         return b"".join(out)
 
     def flush(self) -> bytes:
+        """Finish the body.  Raises DecodingError for a compressed stream cut short."""
         if self._z is not None and self._deflate_probe is None:
             try:
-                return self._count(self._z.flush())
+                tail = self._count(self._z.flush())
             except zlib.error as exc:
                 raise DecodingError(f"fetcher: corrupt {self.kind} body from {self.where}: {exc}",
                                     self.url) from None
+            # zlib does not complain about a stream that simply stops: without this a
+            # truncated gzip feed parsed as a malformed feed with 0 entries, "ok", and no backoff.
+            if not self._z.eof and (self.total or self._z.unconsumed_tail or self._fed):
+                raise DecodingError(f"fetcher: truncated {self.kind} body from {self.where} "
+                                    f"(the compressed stream ends early, after {self.total} bytes)",
+                                    self.url)
+            return tail
         return b""
 
 
@@ -838,8 +851,16 @@ class Fetcher:
         TooLarge, BadContentType, DecodingError, HTTPStatusError,
         RobotsDisallowed: all FetchError, with ``url`` set.
         """
-        return self._fetch(url, headers=headers, accept=accept, max_bytes=max_bytes,
-                           raise_for_status=raise_for_status, robots=self.settings.respect_robots_txt)
+        if max_bytes is not None and int(max_bytes) < 1:
+            raise ValueError(f"max_bytes must be positive, not {max_bytes!r}")  # the caller's bug
+        try:
+            return self._fetch(url, headers=headers, accept=accept, max_bytes=max_bytes,
+                               raise_for_status=raise_for_status, robots=self.settings.respect_robots_txt)
+        except ValueError as exc:  # UnicodeError included
+            # urllib, idna and http.client raise bare ValueErrors on hostile input not foreseen
+            # above; the caller needs a FetchError with the URL (DLQ header, feed fallback,
+            # feed status), never a bare builtins.ValueError.
+            raise InvalidURL(f"fetcher: cannot fetch {url!r}: {type(exc).__name__}: {exc}", url) from exc
 
     def close(self) -> None:
         """Close idle connections and stop the watchdog.  The fetcher must not be used after."""
@@ -910,8 +931,13 @@ class Fetcher:
 
             # A redirect: validate the next hop before anything else happens.
             try:
-                # Servers do send spaces in Location; browsers encode them, so do we.
-                next_target = _parse_target(urljoin(target.url, location.strip().replace(" ", "%20")))
+                # Servers do send spaces in Location; browsers encode them, so do we.  urljoin
+                # itself raises ValueError on some (``http://[::1``: "Invalid IPv6 URL").
+                try:
+                    joined = urljoin(target.url, location.strip().replace(" ", "%20"))
+                except ValueError as exc:
+                    raise InvalidURL(f"fetcher: malformed URL {location!r}: {exc}", target.url) from None
+                next_target = _parse_target(joined)
             except InvalidURL as exc:
                 raise InvalidURL(f"fetcher: bad redirect from {where} to {location!r}: "
                                  f"{str(exc).removeprefix('fetcher: ')}", target.url) from None

@@ -699,3 +699,34 @@ def test_https_untrusted_certificate_fails_unless_verification_is_off(tls_server
             f.fetch(tls_server.url("/", host="localhost"))
     with make_fetcher(verify_tls=False, resolver=lambda host, port: ["127.0.0.1"]) as f:
         assert f.fetch(tls_server.url("/", host="localhost")).content == b"secure"
+
+
+# --- hostile input round two (issue 18): every failure a FetchError with the URL -------------
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://[v1.x]/", "http://[::1]:99999/"])
+def test_malformed_redirect_is_an_invalid_url_naming_the_page(server, fetcher, location):
+    server.route("/a", redirect(302, location))
+    with pytest.raises(InvalidURL, match="bad redirect") as err:
+        fetcher.fetch(server.url("/a"))
+    assert err.value.url == server.url("/a")
+    assert server.url("/a") in str(err.value)
+
+
+@pytest.mark.parametrize("encoding, cut", [("gzip", 40), ("gzip", 8), ("deflate", 20)])
+def test_truncated_compressed_body_is_a_decoding_error(server, fetcher, encoding, cut):
+    text = b"<rss><channel>" + b"".join(b"<item><title>story %d</title></item>" % i for i in range(2000)) + b"</channel></rss>"
+    whole = gzip.compress(text) if encoding == "gzip" else zlib.compress(text)
+    body = whole[:len(whole) // 2] if cut == 40 else whole[:-cut]
+    server.route("/t", lambda h: send(h, 200, body, content_type="application/rss+xml",
+                                      headers={"Content-Encoding": encoding}))
+    with pytest.raises(DecodingError, match="truncated") as err:
+        fetcher.fetch(server.url("/t"))
+    assert err.value.url == server.url("/t")
+    server.route("/w", lambda h: send(h, 200, whole, content_type="application/rss+xml",
+                                      headers={"Content-Encoding": encoding}))
+    assert fetcher.fetch(server.url("/w")).content == text
+
+
+def test_empty_body_with_a_content_encoding_is_not_truncated(server, fetcher):
+    server.route("/e", lambda h: send(h, 200, b"", headers={"Content-Encoding": "gzip"}))
+    assert fetcher.fetch(server.url("/e")).content == b""
