@@ -37,6 +37,7 @@ from lxml.html import HTMLParser, HtmlElement, document_fromstring, fragment_fro
 
 from pipeline.errors import StageError
 from pipeline.fetcher import codec_name
+from pipeline.textnorm import clean_labels, clean_optional, clean_text
 
 if TYPE_CHECKING:
     from pipeline.config.extract import ExtractSettings
@@ -578,7 +579,30 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
         blocks = drop_title_headings(blocks, result.title)
     result.blocks = blocks
     result.text = blocks_text(blocks)
-    return result
+    return normalise_page(result)
+
+
+def normalise_page(page: PageExtraction) -> PageExtraction:
+    """``page`` with its strings normalised at the edge (``pipeline.textnorm``): no control
+    characters or lone surrogates anywhere, no bidi/zero-width characters in title, authors,
+    site name, description and tags; NFC.  Returns the same object."""
+    page.title = clean_optional(page.title, label=True)
+    page.sitename = clean_optional(page.sitename, label=True)
+    page.description = clean_optional(page.description, label=True)
+    page.authors = clean_labels(page.authors)
+    page.tags = clean_labels(page.tags)
+    page.blocks = _clean_blocks(page.blocks)
+    page.text = blocks_text(page.blocks)
+    return page
+
+
+def _clean_blocks(blocks: list[dict[str, str]]) -> list[dict[str, str]]:
+    out = []
+    for b in blocks:
+        text = clean_text(b["text"]).strip()
+        if text:
+            out.append({**b, "text": text})
+    return out
 
 
 # --- feed content -----------------------------------------------------------------------------
@@ -603,6 +627,14 @@ def html_to_text_blocks(html: str | None) -> tuple[str, list[dict[str, str]]]:
     text is the blocks' texts joined by blank lines.  Never raises for odd
     input: what cannot be parsed is treated as plain text.
     """
+    text, blocks = _html_to_text_blocks(html)
+    if not blocks:
+        return clean_text(text), blocks
+    blocks = _clean_blocks(blocks)
+    return blocks_text(blocks), blocks
+
+
+def _html_to_text_blocks(html: str | None) -> tuple[str, list[dict[str, str]]]:
     if not html or not html.strip():
         return "", []
     html = _INVALID_XML.sub("", html)

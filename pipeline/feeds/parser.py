@@ -41,6 +41,7 @@ import feedparser
 from feedparser.datetimes import _parse_date as _fp_parse_date
 
 from pipeline.errors import StageError
+from pipeline.textnorm import clean_deep, clean_labels, clean_optional
 
 __all__ = ["ParsedEntry", "ParsedFeed", "NotAFeed", "parse_feed", "iso_date", "find_alternates"]
 
@@ -319,6 +320,11 @@ def _length(v: Any) -> int | None:
     return None
 
 
+def _json_type(v: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(v), type(v).__name__)
+
+
 def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     try:
         doc = json.loads(content.decode("utf-8-sig", errors="replace"))
@@ -352,6 +358,18 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
                     out.append(name)
         return out
 
+    wrong: dict[str, int] = {}  # "url is a number" -> how many items
+
+    def field(obj: dict, name: str) -> str | None:
+        """A string field of the spec, refused (and counted) when it holds another type: a
+        number in "url" must not become a relative link such as .../43."""
+        v = obj.get(name)
+        if v is None or isinstance(v, str):
+            return _str(v)
+        what = f"{name} is {_json_type(v)}, not a string"
+        wrong[what] = wrong.get(what, 0) + 1
+        return None
+
     feed_authors = authors_of(doc)
     entries = []
     skipped = 0
@@ -359,11 +377,11 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         if not isinstance(item, dict):
             skipped += 1
             continue
-        link = _str(item.get("url")) or _str(item.get("external_url"))
+        link = field(item, "url") or field(item, "external_url")
         if link:
             link = urljoin(base, link)
-        content_html = _str(item.get("content_html"))
-        content_text = _str(item.get("content_text"))
+        content_html = field(item, "content_html")
+        content_text = field(item, "content_text")
         if content_html:
             body = _sanitize(content_html, link or base)
         elif content_text:
@@ -376,23 +394,23 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
             if isinstance(item.get("tags"), list) else []
         enclosures = []
         for att in item.get("attachments") or [] if isinstance(item.get("attachments"), list) else []:
-            att_url = _str(att.get("url")) if isinstance(att, dict) else None
+            att_url = field(att, "url") if isinstance(att, dict) else None
             if att_url:
                 enclosures.append({
                     "url": urljoin(base, att_url),
-                    "type": _str(att.get("mime_type")),
+                    "type": field(att, "mime_type"),
                     "length": _length(att.get("size_in_bytes")),
                 })
-        summary = _str(item.get("summary"))
+        summary = field(item, "summary")
         entries.append(ParsedEntry(
-            guid=_str(item.get("id")),
+            guid=_str(item.get("id")),  # the spec: an id that is a number is coerced to a string
             link=link,
-            title=_str(item.get("title")),
+            title=field(item, "title"),
             summary=_sanitize(summary, link or base) if summary else None,
             content=body,
             authors=authors_of(item) or feed_authors,
-            published=iso_date(_str(item.get("date_published"))),
-            updated=iso_date(_str(item.get("date_modified"))),
+            published=iso_date(field(item, "date_published")),
+            updated=iso_date(field(item, "date_modified")),
             tags=tags,
             enclosures=enclosures,
             bad_dates=sum(1 for k in ("date_published", "date_modified")
@@ -400,6 +418,8 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         ))
     if skipped:
         problems.append(f"{skipped} items are not objects")
+    for what, n in wrong.items():
+        problems.append(f"{what} in {n} item(s) (ignored)")
     home = _str(doc.get("home_page_url"))
     return ParsedFeed(
         format=fmt, title=_str(doc.get("title")), link=urljoin(base, home) if home else None,
@@ -574,8 +594,27 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None, url: st
             msg += "; the page names its feed at " + ", ".join(alternates[:3])
         raise NotAFeed(msg, alternates)
     if _is_json(content, content_type):
-        return _parse_json_feed(content, url)
-    return _parse_xml(content, headers, url)
+        return normalise_feed(_parse_json_feed(content, url))
+    return normalise_feed(_parse_xml(content, headers, url))
+
+
+def normalise_feed(feed: ParsedFeed) -> ParsedFeed:
+    """``feed`` with every string normalised at the edge (``pipeline.textnorm``): a NUL from
+    ``&#0;`` or ``"\\u0000"``, other control characters and lone surrogates never reach a topic;
+    titles, authors and tags also lose bidi overrides and zero-width characters.  Returns
+    the same object."""
+    feed.title = clean_optional(feed.title, label=True)
+    feed.link = clean_optional(feed.link)
+    for e in feed.entries:
+        e.guid = clean_optional(e.guid) or None
+        e.link = clean_optional(e.link) or None
+        e.title = clean_optional(e.title, label=True)
+        e.summary = clean_optional(e.summary)
+        e.content = clean_optional(e.content)
+        e.authors = clean_labels(e.authors)
+        e.tags = clean_labels(e.tags)
+        e.enclosures = clean_deep(e.enclosures)
+    return feed
 
 
 def _charset(content_type: str) -> str | None:
