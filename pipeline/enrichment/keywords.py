@@ -16,12 +16,24 @@ import re
 from collections import Counter
 from functools import lru_cache
 
+import regex
+
 from pipeline.enrichment.stopwords import stopwords
 
 # A word (inner apostrophes, hyphens, dots and "&"; a trailing dot) or, as an empty match of
 # the group, a character that breaks a run of words: punctuation, a symbol or a line break.
 # Spaces and tabs between words are skipped.  One ``findall`` gives the whole text as strings.
-_TOKEN = re.compile(r"([^\W_]+(?:[’'\-.&][^\W_]+)*\.?)|\S|\n", re.UNICODE)
+_TOKEN_PATTERN = r"([^\W_]+(?:[’'\-.&][^\W_]+)*\.?)|\S|\n"
+_TOKEN = re.compile(_TOKEN_PATTERN, re.UNICODE)
+# The same pattern under the ``regex`` module, whose \w follows Unicode's definition: combining
+# marks (Devanagari vowel signs, Arabic harakat) and ZWJ/ZWNJ belong to the word.  With the
+# stdlib's \w "परिषद" splits at its vowel sign into "पर" and "षद".  Only non-ASCII text takes
+# this path (the stdlib engine is faster, and right for ASCII).
+_TOKEN_UNICODE = regex.compile(_TOKEN_PATTERN, regex.UNICODE | regex.VERSION0)
+#: A "word" longer than this is not a word in any language (German compounds reach ~60; a base64
+#: blob or a 5 MB run of x is not one):
+#: never a keyword.
+MAX_WORD_CHARS = 64
 
 
 def _runs(text: str) -> tuple[list[str], list[int]]:
@@ -30,7 +42,7 @@ def _runs(text: str) -> tuple[list[str], list[int]]:
     words: list[str] = []
     runs: list[int] = []
     run = 0
-    for word in _TOKEN.findall(text):
+    for word in (_TOKEN if text.isascii() else _TOKEN_UNICODE).findall(text):
         if not word:
             run += 1
             continue
@@ -68,8 +80,8 @@ def fast_keywords(text: str, *, language: str | None = "en", top: int = 10, max_
     # A phrase's key is its lowercase words joined by one space; ordering keys as strings is
     # ordering them word by word, since a space sorts before any character of a word.
     # (a letter is never a digit: isalpha() spares most words the digit scan)
-    usable = {low: len(low) > 1 and low not in stop and (low.isalpha() or not any(map(str.isdigit, low)))
-              for low in tf}
+    usable = {low: 1 < len(low) <= MAX_WORD_CHARS and low not in stop
+              and (low.isalpha() or not any(map(str.isdigit, low))) for low in tf}
     ok = [usable[low] for low in lows]
     singles = {low: n for low, n in tf.items() if usable[low]}
     phrases: Counter[str] = Counter()

@@ -1,5 +1,9 @@
 """Keyphrases of the in-house scorer: what a reader of the keywords field would notice."""
 
+import unicodedata
+
+import pytest
+
 from pipeline.enrichment.keywords import fast_keywords, keywords
 
 STORY = """North Korea’s leader arrived in Vladivostok on Tuesday.
@@ -33,3 +37,25 @@ def test_numbers_stop_words_and_one_letter_words_are_not_keywords():
 def test_nothing_to_say():
     assert keywords("") == [] and keywords("   ") == [] and keywords("the of and, 123.") == []
     assert keywords("Budget talks.", top=0) == []
+
+
+# --- scripts with combining marks, and "words" that are not words (issue 18) ----------------
+
+@pytest.mark.parametrize("text, whole", [
+    ("राष्ट्रीय सुरक्षा परिषद की बैठक हुई। परिषद ने प्रस्ताव पारित किया। परिषद की अगली बैठक दिल्ली में।", "परिषद"),
+    ("اجتماع مَجْلِس الأمن اليوم. مَجْلِس الأمن يصوت. قرار مَجْلِس الأمن.", "مَجْلِس"),
+    ("ประชุมสภา วันนี้ สภา ลงมติ สภา เห็นชอบ", "สภา"),
+])
+def test_words_with_combining_marks_are_not_cut(text, whole):
+    found = fast_keywords(text, language=None, top=10)
+    words = {w for k in found for w in k.split()}
+    assert whole in words, found
+    # no fragment of a word that starts at one of its marks
+    assert not any(unicodedata.category(w[0]).startswith("M") for w in words), found
+
+
+def test_a_giant_token_is_never_a_keyword():
+    text = "The " + "x" * 5_000_000 + " council met. The council voted on the harbor budget."
+    found = fast_keywords(text, language="en")
+    assert "council" in found
+    assert all(len(k) < 200 for k in found)
