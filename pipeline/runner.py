@@ -27,7 +27,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import models, topics
+from pipeline import budget, models, topics
 from pipeline.bus.base import Bus, Message, TopicPartition
 from pipeline.config import Settings
 from pipeline.errors import MessageError, PipelineError, TransportError
@@ -242,12 +242,19 @@ class Runner:
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))
 
     def _encode(self, out: Output) -> bytes:
-        """``out``'s value as bytes. Raises MessageError naming the output when it cannot be encoded."""
+        """``out``'s value as bytes, within ``runner.max_message_bytes`` (``budget.fit``: lists
+        capped, long texts cut at a paragraph boundary).  Raises MessageError naming the output
+        when it cannot be encoded or is still over the budget (its input is dead-lettered)."""
+        limit = self.rs.max_message_bytes
         try:
-            return models.encode(out.value)
+            value, data = budget.fit(out.value, limit, models.encode)
         except MessageError as exc:
             raise MessageError(f"runner: {self.name} returned a {out.topic} value that cannot be "
                                f"encoded: {exc}") from None
+        if len(data) > limit:
+            raise MessageError(f"runner: {self.name} returned a {out.topic} value of {len(data)} bytes, over "
+                               f"runner.max_message_bytes ({limit}) even with its texts cut")
+        return data
 
     def _produce(self, out: Output, value: bytes) -> None:
         key = out.message_key

@@ -60,6 +60,9 @@ class PollSettings(Section):
     backfill: Backfill = Field(
         "all", description="A new feed's first poll emits: all its entries, none of them (they are only "
                            "marked seen), or the N newest.")
+    max_entries_per_poll: int = Field(
+        1000, ge=1, description="Most entries one feed emits per poll, newest first; the rest are emitted by the "
+                                "next polls (soon after: interval_min). A 50,000-item feed cannot fill a round.")
     seen_retention_days: float = Field(
         90.0, gt=0, description="Forget an entry's key when the feed has not listed it for this many days.")
 

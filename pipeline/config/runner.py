@@ -15,6 +15,13 @@ class RunnerSettings(Section):
     retry_backoff_max: float = Field(30.0, ge=0)
     poll_timeout: float = Field(1.0, gt=0, description="Seconds a worker waits for new messages per poll.")
     dlq: bool = Field(True, description="Send messages that fail for good to <input topic>.dlq.")
+    max_message_bytes: int = Field(
+        900_000, ge=10_000,
+        description="Largest value a stage may produce (encoded JSON). Kafka brokers refuse values over "
+                    "max.message.bytes (1 MB by default) and kafka-python's max_request_size is 1 MB: this "
+                    "stays under both with room for key and headers. Long texts are cut at a paragraph "
+                    "boundary to fit (truncated: true, original_length); a value that still does not fit "
+                    "dead-letters its input.")
     idle_after: float = Field(2.0, gt=0, description="--until-idle: seconds with nothing to do before exit.")
     stall_exit_after: float | None = Field(
         600.0, gt=0, description="A worker whose loop has not turned for this many seconds (a client stuck "

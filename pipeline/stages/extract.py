@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline import topics
+from pipeline.budget import non_text_reason
 from pipeline.errors import FetchError, StageError
 from pipeline.extraction import (ExtractionError, PageExtraction, count_words, extract_html,
                                  html_to_text_blocks, is_thin)
@@ -157,12 +158,16 @@ class ExtractStage(Stage):
             words = page.word_count
             if self._page_thin(page):
                 page_problem = f"too thin ({words} words" + (f"; {page.truncated})" if page.truncated else ")")
+            elif (not_text := non_text_reason(page.text)) is not None:
+                # A page that is one 5 MB token is no article: stop it here, before boilerplate
+                # and NER spend minutes and gigabytes on it.
+                page_problem = not_text
 
         feed_text, feed_blocks = ("", [])
         if page_problem is not None or (page is not None and page.paywalled):
             feed_text, feed_blocks = self._feed_body(value)
         feed_words = count_words(feed_text)
-        feed_ok = not is_thin(feed_text, cfg.min_feed_words, cfg.min_feed_chars)
+        feed_ok = not is_thin(feed_text, cfg.min_feed_words, cfg.min_feed_chars) and non_text_reason(feed_text) is None
 
         if page_problem is None and page is not None and page.paywalled and feed_ok \
                 and feed_words > page.word_count:

@@ -89,6 +89,7 @@ class _Round:
     feed_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     seen_rows: list[tuple[int, bytes, int, float]] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    deferred: dict[str, int] = field(default_factory=dict)  # feed URL -> entries left for a later poll
 
 
 def _iso(ts: float) -> str:
@@ -346,6 +347,14 @@ class PollStage(Stage):
                     warning = f"{warning}; {note}" if warning else note
                 upd.update(title=parsed.title or row.title, format=parsed.format, last_warning=warning,
                            entry_frequency=frequency, body_hash=res.body_hash)
+                deferred = rnd.deferred.get(spec.url)
+                if deferred:
+                    # Not the validators nor the body hash: the next poll must fetch and parse
+                    # again (not 304, not "unchanged") to emit what was left.
+                    result += f", {deferred} left for the next poll (poll.max_entries_per_poll)"
+                    upd["body_hash"] = None
+                    res.headers.pop("etag", None)
+                    res.headers.pop("last-modified", None)
                 if parsed.problem:
                     result += " (malformed, see warning)"
                 elif undated:
@@ -360,6 +369,8 @@ class PollStage(Stage):
                 upd["last_modified"] = res.headers.get("last-modified") or None
             interval = next_interval(policy, frequency, ttl=ttl,
                                      cache_delay=server_delay(res.headers, now), rng=self.rng)
+            if rnd.deferred.get(spec.url):
+                interval = min(interval, policy.minimum)  # come back soon for the rest
             upd.update(last_result=result, last_error=None, error_count=0, last_success=now,
                        interval=interval, next_poll=now + interval)
             self.queue.set(url, now + interval)
@@ -391,6 +402,7 @@ class PollStage(Stage):
         """Outputs for the entries not seen before (or changed), and the seen keys to record."""
         keyed: list[tuple[ParsedEntry, list[bytes], int]] = []
         all_keys: list[bytes] = []
+        first_row = len(rnd.seen_rows)
         for e in parsed.entries:
             keys = []
             if e.link:
@@ -434,6 +446,7 @@ class PollStage(Stage):
                 keep = set(order[:backfill])
                 emit = [x for i, x in enumerate(emit) if i in keep]
 
+        emit = self._cap_entries(spec, emit, keyed, rnd, first_row)
         polled_at = _iso(now)
         outputs = []
         for e, is_update in emit:
@@ -441,6 +454,24 @@ class PollStage(Stage):
                                                                     feed_url)))
         updated = sum(1 for _, u in emit if u)
         return outputs, len(emit) - updated, updated
+
+    def _cap_entries(self, spec: FeedSpec, emit: list[tuple[ParsedEntry, bool]],
+                     keyed: list[tuple[ParsedEntry, list[bytes], int]], rnd: _Round,
+                     first_row: int) -> list[tuple[ParsedEntry, bool]]:
+        """At most ``poll.max_entries_per_poll`` of ``emit``, newest first (undated ones keep their
+        place: feeds list newest first).  The rest are not recorded as seen, so a later poll
+        emits them: one 50,000-item feed cannot fill a round and starve the others."""
+        cap = self.ps.max_entries_per_poll
+        if len(emit) <= cap:
+            return emit
+        order = sorted(range(len(emit)), key=lambda i: (
+            -(to_epoch(emit[i][0].published or emit[i][0].updated) or 0.0), i))
+        keep = set(order[:cap])
+        later = {id(e) for i, (e, _) in enumerate(emit) if i not in keep}
+        unseen = {k for e, keys, _ in keyed if id(e) in later for k in keys}
+        rnd.seen_rows[first_row:] = [r for r in rnd.seen_rows[first_row:] if r[1] not in unseen]
+        rnd.deferred[spec.url] = len(later)
+        return [x for i, x in enumerate(emit) if i in keep]
 
     @staticmethod
     def _value(spec: FeedSpec, row: FeedRow, parsed: ParsedFeed, e: ParsedEntry, is_update: bool,
