@@ -36,6 +36,13 @@ class Echo(Stage):
                 raise RetriableError("extract: try again")
         if mode == "drop":
             return []
+        if mode == "bulky":  # no long text to cut: 2 MB of distinct entity names
+            ents = [{"name": f"{i:06d}" + "n" * 20_000, "count": 1} for i in range(100)]
+            return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": "body",
+                                                       "entities": {"people": ents}})]
+        if mode == "long":  # 3 MB of paragraphs: cut to fit
+            text = "\n\n".join(f"Paragraph {i} " + "word " * 100 for i in range(6000))
+            return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": text})]
         if mode == "huge":  # a value the codec cannot write exactly
             return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": "body",
                                                        "word_count": 2**64})]
@@ -207,3 +214,21 @@ def test_a_worker_stuck_in_a_call_that_never_returns_exits_to_be_restarted(tmp_p
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 70
     assert "has not turned" in proc.stderr
+
+
+def test_values_over_the_budget_are_cut_or_dead_lettered_and_the_rest_flow(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(1), entry(2, "bulky"), entry(3, "long")])
+    r = make_runner(s)
+    res = r.step(timeout=0.05)
+    assert (res.consumed, res.produced, res.dead) == (3, 2, 1)
+    out = {m.key: m for m in read(s, topics.ARTICLES_EXTRACTED)}
+    assert sorted(out) == [b"id1", b"id3"]
+    assert all(len(m.value) <= s.runner.max_message_bytes for m in out.values())
+    cut = models.decode(out[b"id3"].value)
+    assert cut["truncated"] is True and cut["original_length"]["text"] > 3_000_000
+    assert cut["text"].endswith("word")  # at a paragraph end
+    dlq = read(s, topics.dlq(topics.FEED_ENTRIES))
+    assert [m.key for m in dlq] == [b"id2"]
+    reason = dict(dlq[0].headers)["__pipeline.errors.exception.message"].decode()
+    assert "over runner.max_message_bytes (900000)" in reason

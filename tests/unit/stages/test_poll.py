@@ -488,3 +488,26 @@ def test_feeds_status_command(tmp_path, server, clock, capsys):
     assert feeds.cmd_status(args) == 0
     text = capsys.readouterr().out
     assert "STATE" in text and "NEXT POLL" in text and "disabled" in text
+
+
+# --- entries per feed per poll (issue 18) ------------------------------------------------
+
+def test_a_huge_feed_emits_its_newest_entries_per_poll_and_the_rest_later(tmp_path, server, clock):
+    # rss() dates items one day apart, newest first: T0 is the newest.
+    items = [(f"g{i}", f"T{i}") for i in range(12)]
+    body = rss(items)
+    server.routes["/feed"] = Route(body=body, etag='"v1"')
+    url = server.base + "/feed"
+    stage = make_stage(write_config(tmp_path, [url], {"max_entries_per_poll": 5}), clock)
+    try:
+        got = []
+        for expected in (["T0", "T1", "T2", "T3", "T4"], ["T5", "T6", "T7", "T8", "T9"], ["T10", "T11"], []):
+            titles = [v["title"] for v in values(stage.poll_source(force_all=True))]
+            assert titles == expected
+            stage.commit()
+            got += titles
+        assert sorted(got) == sorted(t for _, t in items)  # each entry once, none lost
+        assert "left for the next poll" not in row(stage, url).last_result
+        assert row(stage, url).etag == '"v1"'  # validators kept once the feed is drained
+    finally:
+        stage.close()
