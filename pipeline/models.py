@@ -53,6 +53,10 @@ class FeedEntry(_Value):
     enclosures: list[Enclosure] = Field(default_factory=list)
     is_update: bool = Field(False, description="True when an entry seen before changed title or content.")
     polled_at: str | None = None
+    truncated: bool | None = Field(
+        None, description="True when long texts were cut at a paragraph boundary to fit runner.max_message_bytes.")
+    original_length: dict[str, int] | None = Field(
+        None, description="Characters of each text field before it was cut, e.g. {\"text\": 5242880}.")
 
 
 class Block(BaseModel):
