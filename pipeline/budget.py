@@ -7,7 +7,8 @@ stage gigabytes.
 - Lists that only grow with the input are capped always (``LIST_CAPS``: keywords,
   entities, enclosures, tags, authors, blocks, boilerplate removals).  A feed entry
   with 10,000 enclosures keeps the first ``LIST_CAPS["enclosures"]``.
-- When the encoded value is still over ``max_bytes``, the long texts (``text`` with
+- When the encoded value is over ``max_bytes``, titles, names, tags and keywords are
+  cut to ``LABEL_CHARS``, then the long texts (``text`` with
   its ``blocks``, ``content``, ``summary``, ``description``, ``abstract``) are cut at
   a paragraph boundary, longest first, until the value fits; ``truncated: true`` and
   ``original_length`` (characters per field cut) record it.
@@ -37,25 +38,41 @@ TEXT_FIELDS = ("text", "content", "summary", "description", "abstract")
 
 
 def _cap_lists(value: dict[str, Any]) -> dict[str, Any]:
-    out = dict(value)
+    """``value`` with over-long lists and labels cut; the same object when nothing is cut (the
+    runner calls this on every value: an honest one costs a few dict lookups, no copy)."""
+    out = value
+    get = value.get
+
+    def put(name: str, v: Any) -> None:
+        nonlocal out
+        if out is value:
+            out = dict(value)
+        out[name] = v
+
     for name, cap in LIST_CAPS.items():
-        v = out.get(name)
+        v = get(name)
         if isinstance(v, list) and len(v) > cap:
-            out[name] = v[:cap]
+            put(name, v[:cap])
+    ents = get("entities")
+    if isinstance(ents, dict) and any(isinstance(v, list) and len(v) > ENTITY_CAP for v in ents.values()):
+        put("entities", {k: (v[:ENTITY_CAP] if isinstance(v, list) else v) for k, v in ents.items()})
+    bp = get("boilerplate")
+    if isinstance(bp, dict) and isinstance(bp.get("removed"), list) and len(bp["removed"]) > REMOVED_CAP:
+        put("boilerplate", {**bp, "removed": bp["removed"][:REMOVED_CAP]})
+    return out
+
+
+def _cap_labels(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` (a copy) with every title, name, tag or keyword cut to ``LABEL_CHARS``."""
+    out = dict(value)
     for name in ("title", "feed_title", "feed_name", "source"):
         v = out.get(name)
         if isinstance(v, str) and len(v) > LABEL_CHARS:
             out[name] = v[:LABEL_CHARS]
     for name in ("keywords", "tags", "authors", "feed_tags", "page_tags"):
         v = out.get(name)
-        if isinstance(v, list) and any(isinstance(x, str) and len(x) > LABEL_CHARS for x in v):
+        if isinstance(v, list):
             out[name] = [x[:LABEL_CHARS] if isinstance(x, str) else x for x in v]
-    ents = out.get("entities")
-    if isinstance(ents, dict) and any(isinstance(v, list) and len(v) > ENTITY_CAP for v in ents.values()):
-        out["entities"] = {k: (v[:ENTITY_CAP] if isinstance(v, list) else v) for k, v in ents.items()}
-    bp = out.get("boilerplate")
-    if isinstance(bp, dict) and isinstance(bp.get("removed"), list) and len(bp["removed"]) > REMOVED_CAP:
-        out["boilerplate"] = {**bp, "removed": bp["removed"][:REMOVED_CAP]}
     return out
 
 
@@ -81,6 +98,7 @@ def fit(value: dict[str, Any], max_bytes: int, encode: Callable[[dict[str, Any]]
     data = encode(value)
     if len(data) <= max_bytes:
         return value, data
+    value = _cap_labels(value)
     original = dict(value.get("original_length") or {}) if isinstance(value.get("original_length"), dict) else {}
     for _ in range(8):  # each round removes at least the overshoot from one field; a few rounds at most
         over = len(data) - max_bytes
