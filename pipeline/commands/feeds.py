@@ -141,17 +141,15 @@ def cmd_status(args) -> int:
 
 def cmd_import(args) -> int:
     from pipeline.config import load
-    from pipeline.feeds.opml import OPMLError, parse_opml
+    from pipeline.feeds.opml import OPMLError, read_opml
     from pipeline.feeds.state import ImportedFeed
 
     settings = load(args.config)
     try:
-        data = Path(args.file).read_bytes()
+        feeds = read_opml(args.file)  # bounded: a huge file is refused, not read whole
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
-    try:
-        feeds = parse_opml(data)
     except OPMLError as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ can hide a declaration from it; a file over ``MAX_OPML_BYTES``, more than
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from xml.parsers import expat as pyexpat
 from dataclasses import dataclass, field
@@ -32,6 +33,14 @@ class OPMLFeed:
     url: str
     name: str | None = None
     tags: list[str] = field(default_factory=list)
+
+
+def read_opml(path: "str | os.PathLike[str]") -> list[OPMLFeed]:
+    """The feeds of the OPML file at ``path`` (see ``parse_opml``); a file over ``MAX_OPML_BYTES``
+    is refused without being read.  Raises OPMLError, or OSError when it cannot be read."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_OPML_BYTES + 1)
+    return parse_opml(data)
 
 
 def parse_opml(data: bytes) -> list[OPMLFeed]:

@@ -108,3 +108,15 @@ def test_opml_still_reads_folders():
     feeds = parse_opml(b'<opml version="2.0"><body><outline text="News"><outline title="A" '
                        b'xmlUrl="https://a.example/f.xml"/></outline></body></opml>')
     assert [(f.url, f.name, f.tags) for f in feeds] == [("https://a.example/f.xml", "A", ["News"])]
+
+
+def test_read_opml_refuses_a_huge_file_without_reading_it_whole(tmp_path):
+    from pipeline.feeds.opml import MAX_OPML_BYTES, read_opml
+
+    big = tmp_path / "big.opml"
+    with big.open("wb") as f:
+        f.write(b"<opml><body>")
+        f.seek(MAX_OPML_BYTES * 4)
+        f.write(b"</body></opml>")
+    with pytest.raises(OPMLError, match="over the"):
+        read_opml(big)
