@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG = "configs/pipeline.yaml"
