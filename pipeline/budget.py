@@ -5,7 +5,8 @@ stage gigabytes.
 ``fit(value, max_bytes)`` is applied by the runner to every value it produces:
 
 - Lists that only grow with the input are capped always (``LIST_CAPS``: keywords,
-  entities, enclosures, tags, authors, blocks, boilerplate removals).  A feed entry
+  entities, enclosures, tags, authors, boilerplate removals; ``BLOCKS_CAP`` blocks, with
+  the text cut to match).  A feed entry
   with 10,000 enclosures keeps the first ``LIST_CAPS["enclosures"]``.
 - When the encoded value is over ``max_bytes``, titles, names, tags and keywords are
   cut to ``LABEL_CHARS``, then the long texts (``text`` with
@@ -28,8 +29,11 @@ from typing import Any, Callable
 #: has < 20 tags, < 10 enclosures, < 300 blocks), so only hostile or broken inputs are cut.
 LIST_CAPS: dict[str, int] = {
     "keywords": 50, "enclosures": 50, "tags": 100, "feed_tags": 100, "page_tags": 100,
-    "authors": 50, "blocks": 2000, "countries": 50,
+    "authors": 50, "countries": 50,
 }
+#: Most blocks an article keeps; ``text`` is cut with them (it is the blocks' texts joined by
+#: blank lines, and the boilerplate stage rebuilds it from the blocks).
+BLOCKS_CAP = 2000
 ENTITY_CAP = 100      # per kind (people, organizations, locations)
 REMOVED_CAP = 200     # boilerplate.removed
 LABEL_CHARS = 2000    # one title, author, tag or keyword
@@ -53,6 +57,16 @@ def _cap_lists(value: dict[str, Any]) -> dict[str, Any]:
         v = get(name)
         if isinstance(v, list) and len(v) > cap:
             put(name, v[:cap])
+    blocks = get("blocks")
+    if isinstance(blocks, list) and len(blocks) > BLOCKS_CAP:
+        kept = blocks[:BLOCKS_CAP]
+        put("blocks", kept)
+        text = get("text")
+        chars = sum(len(b.get("text") or "") + 2 for b in kept if isinstance(b, dict)) - 2
+        if isinstance(text, str) and len(text) > chars:
+            put("text", cut_at_paragraph(text, chars))
+            put("truncated", True)
+            put("original_length", {**(get("original_length") or {}), "text": len(text)})
     ents = get("entities")
     if isinstance(ents, dict) and any(isinstance(v, list) and len(v) > ENTITY_CAP for v in ents.values()):
         put("entities", {k: (v[:ENTITY_CAP] if isinstance(v, list) else v) for k, v in ents.items()})
@@ -82,6 +96,8 @@ def cut_at_paragraph(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[:limit]
+    if text.startswith("\n\n", limit):
+        return head.rstrip()  # the limit falls on a paragraph boundary itself
     for sep in ("\n\n", "\n", ". ", " "):
         i = head.rfind(sep)
         if i > limit // 2:

@@ -37,3 +37,14 @@ def test_non_text_is_named_and_prose_passes():
     assert non_text_reason("Ein Rindfleischetikettierungsüberwachungsaufgabenübertragungsgesetz gilt.") is None
     assert non_text_reason("安全保障理事会は本日会合を開き、決議を採択した。" * 200) is None
     assert non_text_reason("see https://example.com/" + "a" * 100 + " " + "prose words here " * 100) is None
+
+
+def test_capped_blocks_cut_the_text_with_them():
+    from pipeline.budget import BLOCKS_CAP
+
+    paragraphs = [f"Paragraph {i}." for i in range(BLOCKS_CAP + 500)]
+    value = {"id": "a", "text": "\n\n".join(paragraphs), "blocks": [{"kind": "paragraph", "text": p} for p in paragraphs]}
+    out, _ = fit(value, 900_000, models.encode)
+    assert len(out["blocks"]) == BLOCKS_CAP
+    assert out["text"] == "\n\n".join(b["text"] for b in out["blocks"])
+    assert out["truncated"] is True and out["original_length"]["text"] == len(value["text"])
