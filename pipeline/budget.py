@@ -133,6 +133,9 @@ def fit(value: dict[str, Any], max_bytes: int, encode: Callable[[dict[str, Any]]
         value = {**value, name: cut}
         if name == "text" and isinstance(value.get("blocks"), list):
             value["blocks"] = _blocks_within(value["blocks"], len(cut))
+            if value["blocks"] and all(isinstance(b, dict) and isinstance(b.get("text"), str) for b in value["blocks"]):
+                # text stays the blocks joined (a cut inside a paragraph drops that paragraph)
+                value["text"] = "\n\n".join(b["text"] for b in value["blocks"])
         value["truncated"] = True
         value["original_length"] = original
         data = encode(value)
