@@ -431,3 +431,59 @@ def test_opml_entity_bomb_in_utf16_is_refused(tmp_path):
     assert ran.proc.returncode == 1, out[-2000:]
     assert "DOCTYPE declarations are not accepted" in out, out[-2000:]
     assert ran.elapsed < CHECK_LIMIT and 0 < ran.peak < CHECK_MEMORY, (ran.elapsed, ran.peak)
+
+
+# --- on a real broker: a value over Kafka's 1 MB is cut to fit, not a batch that can never be produced ----
+
+@pytest.mark.kafka
+@pytest.mark.timeout(400)
+def test_an_oversized_article_is_cut_and_produced_on_kafka(kafka_bootstrap, tmp_path):
+    from pipeline.bus import open_bus
+    from integration.workers import terminate, wait_for
+
+    with Server() as server:
+        # ~1.5 MB of prose: text plus blocks make a ~3 MB articles.extracted value.
+        paragraphs = article_text(99, 2500)
+        server.static("/articles/huge.html", prose_page("A huge report", paragraphs), "text/html; charset=utf-8")
+        honest = server.good_page("/articles/kafka-honest.html", "An honest story")
+        huge = server.base + "/articles/huge.html"
+        prefix = f"bounds{random.getrandbits(32):08x}."
+        cfg = tmp_path / "pipeline.yaml"
+        settings = write_config(cfg, {
+            "transport": {"kind": "kafka", "topic_prefix": prefix,
+                          "kafka": {"bootstrap_servers": kafka_bootstrap, "group_id_prefix": prefix,
+                                    "partitions": 1}},
+            "state_dir": str(tmp_path / "state"),
+            "fetch": {"allowed_networks": ["127.0.0.1/32"], "deadline": 30.0, "read_timeout": 10.0},
+            "runner": {"poll_timeout": 0.2, "max_retries": 1, "retry_backoff_initial": 0.1, "retry_backoff_max": 0.5},
+        })
+        producer = open_bus(settings, client_id="bounds-producer")
+        try:
+            producer.ensure_topics([settings.topic(t) for t in (
+                topics.FEED_ENTRIES, topics.dlq(topics.FEED_ENTRIES), topics.ARTICLES_EXTRACTED)])
+            producer.begin()
+            for url in (huge, honest):
+                entry = {"id": url.rsplit("/", 1)[-1], "url": url, "feed_url": server.base + "/feed.xml",
+                         "title": "t"}
+                producer.produce(settings.topic(topics.FEED_ENTRIES), entry["id"].encode(), models.encode(entry), [])
+            producer.commit({})
+        finally:
+            producer.close()
+
+        log = tmp_path / "worker.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE__")}
+        worker = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "extract", "--config", str(cfg)],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+        try:
+            out = wait_for(lambda: (lambda got: got if len(got) == 2 else None)(
+                read_topic(settings, topics.ARTICLES_EXTRACTED, settle=0.3)),
+                timeout=180, every=2.0, what=f"both articles on articles.extracted (log: {log})")
+        finally:
+            code = terminate(worker)
+    assert code == 0, log.read_text()[-3000:]
+    values = {models.decode(m.value)["url"]: (len(m.value), models.decode(m.value)) for m in out}
+    size, value = values[huge]
+    assert size <= 1_000_000
+    assert value["truncated"] is True and value["original_length"]["text"] == len("\n\n".join(paragraphs))
+    assert "\n\n".join(paragraphs).startswith(value["text"])
+    assert values[honest][1]["text_source"] == "page" and "truncated" not in values[honest][1]
