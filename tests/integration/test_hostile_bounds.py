@@ -243,28 +243,13 @@ def run(tmp_path_factory) -> Run:
             "runner": {"idle_after": 1.0, "max_retries": 1, "retry_backoff_initial": 0.1,
                        "retry_backoff_max": 0.2, "max_message_bytes": BUDGET},
             "poll": {"max_entries_per_poll": PER_POLL},
-        }) if _has_budget() else None
-        if settings is None:  # the code before issue 18: same run without the new keys
-            settings = write_config(cfg, {
-                "transport": {"kind": "local", "local": {"path": str(tmp / "bus.sqlite3")}},
-                "state_dir": str(tmp / "state"),
-                "feeds": [{"url": u} for u in server.feeds.values()],
-                "fetch": {"allowed_networks": ["127.0.0.1/32"], "deadline": 20.0, "read_timeout": 10.0},
-                "runner": {"idle_after": 1.0, "max_retries": 1, "retry_backoff_initial": 0.1,
-                           "retry_backoff_max": 0.2},
-            })
+        })
         ran = pipeline_cmd("run", "--config", str(cfg), "--until-idle", tmp=tmp, timeout=RUN_LIMIT + 200,
                            memory=RUN_MEMORY * 3)
         status = pipeline_cmd("feeds", "status", "--json", "--config", str(cfg), tmp=tmp, timeout=60)
         statuses = {row["url"]: row for row in map(json.loads, status.proc.stdout.splitlines())}
         messages = {t: read_topic(settings, t) for t in TOPICS}
     return Run(ran, server, settings, messages, statuses)
-
-
-def _has_budget() -> bool:
-    from pipeline.config import RunnerSettings
-
-    return "max_message_bytes" in RunnerSettings.model_fields
 
 
 # --- the run as a whole: bounded, and the honest items come through ------------------------------
