@@ -465,6 +465,24 @@ class KafkaBus(Bus):
                     self._next[KTopicPartition(r.topic, r.partition)] = r.offset + 1
         return out
 
+    def hold(self, tp: TopicPartition, offset: int) -> None:
+        consumer = self._need_consumer()
+        ktp = KTopicPartition(*tp)
+        try:
+            consumer.seek(ktp, offset)
+            consumer.pause(ktp)
+        except (kerr.KafkaError, AssertionError, KeyError, ValueError) as exc:
+            # Not assigned any more (a rebalance): the new owner starts from the committed offset.
+            log.debug("kafka: cannot hold %s: %s", _fmt([ktp]), exc)
+
+    def release(self, tp: TopicPartition) -> None:
+        if self._consumer is None:
+            return
+        try:
+            self._consumer.resume(KTopicPartition(*tp))
+        except (kerr.KafkaError, AssertionError, KeyError, ValueError) as exc:
+            log.debug("kafka: cannot release %s: %s", tp, exc)
+
     def assignment(self) -> set[TopicPartition]:
         if self._consumer is None:
             return set()

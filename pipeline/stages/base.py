@@ -61,6 +61,11 @@ class Context:
     now: Callable[[], datetime] = utcnow
     metrics: Any = None  # pipeline.observe.Metrics or None
     _fetcher: Any = None
+    # Set by the runner for the batch in hand: the time.monotonic() instant by which the
+    # stage should be done waiting on the network (None = no limit), and the worker's stop
+    # event.  A stage hands both to the fetcher; what is still pending then is retriable.
+    deadline: float | None = None
+    cancel: Any = None  # threading.Event or None
 
     @property
     def fetcher(self):
