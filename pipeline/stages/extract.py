@@ -148,6 +148,12 @@ class ExtractStage(Stage):
             raise outcome
         return outcome
 
+    def close(self) -> None:
+        # Fetches left running past a time box end now, not at their own deadline: a worker
+        # that is stopping must not wait for a slow server.
+        if self.ctx._fetcher is not None:
+            self.ctx._fetcher.close()
+
     # --- the page ------------------------------------------------------------------------
     def _fetch_and_extract(self, url: str) -> tuple[str, PageExtraction]:
         """Fetch ``url`` and extract it. Returns (final URL, extraction). Raises FetchError, ExtractionError."""
