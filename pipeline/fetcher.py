@@ -899,6 +899,7 @@ class Fetcher:
         self._watchdog = _Watchdog()
         self._closed = False
         self._executor: ThreadPoolExecutor | None = None
+        self._busy = 0  # fetches submitted to the executor and not done
         self._late: OrderedDict[tuple, tuple[float, Future]] = OrderedDict()
         self._active_hops: set[_Hop] = set()
         encodings = "gzip, deflate, br" if _BROTLI_OK else "gzip, deflate"
@@ -1013,13 +1014,63 @@ class Fetcher:
             yield url, FetchDeferred(f"fetcher: {url} was still pending ({state}) when {why}; "
                                      "it is retried later", url)
 
+    def prefetch(self, urls: Iterable[str], *, headers: Mapping[str, str] | None = None,
+                 accept: Iterable[str] | str | None = None, max_bytes: int | None = None) -> list[str]:
+        """Start fetching some of ``urls`` now, on fetch threads that are idle, for a later
+        ``fetch_many`` with the same arguments to collect (within two minutes).
+
+        Low priority by construction: it only takes threads nobody is using, so the batch in
+        hand is never slowed, and at most ``per_host_concurrency`` per host.  Returns the URLs
+        it did not start (call again when threads free up).
+        """
+        key_extra = (tuple(sorted((headers or {}).items())), _accept_set(accept), max_bytes)
+        kwargs = dict(headers=headers, accept=accept, max_bytes=max_bytes)
+        rest: list[str] = []
+        start: list[tuple[str, tuple]] = []
+        per_host: dict[str, int] = {}
+        with self._lock:
+            free = 0 if self._closed else self.settings.concurrency - self._busy
+            for url in dict.fromkeys(urls):
+                key = (url, *key_extra)
+                if key in self._late:
+                    continue
+                try:
+                    host = _parse_target(url).host
+                except InvalidURL:
+                    continue  # fetch_many reports it
+                if free <= 0 or per_host.get(host, 0) >= self.settings.per_host_concurrency:
+                    rest.append(url)
+                    continue
+                free -= 1
+                per_host[host] = per_host.get(host, 0) + 1
+                start.append((url, key))
+        started = []
+        for url, key in start:
+            try:
+                started.append((key, self._submit(lambda u=url: self.fetch(u, **kwargs))))
+            except RuntimeError:  # closed meanwhile
+                break
+        with self._lock:
+            for key, future in started:
+                self._late[key] = (time.monotonic(), future)
+            while len(self._late) > _LATE_MAX:
+                self._late.popitem(last=False)
+        return rest
+
     def _submit(self, fn: Callable[[], Response]) -> Future:
         with self._lock:
             if self._closed:
                 raise RuntimeError("Fetcher is closed")
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="fetcher")
-            return self._executor.submit(fn)
+            self._busy += 1
+            future = self._executor.submit(fn)
+        future.add_done_callback(self._unbusy)
+        return future
+
+    def _unbusy(self, _future: Future) -> None:
+        with self._lock:
+            self._busy -= 1
 
     def close(self) -> None:
         """Close idle connections and stop the watchdog.  The fetcher must not be used after."""

@@ -141,6 +141,9 @@ class Runner:
         self._physical: dict[str, str] = {}
         self.time_box = batch_time_box(settings)
         self._held: dict[TopicPartition, float] = {}  # retry partitions waiting for a not-before time
+        # Look ahead only for stages that can use the hint (they wait on the network).
+        self._look_ahead = type(stage).prefetch is not Stage.prefetch
+        self._ahead: list[Message] = []  # polled, not processed: the next batch
         wanted = list(stage.output_topics)
         if stage.input_topic is not None:
             wanted += [stage.input_topic, topics.dlq(stage.input_topic), topics.retry(stage.input_topic)]
@@ -160,8 +163,9 @@ class Runner:
         if self.stage.input_topic is None:
             return self._step_source(force_all)
         wait = self._release_due(self.rs.poll_timeout if timeout is None else timeout)
+        msgs, self._ahead = self._ahead, []
         try:
-            msgs = self.bus.poll(self.batch_size, wait)
+            msgs = msgs or self.bus.poll(self.batch_size, wait)
         except TransportError as exc:
             self._on_transport_error(exc)
             return StepResult()
@@ -173,8 +177,12 @@ class Runner:
         try:
             result = self._handle(msgs)
         except TransportError as exc:
+            self._ahead = []  # the abort rewinds the bus to the last commit: they come again
             self._on_transport_error(exc)
             return StepResult()
+        except BaseException:
+            self._ahead = []  # whoever catches this aborts the unit (run_forever): same
+            raise
         self._transport_failures = 0
         self.metrics.batch_seconds.labels(self.name).observe(time.monotonic() - started)
         return result
@@ -223,6 +231,8 @@ class Runner:
         t0 = time.monotonic()
         # One try per input and batch: a retriable failure is re-queued (below, in the same unit
         # as the offsets) instead of retried here, so one slow host never holds the rest.
+        if self._look_ahead:
+            self._poll_ahead()
         ctx = self.stage.ctx
         ctx.deadline, ctx.cancel = t0 + self.time_box, self.stop
         try:
@@ -285,6 +295,31 @@ class Runner:
                      self.name, len(requeue), "; ".join(sorted({type(e).__name__ for _, e, _ in requeue})))
         self.stage.commit()
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead), retried=len(requeue))
+
+    def _poll_ahead(self) -> None:
+        """Poll the next batch now (without waiting) and hand its values to ``stage.prefetch``,
+        so its pages load while this batch is parsed.  Its offsets are committed with its own
+        batch, on the next step; an abort drops it (the bus rewinds to the last commit)."""
+        try:
+            self._ahead = self.bus.poll(self.batch_size, 0)
+        except TransportError:
+            self._ahead = []  # the next poll meets the same trouble and handles it
+            return
+        in_topic = self.stage.input_topic
+        now = time.time()
+        hints = []
+        for m in self._ahead:
+            if m.topic == self._retry_topic and RetryInfo.of(m).not_before > now:
+                continue
+            try:
+                hints.append(models.decode(m.value, in_topic))
+            except MessageError:
+                continue
+        if hints:
+            try:
+                self.stage.prefetch(hints)
+            except Exception as exc:  # noqa: BLE001 - a hint; the batch itself will say what is wrong
+                log.debug("%s: prefetch failed: %s", self.name, exc)
 
     # --- retries: re-queued inputs and their not-before times ----------------------------
     def _requeue(self, m: Message, exc: BaseException, attempt: int) -> None:

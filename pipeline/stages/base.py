@@ -109,6 +109,12 @@ class Stage:
                 results.append(exc)
         return results
 
+    def prefetch(self, values: list[dict[str, Any]]) -> None:
+        """A hint from the runner: ``values`` are (most likely) the next batch.  A stage that
+        waits on the network may start that waiting now, below its own work (extract asks the
+        fetcher to warm the pages).  It must not change state or outputs: the values may be
+        re-delivered instead.  The default does nothing, and then the runner does not look ahead."""
+
     # --- source stages only ---------------------------------------------------------
     def poll_source(self, *, force_all: bool = False) -> list[Output]:  # pragma: no cover
         """Source stages: do one round of work that is due (all of it with ``force_all``)."""

@@ -98,6 +98,7 @@ class ExtractStage(Stage):
         super().__init__(ctx)
         self.cfg = self.settings.extract
         self._prefetched: dict[str, Any] = {}
+        self._next_urls: list[str] = []
 
     # --- the batch: fetch every page at once, handle each entry as its page arrives ---------
     def process_batch(self, values: list[dict[str, Any]]) -> list[list[Output] | BaseException]:
@@ -119,14 +120,27 @@ class ExtractStage(Stage):
         results: list[list[Output] | BaseException | None] = [None] * len(values)
         for url, outcome in fetch_many(list(waiting), accept=self.cfg.accept,
                                        deadline=self.ctx.deadline, cancel=self.ctx.cancel):
+            self._warm_next()
             for i in waiting.get(url, ()):
                 self._prefetched = {url: outcome}
                 results[i] = self._process_one(values[i])
         self._prefetched = {}
+        self._warm_next()
         for i, value in enumerate(values):
             if results[i] is None:  # no url: process() says why
                 results[i] = self._process_one(value)
         return results  # type: ignore[return-value]
+
+    def prefetch(self, values: list[dict[str, Any]]) -> None:
+        """Remember the next batch's page URLs; they are started on fetch threads this batch
+        leaves idle, so the next batch does not begin with a full round-trip of waiting."""
+        urls = [v.get("url") for v in values]
+        self._next_urls = [u for u in urls if isinstance(u, str) and u.strip()]
+
+    def _warm_next(self) -> None:
+        prefetch = getattr(self.ctx.fetcher, "prefetch", None)
+        if self._next_urls and prefetch is not None:
+            self._next_urls = prefetch(self._next_urls, accept=self.cfg.accept)
 
     def _process_one(self, value: dict[str, Any]) -> list[Output] | BaseException:
         try:

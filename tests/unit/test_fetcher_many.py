@@ -171,3 +171,20 @@ def test_close_ends_fetches_left_running(site):
     for t in threads:
         t.join(3.0)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_prefetch_uses_idle_threads_only_and_fetch_many_collects_without_fetching_again(site):
+    SlowSite(site, delay=0.5)
+    urls = [site.url(f"/page?{i}", host=f"p{i}.test") for i in range(6)]
+    with make_fetcher(resolver=loopback, concurrency=4) as f:
+        rest = f.prefetch(urls)
+        assert len(rest) == 2  # four idle threads: four started, two left for later
+        rest = f.prefetch(rest)
+        assert len(rest) == 2  # no thread free yet: nothing more started
+        wait_until = time.monotonic() + 10
+        while len(site.hits("/page")) < 4 and time.monotonic() < wait_until:
+            time.sleep(0.05)
+        assert len(site.hits("/page")) == 4  # the prefetched ones went out before anyone asked
+        got = dict(f.fetch_many(urls))
+    assert all(isinstance(r, Response) for r in got.values())
+    assert len(site.hits("/page")) == 6  # nothing fetched twice

@@ -333,3 +333,51 @@ def test_the_stage_gets_the_time_box_and_the_stop_event_for_its_batch(tmp_path):
     (left, cancel), = seen
     assert 6.0 < left <= 7.0 and cancel is stop
     assert r.stage.ctx.deadline is None  # only while the batch is in hand
+
+
+# --- looking ahead: the next batch's values as a hint, for stages that wait on the network ----
+
+class Ahead(Echo):
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.hints = []
+
+    def prefetch(self, values):
+        self.hints.append([v["id"] for v in values])
+
+
+def test_a_stage_that_can_use_it_gets_the_next_batch_early_and_nothing_repeats_or_is_lost(tmp_path):
+    from pipeline.errors import TransportError
+
+    s = settings(tmp_path)
+    put(s, [entry(i) for i in range(10)])
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    r = Runner(Ahead(Context(settings=s)), bus, s, stop=threading.Event())
+    r.batch_size = 4
+    assert r.step(timeout=0.05).consumed == 4
+    assert r.stage.hints == [["id4", "id5", "id6", "id7"]]  # while batch 1 was in hand
+    # The unit of batch 2 fails to commit: the lookahead (batch 3) must not survive the rewind.
+    real_commit, calls = bus.commit, []
+
+    def failing_commit(offsets):
+        calls.append(offsets)
+        if len(calls) == 1:
+            bus._pending.clear()
+            raise TransportError("local: commit failed: disk I/O error")
+        return real_commit(offsets)
+
+    bus.commit = failing_commit
+    r.rs.retry_backoff_initial = 0.0
+    assert r.step(timeout=0.05).consumed == 0
+    run_all(r)
+    keys = [m.key for m in read(s, topics.ARTICLES_EXTRACTED)]
+    assert sorted(keys) == sorted(f"id{i}".encode() for i in range(10))  # each exactly once
+
+
+def test_a_stage_without_prefetch_is_not_looked_ahead_for(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(i) for i in range(6)])
+    r = make_runner(s)
+    r.batch_size = 2
+    r.step(timeout=0.05)
+    assert r.bus.positions()[(s.topic(topics.FEED_ENTRIES), 0)] == 2
