@@ -140,7 +140,8 @@ class Runner:
         self._m_out: dict[str, Any] = {}
         self._physical: dict[str, str] = {}
         self.time_box = batch_time_box(settings)
-        self._held: dict[TopicPartition, float] = {}  # retry partitions waiting for a not-before time
+        self._held: dict[TopicPartition, tuple[float, int]] = {}  # retry partition -> (due, offset held at)
+        self._released: dict[TopicPartition, int] = {}  # held, now due: that offset goes through
         # Look ahead only for stages that can use the hint (they wait on the network).
         self._look_ahead = type(stage).prefetch is not Stage.prefetch
         self._ahead: list[Message] = []  # polled, not processed: the next batch
@@ -363,10 +364,15 @@ class Runner:
             tp = (m.topic, m.partition)
             if m.topic != self._retry_topic or tp in held:
                 continue
-            due = RetryInfo.of(m).not_before
+            if self._released.get(tp) == m.offset:
+                del self._released[tp]  # it waited its time: whatever its header says now
+                continue
+            # Never longer than a backoff can be: a clock that jumped, or a header written by
+            # someone else, must not hold the partition for good.
+            due = min(RetryInfo.of(m).not_before, now + self.rs.retry_backoff_max)
             if due > now:
                 held[tp] = m.offset
-                self._held[tp] = due
+                self._held[tp] = (due, m.offset)
         if not held:
             return msgs
         for tp, offset in held.items():
@@ -380,12 +386,14 @@ class Runner:
             return wait
         now = time.time()
         owned = self.bus.assignment()
-        for tp, due in list(self._held.items()):
+        for tp, (due, offset) in list(self._held.items()):
             if due <= now or tp not in owned:
                 del self._held[tp]
                 self.bus.release(tp)
+                if tp in owned:
+                    self._released[tp] = offset
         if self._held:
-            wait = min(wait, max(0.0, min(self._held.values()) - now))
+            wait = min(wait, max(0.0, min(d for d, _ in self._held.values()) - now))
         return wait
 
     def holding(self) -> int:

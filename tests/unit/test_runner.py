@@ -381,3 +381,21 @@ def test_a_stage_without_prefetch_is_not_looked_ahead_for(tmp_path):
     r.batch_size = 2
     r.step(timeout=0.05)
     assert r.bus.positions()[(s.topic(topics.FEED_ENTRIES), 0)] == 2
+
+
+def test_a_not_before_far_in_the_future_holds_no_longer_than_the_longest_backoff(tmp_path):
+    s = settings(tmp_path)
+    s.runner.retry_backoff_max = 0.5
+    b = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    b.ensure_topics([s.topic(topics.retry(topics.FEED_ENTRIES))])
+    b.begin()
+    year_3000 = str(32503680000 * 1000).encode()
+    b.produce(s.topic(topics.retry(topics.FEED_ENTRIES)), b"id1", models.encode(entry(1)),
+              [("__pipeline.retry.attempt", b"1"), ("__pipeline.retry.not_before", year_3000)])
+    b.commit({})
+    b.close()
+    r = make_runner(s)
+    t0 = time.monotonic()
+    run_all(r)
+    assert time.monotonic() - t0 < 5.0
+    assert [m.key for m in read(s, topics.ARTICLES_EXTRACTED)] == [b"id1"]
