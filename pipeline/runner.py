@@ -538,6 +538,7 @@ def run_until_idle(runners: list[Runner], idle_after: float, stop: threading.Eve
                 t.consumed += res.consumed
                 t.produced += res.produced
                 t.dead += res.dead
+                t.retried += res.retried
                 moved += res.consumed
                 if not res.consumed:
                     break
