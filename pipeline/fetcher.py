@@ -20,6 +20,12 @@ subclass named after the phase that failed.  What it guarantees:
   rate, robots.txt when ``fetch.respect_robots_txt`` is on, and keep-alive
   connections per host.
 
+- **Many at once.**  ``fetch_many(urls, deadline=..., cancel=...)`` runs a batch on the
+  fetcher's threads (``fetch.concurrency``), hosts taking turns within their slots, and
+  yields each outcome as it completes; what is pending at the caller's deadline comes back
+  as a retriable FetchDeferred while requests in flight run on for a retry to collect.
+  ``prefetch(urls)`` starts the next batch's pages on threads nobody is using.
+
 Waiting for a host slot (concurrency or rate limit) does not count against the
 deadline: the deadline bounds how long a *server* may take, not our own queue.
 """
