@@ -153,7 +153,7 @@ def main() -> int:
     ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose workers run (default: this one)")
     ap.add_argument("--python", default=None, help="interpreter (default: REPO/.venv/bin/python)")
     ap.add_argument("--limit", type=float, default=300.0, help="give up a run after this many seconds")
-    ap.add_argument("--rounds", type=int, default=2,
+    ap.add_argument("--rounds", type=int, default=3,
                     help="runs per mode, alternating which goes first; the best of each is compared")
     args = ap.parse_args()
     python = args.python or str(args.repo / ".venv" / "bin" / "python")
