@@ -112,3 +112,11 @@ class RobotsDisallowed(FetchError):
 
 class DecodingError(FetchError):
     """The body's Content-Encoding is unsupported or the compressed stream is corrupt."""
+
+
+class FetchDeferred(FetchError):
+    """The page was still pending (queued for a host slot, or in flight) when the caller's
+    time box ended.  Retriable: the entry is retried later, and a fetch that was in flight
+    goes on in the background so the retry can pick up its result."""
+
+    retriable = True

@@ -20,6 +20,12 @@ subclass named after the phase that failed.  What it guarantees:
   rate, robots.txt when ``fetch.respect_robots_txt`` is on, and keep-alive
   connections per host.
 
+- **Many at once.**  ``fetch_many(urls, deadline=..., cancel=...)`` runs a batch on the
+  fetcher's threads (``fetch.concurrency``), hosts taking turns within their slots, and
+  yields each outcome as it completes; what is pending at the caller's deadline comes back
+  as a retriable FetchDeferred while requests in flight run on for a retry to collect.
+  ``prefetch(urls)`` starts the next batch's pages on threads nobody is using.
+
 Waiting for a host slot (concurrency or rate limit) does not count against the
 deadline: the deadline bounds how long a *server* may take, not our own queue.
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import codecs
 import heapq
+import queue
 import ipaddress
 import itertools
 import re
@@ -35,7 +42,8 @@ import socket
 import threading
 import time
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,7 +62,7 @@ from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError, 
 
 from pipeline.config.fetch import FetchSettings
 from pipeline.errors import (
-    BadContentType, ConnectError, ConnectTimeout, DecodingError, FetchError, HTTPStatusError,
+    BadContentType, ConnectError, ConnectTimeout, DecodingError, FetchDeferred, FetchError, HTTPStatusError,
     InvalidURL, ReadTimeout, RefusedAddress, RobotsDisallowed, TooLarge, TooManyRedirects,
 )
 
@@ -89,6 +97,8 @@ _DISCARD_LIMIT = 64 * 1024      # drain at most this much of a body we do not wa
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks parsers to read at least 500 KiB
 _ROBOTS_RETRY_SECONDS = 60.0    # an unreachable robots.txt is asked for again after this
 _MAX_POOLS = 256                # hosts with idle keep-alive connections kept open
+_LATE_TTL = 120.0               # a fetch left running past a time box keeps its result this long
+_LATE_MAX = 1024                # ... and at most this many of them
 
 
 # --- address policy -----------------------------------------------------------------
@@ -800,6 +810,89 @@ class _Robots:
     expires: float
 
 
+def _outcome(future: Future) -> Response | BaseException:
+    exc = future.exception()
+    return exc if exc is not None else future.result()
+
+
+class _Batch:
+    """The dispatcher of one ``fetch_many``: starts URLs as slots free up, hosts taking turns.
+
+    It never starts more than ``per_host_concurrency`` of its own URLs on one host, so the
+    fetcher's threads wait on the network rather than on a busy host's slot while other
+    hosts' pages sit in the queue.  (The slot itself is still taken in ``_fetch``: that is
+    what bounds a host across every caller and every redirect.)
+    """
+
+    def __init__(self, fetcher: "Fetcher", outcomes: queue.SimpleQueue, kwargs: dict):
+        self.fetcher, self.outcomes, self.kwargs = fetcher, outcomes, kwargs
+        self.lock = threading.RLock()
+        self.hosts: OrderedDict[str, deque[str]] = OrderedDict()
+        self.busy: dict[str, int] = {}
+        self.running: dict[str, Future] = {}
+        self.stopped = False
+        self._pumping = False
+        self._again = False
+
+    def add(self, url: str) -> None:
+        try:
+            host = _parse_target(url).host
+        except InvalidURL:
+            host = ""  # fetch() raises the InvalidURL as this URL's outcome
+        self.hosts.setdefault(host, deque()).append(url)
+
+    def pump(self) -> None:
+        """Start queued URLs while there are free slots (overall and per host)."""
+        with self.lock:
+            if self._pumping:  # a fetch completed inside our own loop: go round once more
+                self._again = True
+                return
+            self._pumping = True
+            try:
+                self._again = True
+                while self._again:
+                    self._again = False
+                    self._start_some()
+            finally:
+                self._pumping = False
+
+    def _start_some(self) -> None:
+        limit = self.fetcher.settings.concurrency
+        per_host = self.fetcher.settings.per_host_concurrency
+        for host in list(self.hosts):
+            if self.stopped or len(self.running) >= limit:
+                return
+            urls = self.hosts.get(host)
+            if not urls or self.busy.get(host, 0) >= per_host:
+                continue
+            url = urls.popleft()
+            if not urls:
+                del self.hosts[host]
+            self.busy[host] = self.busy.get(host, 0) + 1
+            try:
+                future = self.fetcher._submit(lambda u=url: self.fetcher.fetch(u, **self.kwargs))
+            except RuntimeError as exc:  # the fetcher was closed under us
+                future = Future()
+                future.set_exception(exc)
+            self.running[url] = future
+            future.add_done_callback(lambda f, u=url, h=host: self._done(u, h, f))
+            self._again = True  # hosts take turns: one URL per host per round
+
+    def _done(self, url: str, host: str, future: Future) -> None:
+        with self.lock:
+            self.running.pop(url, None)
+            self.busy[host] -= 1
+        self.outcomes.put((url, future))
+        self.pump()
+
+    def stop(self) -> dict[str, Future]:
+        """Start nothing more; return the fetches still running."""
+        with self.lock:
+            self.stopped = True
+            self.hosts.clear()
+            return dict(self.running)
+
+
 # --- the fetcher ---------------------------------------------------------------------------
 
 class Fetcher:
@@ -824,6 +917,10 @@ class Fetcher:
         self._robots_locks: dict[tuple[str, str, int], threading.Lock] = {}
         self._watchdog = _Watchdog()
         self._closed = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._busy = 0  # fetches submitted to the executor and not done
+        self._late: OrderedDict[tuple, tuple[float, Future]] = OrderedDict()
+        self._active_hops: set[_Hop] = set()
         encodings = "gzip, deflate, br" if _BROTLI_OK else "gzip, deflate"
         self._base_headers = {"User-Agent": self.settings.user_agent, "Accept-Encoding": encodings}
 
@@ -862,12 +959,161 @@ class Fetcher:
             # feed status), never a bare builtins.ValueError.
             raise InvalidURL(f"fetcher: cannot fetch {url!r}: {type(exc).__name__}: {exc}", url) from exc
 
+    def fetch_many(self, urls: Iterable[str], *, headers: Mapping[str, str] | None = None,
+                   accept: Iterable[str] | str | None = None, max_bytes: int | None = None,
+                   deadline: float | None = None,
+                   cancel: threading.Event | None = None) -> Iterator[tuple[str, Response | BaseException]]:
+        """GET every URL of ``urls`` concurrently; yield ``(url, outcome)`` as each completes.
+
+        ``outcome`` is what :meth:`fetch` would return for that URL (a Response) or the
+        FetchError it would raise, as a value; each distinct URL is yielded once, in the order
+        the fetches complete.  At most ``fetch.concurrency`` requests are in flight and at most
+        ``fetch.per_host_concurrency`` per host (hosts take turns, so one host with many pages
+        does not hold the others up); ``per_host_rate``, robots.txt, the address checks and the
+        per-request deadline apply as in :meth:`fetch`.
+
+        ``deadline`` is a ``time.monotonic()`` instant (the caller's time box) and ``cancel`` an
+        event (shutdown): when either comes, every URL not yet answered is yielded at once with a
+        retriable FetchDeferred.  A fetch that was already in flight is not cut: it runs on to its
+        own deadline in the background, and a later ``fetch_many`` of the same URL (within
+        two minutes) gets its outcome instead of starting again.
+
+        The fetches run on the fetcher's threads; the caller's loop body runs while they go on.
+        Raises nothing itself (a bug inside a fetch comes out as its outcome).
+        """
+        key_extra = (tuple(sorted((headers or {}).items())), _accept_set(accept), max_bytes)
+        outcomes: queue.SimpleQueue = queue.SimpleQueue()
+        batch = _Batch(self, outcomes, dict(headers=headers, accept=accept, max_bytes=max_bytes))
+        waiting: dict[str, tuple] = {}          # url -> its key in self._late
+        late: dict[str, Future] = {}            # fetches a previous call left running
+        now = time.monotonic()
+        with self._lock:
+            for key, (at, _) in list(self._late.items()):
+                if now - at > _LATE_TTL:
+                    del self._late[key]
+            for url in dict.fromkeys(urls):
+                key = (url, *key_extra)
+                waiting[url] = key
+                left = self._late.pop(key, None)
+                if left is not None:
+                    late[url] = left[1]
+                else:
+                    batch.add(url)
+        for url, future in late.items():
+            future.add_done_callback(lambda f, u=url: outcomes.put((u, f)))
+        batch.pump()
+        running: dict[str, Future] = {}
+        try:
+            while waiting:
+                if cancel is not None and cancel.is_set():
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                timeout = left if cancel is None else min(0.1 if left is None else left, 0.1)
+                try:
+                    url, future = outcomes.get(timeout=timeout)
+                except queue.Empty:
+                    continue
+                if waiting.pop(url, None) is not None:
+                    yield url, _outcome(future)
+            # The box ended: what has completed meanwhile is still an answer, not a deferral.
+            while waiting:
+                try:
+                    url, future = outcomes.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting.pop(url, None) is not None:
+                    yield url, _outcome(future)
+        finally:
+            running = batch.stop()
+            running.update((u, f) for u, f in late.items() if not f.done())
+            with self._lock:
+                # Leave what is in flight running, for a retry of the same URL to pick up.
+                for url, future in running.items():
+                    if url in waiting and not self._closed:
+                        self._late[waiting[url]] = (time.monotonic(), future)
+                while len(self._late) > _LATE_MAX:
+                    self._late.popitem(last=False)
+        why = "the worker was stopping" if cancel is not None and cancel.is_set() else "the time box ended"
+        for url in list(waiting):
+            state = "in flight" if url in running else "not started"
+            yield url, FetchDeferred(f"fetcher: {url} was still pending ({state}) when {why}; "
+                                     "it is retried later", url)
+
+    def prefetch(self, urls: Iterable[str], *, headers: Mapping[str, str] | None = None,
+                 accept: Iterable[str] | str | None = None, max_bytes: int | None = None) -> list[str]:
+        """Start fetching some of ``urls`` now, on fetch threads that are idle, for a later
+        ``fetch_many`` with the same arguments to collect (within two minutes).
+
+        Low priority by construction: it only takes threads nobody is using, so the batch in
+        hand is never slowed, and at most ``per_host_concurrency`` per host.  Returns the URLs
+        it did not start (call again when threads free up).
+        """
+        key_extra = (tuple(sorted((headers or {}).items())), _accept_set(accept), max_bytes)
+        kwargs = dict(headers=headers, accept=accept, max_bytes=max_bytes)
+        rest: list[str] = []
+        start: list[tuple[str, tuple]] = []
+        per_host: dict[str, int] = {}
+        with self._lock:
+            free = 0 if self._closed else self.settings.concurrency - self._busy
+            for url in dict.fromkeys(urls):
+                key = (url, *key_extra)
+                if key in self._late:
+                    continue
+                try:
+                    host = _parse_target(url).host
+                except InvalidURL:
+                    continue  # fetch_many reports it
+                if free <= 0 or per_host.get(host, 0) >= self.settings.per_host_concurrency:
+                    rest.append(url)
+                    continue
+                free -= 1
+                per_host[host] = per_host.get(host, 0) + 1
+                start.append((url, key))
+        started = []
+        for url, key in start:
+            try:
+                started.append((key, self._submit(lambda u=url: self.fetch(u, **kwargs))))
+            except RuntimeError:  # closed meanwhile
+                break
+        with self._lock:
+            for key, future in started:
+                self._late[key] = (time.monotonic(), future)
+            while len(self._late) > _LATE_MAX:
+                self._late.popitem(last=False)
+        return rest
+
+    def _submit(self, fn: Callable[[], Response]) -> Future:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("Fetcher is closed")
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="fetcher")
+            self._busy += 1
+            future = self._executor.submit(fn)
+        future.add_done_callback(self._unbusy)
+        return future
+
+    def _unbusy(self, _future: Future) -> None:
+        with self._lock:
+            self._busy -= 1
+
     def close(self) -> None:
         """Close idle connections and stop the watchdog.  The fetcher must not be used after."""
         with self._lock:
             self._closed = True
             pools = list(self._pools.values())
             self._pools.clear()
+            hops = list(self._active_hops)
+            executor, self._executor = self._executor, None
+            self._late.clear()
+        # Fetches still running (left behind by a time box) end now rather than at their
+        # deadline: a worker that is shutting down must not wait 30 s for a slow server.
+        for hop in hops:
+            hop.expire()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         for pool in pools:
             pool.close()
         self._watchdog.close()
@@ -907,6 +1153,8 @@ class Fetcher:
                 hop = _Hop(self, target, where, hop_started + self.settings.deadline - budget_used)
                 self._watchdog.arm(hop)
                 _tls.hop = hop
+                with self._lock:
+                    self._active_hops.add(hop)
                 try:
                     raw = self._send(target, req_headers, hop)
                     status = raw.status
@@ -918,6 +1166,8 @@ class Fetcher:
                 finally:
                     _tls.hop = None
                     hop.finish()
+                    with self._lock:
+                        self._active_hops.discard(hop)
                     budget_used += time.monotonic() - hop_started
 
             if not location:

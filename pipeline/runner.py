@@ -37,6 +37,7 @@ from pipeline.stages.base import Output, Stage
 log = logging.getLogger("pipeline.runner")
 
 H = topics.ERROR_HEADER_PREFIX
+R = topics.RETRY_HEADER_PREFIX
 
 
 def is_retriable(exc: BaseException) -> bool:
@@ -61,6 +62,40 @@ def error_headers(exc: BaseException, stage: str, msg: Message, retries: int) ->
     ]
 
 
+def batch_time_box(settings: Settings) -> float:
+    """Seconds a batch may wait on the network: ``runner.batch_deadline``, else half of what the
+    transport allows between two polls before it hands the partitions to another member."""
+    if settings.runner.batch_deadline is not None:
+        return float(settings.runner.batch_deadline)
+    if settings.transport.kind == "kafka":
+        return settings.transport.kafka.max_poll_interval_ms / 2000.0
+    from pipeline.bus.local import SESSION_TIMEOUT_S
+
+    return SESSION_TIMEOUT_S / 2
+
+
+@dataclass
+class RetryInfo:
+    """What the ``__pipeline.retry.*`` headers of a re-queued input say (attempt 0: a first try)."""
+
+    attempt: int = 0
+    not_before: float = 0.0                # epoch seconds
+    origin: tuple[str, int, int] | None = None  # (topic, partition, offset) of the first try
+
+    @classmethod
+    def of(cls, msg: Message) -> "RetryInfo":
+        h = {k: v for k, v in msg.headers if k.startswith(R)}
+        if not h:
+            return cls()
+        try:
+            info = cls(int(h.get(R + "attempt", b"0")), int(h.get(R + "not_before", b"0")) / 1000.0)
+            if R + "topic" in h:
+                info.origin = (h[R + "topic"].decode(), int(h[R + "partition"]), int(h[R + "offset"]))
+            return info
+        except (ValueError, KeyError, UnicodeDecodeError):
+            return cls(attempt=0)  # mangled headers: try it now, counting from zero
+
+
 def ensure_topics(bus: Bus, settings: Settings, logical_names: list[str]) -> list[str]:
     """Create the missing topics (logical names), single-partition ones with one partition.
     Returns the physical names."""
@@ -78,6 +113,7 @@ class StepResult:
     consumed: int = 0
     produced: int = 0
     dead: int = 0
+    retried: int = 0
 
 
 class Runner:
@@ -103,14 +139,21 @@ class Runner:
         self._m_latency = self.metrics.latency.labels(self.name)
         self._m_out: dict[str, Any] = {}
         self._physical: dict[str, str] = {}
+        self.time_box = batch_time_box(settings)
+        self._held: dict[TopicPartition, tuple[float, int]] = {}  # retry partition -> (due, offset held at)
+        self._released: dict[TopicPartition, int] = {}  # held, now due: that offset goes through
+        # Look ahead only for stages that can use the hint (they wait on the network).
+        self._look_ahead = type(stage).prefetch is not Stage.prefetch
+        self._ahead: list[Message] = []  # polled, not processed: the next batch
         wanted = list(stage.output_topics)
         if stage.input_topic is not None:
-            wanted += [stage.input_topic, topics.dlq(stage.input_topic)]
+            wanted += [stage.input_topic, topics.dlq(stage.input_topic), topics.retry(stage.input_topic)]
         ensure_topics(bus, settings, wanted)
+        self._retry_topic = settings.topic(topics.retry(stage.input_topic)) if stage.input_topic else None
         if stage.input_topic is not None:
             inp = settings.topic(stage.input_topic)
             group = (settings.transport.kafka.group_id_prefix if settings.transport.kind == "kafka" else "") + stage.name
-            bus.subscribe([inp], group)
+            bus.subscribe([inp, self._retry_topic], group)
         self.metrics.ready = True
 
     # --- one cycle --------------------------------------------------------------------
@@ -120,8 +163,10 @@ class Runner:
         self.metrics.loop_turned(self.name)
         if self.stage.input_topic is None:
             return self._step_source(force_all)
+        wait = self._release_due(self.rs.poll_timeout if timeout is None else timeout)
+        msgs, self._ahead = self._ahead, []
         try:
-            msgs = self.bus.poll(self.batch_size, self.rs.poll_timeout if timeout is None else timeout)
+            msgs = msgs or self.bus.poll(self.batch_size, wait)
         except TransportError as exc:
             self._on_transport_error(exc)
             return StepResult()
@@ -133,8 +178,12 @@ class Runner:
         try:
             result = self._handle(msgs)
         except TransportError as exc:
+            self._ahead = []  # the abort rewinds the bus to the last commit: they come again
             self._on_transport_error(exc)
             return StepResult()
+        except BaseException:
+            self._ahead = []  # whoever catches this aborts the unit (run_forever): same
+            raise
         self._transport_failures = 0
         self.metrics.batch_seconds.labels(self.name).observe(time.monotonic() - started)
         return result
@@ -166,6 +215,9 @@ class Runner:
     def _handle(self, msgs: list[Message]) -> StepResult:
         in_topic = self.stage.input_topic
         assert in_topic is not None
+        msgs = self._hold_not_due(msgs)
+        if not msgs:
+            return StepResult()
         self._m_in.inc(len(msgs))
         dead: list[tuple[Message, BaseException, int]] = []
         live: list[tuple[Message, dict[str, Any]]] = []
@@ -176,39 +228,37 @@ class Runner:
                 dead.append((m, exc, 0))
 
         outputs: list[tuple[Output, bytes]] = []
-        pending = live
-        attempt = 0
-        delay = self.rs.retry_backoff_initial
+        requeue: list[tuple[Message, BaseException, int]] = []
         t0 = time.monotonic()
-        while pending:
-            results = self.stage.process_batch([v for _, v in pending])
-            retry: list[tuple[Message, dict[str, Any]]] = []
-            for (m, v), res in zip(pending, results):
-                if isinstance(res, BaseException):
-                    self.metrics.errors.labels(self.name, type(res).__name__).inc()
-                    if is_retriable(res) and attempt < self.rs.max_retries and not self.stop.is_set():
-                        retry.append((m, v))
-                    else:
-                        if not isinstance(res, PipelineError):
-                            log.warning("%s: unexpected %s at %s[%d]@%d: %s", self.name, type(res).__name__,
-                                        m.topic, m.partition, m.offset, res)
-                        dead.append((m, res, attempt))
+        # One try per input and batch: a retriable failure is re-queued (below, in the same unit
+        # as the offsets) instead of retried here, so one slow host never holds the rest.
+        if self._look_ahead:
+            self._poll_ahead()
+        ctx = self.stage.ctx
+        ctx.deadline, ctx.cancel = t0 + self.time_box, self.stop
+        try:
+            results = self.stage.process_batch([v for _, v in live]) if live else []
+        finally:
+            ctx.deadline = ctx.cancel = None
+        for (m, v), res in zip(live, results):
+            if isinstance(res, BaseException):
+                self.metrics.errors.labels(self.name, type(res).__name__).inc()
+                attempt = RetryInfo.of(m).attempt
+                if is_retriable(res) and attempt < self.rs.max_retries:
+                    requeue.append((m, res, attempt + 1))
                 else:
-                    # Encode now, not at produce time: an output that cannot be written (an
-                    # int beyond 64 bits) dead-letters its input instead of failing the batch.
-                    try:
-                        outputs.extend([(out, self._encode(out)) for out in res])
-                    except MessageError as exc:
-                        self.metrics.errors.labels(self.name, type(exc).__name__).inc()
-                        dead.append((m, exc, attempt))
-            pending = retry
-            if pending:
-                attempt += 1
-                self.metrics.retries.labels(self.name).inc(len(pending))
-                wait = min(delay, self.rs.retry_backoff_max) * (0.5 + random.random() / 2)
-                log.info("%s: retrying %d message(s) in %.1fs (attempt %d)", self.name, len(pending), wait, attempt)
-                self.stop.wait(wait)
-                delay *= 2
+                    if not isinstance(res, PipelineError):
+                        log.warning("%s: unexpected %s at %s[%d]@%d: %s", self.name, type(res).__name__,
+                                    m.topic, m.partition, m.offset, res)
+                    dead.append((m, res, attempt))
+            else:
+                # Encode now, not at produce time: an output that cannot be written (an
+                # int beyond 64 bits) dead-letters its input instead of failing the batch.
+                try:
+                    outputs.extend([(out, self._encode(out)) for out in res])
+                except MessageError as exc:
+                    self.metrics.errors.labels(self.name, type(exc).__name__).inc()
+                    dead.append((m, exc, RetryInfo.of(m).attempt))
         if live:
             # One observation per batch: the mean time per message in it. Observing it once
             # per message costs as much as a light stage's own work.
@@ -223,8 +273,10 @@ class Runner:
                 produced[out.topic] = produced.get(out.topic, 0) + 1
             for topic, n in produced.items():
                 self._count_out(topic, n)
+            for m, exc, attempt in requeue:
+                self._requeue(m, exc, attempt)
             for m, exc, retries in dead:
-                self._dead_letter(m, exc, retries)
+                self._dead_letter(self._as_first_try(m), exc, retries)
             offsets: dict[TopicPartition, int] = {}
             for m in msgs:
                 tp = (m.topic, m.partition)
@@ -238,8 +290,115 @@ class Runner:
         except Exception as exc:  # a bug in produce: abort, don't lose
             raise TransportError(f"runner: could not produce the outputs of {self.name}: {exc}") from exc
         self.metrics.commits.labels(self.name).inc()
+        if requeue:
+            self.metrics.retries.labels(self.name).inc(len(requeue))
+            log.info("%s: %d input(s) failed for a transient reason; re-queued for a later try (%s)",
+                     self.name, len(requeue), "; ".join(sorted({type(e).__name__ for _, e, _ in requeue})))
         self.stage.commit()
-        return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))
+        return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead), retried=len(requeue))
+
+    def _poll_ahead(self) -> None:
+        """Poll the next batch now (without waiting) and hand its values to ``stage.prefetch``,
+        so its pages load while this batch is parsed.  Its offsets are committed with its own
+        batch, on the next step; an abort drops it (the bus rewinds to the last commit)."""
+        try:
+            self._ahead = self.bus.poll(self.batch_size, 0)
+        except TransportError:
+            self._ahead = []  # the next poll meets the same trouble and handles it
+            return
+        in_topic = self.stage.input_topic
+        now = time.time()
+        hints = []
+        for m in self._ahead:
+            if m.topic == self._retry_topic and RetryInfo.of(m).not_before > now:
+                continue
+            try:
+                hints.append(models.decode(m.value, in_topic))
+            except MessageError:
+                continue
+        if hints:
+            try:
+                self.stage.prefetch(hints)
+            except Exception as exc:  # noqa: BLE001 - a hint; the batch itself will say what is wrong
+                log.debug("%s: prefetch failed: %s", self.name, exc)
+
+    # --- retries: re-queued inputs and their not-before times ----------------------------
+    def _requeue(self, m: Message, exc: BaseException, attempt: int) -> None:
+        """Put ``m`` on the retry topic for try number ``attempt``, due after a backoff (with
+        jitter).  The first try's position rides along, for the dead letter if it comes to that."""
+        first = self._as_first_try(m)
+        delay = min(self.rs.retry_backoff_initial * 2 ** (attempt - 1), self.rs.retry_backoff_max)
+        delay *= 0.5 + random.random() / 2
+        error = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:1000]
+        headers = first.headers + [
+            (R + "attempt", str(attempt).encode()),
+            (R + "not_before", str(int((time.time() + delay) * 1000)).encode()),
+            (R + "topic", first.topic.encode()),
+            (R + "partition", str(first.partition).encode()),
+            (R + "offset", str(first.offset).encode()),
+            (R + "error", error),
+        ]
+        self.bus.produce(self._retry_topic, m.key, m.value, headers)
+
+    def _as_first_try(self, m: Message) -> Message:
+        """``m`` as it was on the input topic: its first try's position, its headers without ours."""
+        info = RetryInfo.of(m)
+        headers = [(k, v) for k, v in m.headers if not k.startswith(R)]
+        if info.origin is None:
+            return m if len(headers) == len(m.headers) else Message(m.topic, m.partition, m.offset, m.key,
+                                                                   m.value, headers, m.timestamp_ms)
+        topic, partition, offset = info.origin
+        return Message(topic, partition, offset, m.key, m.value, headers, m.timestamp_ms)
+
+    def _hold_not_due(self, msgs: list[Message]) -> list[Message]:
+        """Drop the retries that are not due yet from ``msgs`` and hold their partitions there.
+
+        A retry partition is read in order, so its first message not yet due holds it (and
+        everything behind it, due a little later at most: backoffs only grow to
+        ``retry_backoff_max``) until then; the input topic and the other partitions flow on.
+        Nothing held is committed: the next poll after ``release`` reads it again.
+        """
+        now = time.time()
+        held: dict[TopicPartition, int] = {}
+        for m in msgs:
+            tp = (m.topic, m.partition)
+            if m.topic != self._retry_topic or tp in held:
+                continue
+            if self._released.get(tp) == m.offset:
+                del self._released[tp]  # it waited its time: whatever its header says now
+                continue
+            # Never longer than a backoff can be: a clock that jumped, or a header written by
+            # someone else, must not hold the partition for good.
+            due = min(RetryInfo.of(m).not_before, now + self.rs.retry_backoff_max)
+            if due > now:
+                held[tp] = m.offset
+                self._held[tp] = (due, m.offset)
+        if not held:
+            return msgs
+        for tp, offset in held.items():
+            self.bus.hold(tp, offset)
+        return [m for m in msgs if m.offset < held.get((m.topic, m.partition), m.offset + 1)]
+
+    def _release_due(self, wait: float) -> float:
+        """Release held partitions that are due (or no longer ours). Returns how long the next
+        poll may wait: ``wait``, or less when a held partition comes due sooner."""
+        if not self._held:
+            return wait
+        now = time.time()
+        owned = self.bus.assignment()
+        for tp, (due, offset) in list(self._held.items()):
+            if due <= now or tp not in owned:
+                del self._held[tp]
+                self.bus.release(tp)
+                if tp in owned:
+                    self._released[tp] = offset
+        if self._held:
+            wait = min(wait, max(0.0, min(d for d, _ in self._held.values()) - now))
+        return wait
+
+    def holding(self) -> int:
+        """Retry partitions held until their next input is due (``--until-idle`` waits for them)."""
+        return len(self._held)
 
     def _encode(self, out: Output) -> bytes:
         """``out``'s value as bytes, within ``runner.max_message_bytes`` (``budget.fit``: lists
@@ -386,10 +545,11 @@ def run_until_idle(runners: list[Runner], idle_after: float, stop: threading.Eve
                 t.consumed += res.consumed
                 t.produced += res.produced
                 t.dead += res.dead
+                t.retried += res.retried
                 moved += res.consumed
                 if not res.consumed:
                     break
-        if moved:
+        if moved or any(r.holding() for r in consumers):
             idle_since = None
             continue
         idle_since = idle_since or time.monotonic()

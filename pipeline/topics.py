@@ -19,11 +19,19 @@ SINGLE_PARTITION = frozenset({ARTICLES_EXTRACTED})
 
 DLQ_SUFFIX = ".dlq"
 ERROR_HEADER_PREFIX = "__pipeline.errors."
+RETRY_SUFFIX = ".retry"
+RETRY_HEADER_PREFIX = "__pipeline.retry."
 
 
 def dlq(topic: str) -> str:
     """Return the dead-letter topic for ``topic`` (logical name, no prefix)."""
     return topic + DLQ_SUFFIX
+
+
+def retry(topic: str) -> str:
+    """Return the retry topic of a stage reading ``topic`` (logical name): where the runner
+    re-queues an input that failed for a transient reason (docs/architecture.md)."""
+    return topic + RETRY_SUFFIX
 
 
 def physical(topic: str, prefix: str = "") -> str:
@@ -33,7 +41,9 @@ def physical(topic: str, prefix: str = "") -> str:
 
 def partitions_for(topic: str, default: int | None = None) -> int | None:
     """Partitions to create ``topic`` (logical name) with: 1 for SINGLE_PARTITION, else ``default``."""
-    return 1 if topic in SINGLE_PARTITION else default
+    # A retry topic is partitioned like its topic, so the member that owns a partition of the
+    # input also owns the retries of its keys (range assignment pairs equal partition numbers).
+    return 1 if topic in SINGLE_PARTITION or topic.removesuffix(RETRY_SUFFIX) in SINGLE_PARTITION else default
 
 
 def logical(topic: str, prefix: str = "") -> str:

@@ -63,6 +63,16 @@ class Bus(ABC):
     def poll(self, max_records: int, timeout: float) -> list[Message]:
         """Return up to ``max_records`` messages, waiting up to ``timeout`` s for the first."""
 
+    def hold(self, tp: TopicPartition, offset: int) -> None:
+        """Rewind ``tp`` to ``offset`` and return nothing more from it until ``release(tp)``.
+        The runner holds a retry partition whose next message is not due yet, so the other
+        partitions flow while it waits, without a busy loop."""
+        raise NotImplementedError(f"{type(self).__name__} cannot hold a partition")
+
+    def release(self, tp: TopicPartition) -> None:
+        """Let ``poll`` return messages of ``tp`` again (a no-op for a partition not held)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot hold a partition")
+
     @abstractmethod
     def assignment(self) -> set[TopicPartition]:
         """The partitions this session currently owns."""

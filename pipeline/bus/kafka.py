@@ -388,10 +388,32 @@ class KafkaBus(Bus):
             # not always rejoin once the metadata arrived, leaving a worker idle for good.
             self._partitions(consumer, topics)
             consumer.subscribe(topics, listener=self._tracker)
+            self._snapshot_metadata(consumer)
         except (kerr.KafkaError, TransportError) as exc:
             consumer.close(autocommit=False)
             raise self._wrap(f"cannot subscribe to {', '.join(topics)}", exc) from exc
         self._consumer, self._group, self._topics = consumer, group, list(topics)
+
+    @staticmethod
+    def _snapshot_metadata(consumer: KafkaConsumer) -> None:
+        """Let the coordinator see the subscribed topics' partitions before its first join.
+
+        kafka-python records a metadata snapshot of the subscription only when a metadata
+        update arrives *after* ``subscribe``.  A join that beats that update assigns with an
+        empty snapshot; the update then differs from it and forces a second rebalance right
+        after the first (seen: revoked ~0.1 s after assigned), and kafka-python sometimes
+        never rejoins after it, leaving the worker idle for good.  The metadata loaded by
+        ``_partitions`` is current, so hand it to the coordinator now.  Best effort: private API.
+        """
+        coordinator = getattr(consumer, "_coordinator", None)
+        cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+        update = getattr(coordinator, "_handle_metadata_update", None)
+        if update is None or cluster is None:
+            return
+        try:
+            update(cluster)
+        except Exception as exc:  # noqa: BLE001 - the first join then just takes the slow road
+            log.debug("kafka: could not pre-load the subscription's metadata snapshot: %s", exc)
 
     def assign(self, topics: list[str], *, from_beginning: bool) -> None:
         if self._consumer is not None:
@@ -464,6 +486,24 @@ class KafkaBus(Bus):
                 if self._group is None:
                     self._next[KTopicPartition(r.topic, r.partition)] = r.offset + 1
         return out
+
+    def hold(self, tp: TopicPartition, offset: int) -> None:
+        consumer = self._need_consumer()
+        ktp = KTopicPartition(*tp)
+        try:
+            consumer.seek(ktp, offset)
+            consumer.pause(ktp)
+        except (kerr.KafkaError, AssertionError, KeyError, ValueError) as exc:
+            # Not assigned any more (a rebalance): the new owner starts from the committed offset.
+            log.debug("kafka: cannot hold %s: %s", _fmt([ktp]), exc)
+
+    def release(self, tp: TopicPartition) -> None:
+        if self._consumer is None:
+            return
+        try:
+            self._consumer.resume(KTopicPartition(*tp))
+        except (kerr.KafkaError, AssertionError, KeyError, ValueError) as exc:
+            log.debug("kafka: cannot release %s: %s", tp, exc)
 
     def assignment(self) -> set[TopicPartition]:
         if self._consumer is None:

@@ -101,6 +101,7 @@ class LocalBus(Bus):
         self._positions: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._pending: list[tuple[str, bytes | None, bytes | None, str | None, int]] = []
+        self._held: set[TopicPartition] = set()
         self._rr = 0
         self._last_heartbeat = 0.0
         self._last_compact = time.monotonic()
@@ -172,7 +173,9 @@ class LocalBus(Bus):
             f"SELECT topic, partition FROM partitions WHERE topic IN ({','.join('?' * len(self._topics))})",
             self._topics).fetchall())
         me = members.index(self.member_id)
-        mine = {tuple(tp) for i, tp in enumerate(all_tps) if i % len(members) == me}
+        # Partition p of every topic goes to the same member (Kafka's range assignor does the
+        # same): a stage's input and its retry topic stay together.
+        mine = {tuple(tp) for tp in all_tps if tp[1] % len(members) == me}
         if mine != set(self._positions):
             committed = self._read_committed(mine)
             # Newly assigned partitions start at the group's committed offset; partitions
@@ -201,9 +204,15 @@ class LocalBus(Bus):
             self._heartbeat()
             out: list[Message] = []
             with self._lock:
-                for (topic, p), pos in sorted(self._positions.items()):
+                # Partitions take turns at the head of the batch, so a backlog on one (the
+                # input) cannot starve another (its retry topic).
+                order = sorted(self._positions.items())
+                self._turn = (getattr(self, "_turn", -1) + 1) % max(1, len(order))
+                for (topic, p), pos in order[self._turn:] + order[:self._turn]:
                     if len(out) >= max_records:
                         break
+                    if (topic, p) in self._held:
+                        continue
                     rows = self._db.execute(
                         "SELECT offset, key, value, headers, ts FROM messages "
                         "WHERE topic=? AND partition=? AND offset>=? ORDER BY offset LIMIT ?",
@@ -215,6 +224,16 @@ class LocalBus(Bus):
             if out or time.monotonic() >= deadline:
                 return out
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+    def hold(self, tp: TopicPartition, offset: int) -> None:
+        with self._lock:
+            if tp in self._positions:
+                self._positions[tp] = offset
+                self._held.add(tp)
+
+    def release(self, tp: TopicPartition) -> None:
+        with self._lock:
+            self._held.discard(tp)
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._positions)

@@ -14,7 +14,7 @@ def _stage_topics(settings) -> list[str]:
     for name in stages.NAMES:
         cls = stages.load(name)
         if cls.input_topic is not None:
-            names += [cls.input_topic, topics.dlq(cls.input_topic)]
+            names += [cls.input_topic, topics.dlq(cls.input_topic), topics.retry(cls.input_topic)]
         names += list(cls.output_topics)
     seen = []
     for n in names:

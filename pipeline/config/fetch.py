@@ -26,6 +26,10 @@ class FetchSettings(Section):
         description="User-Agent header; its first token is the robots.txt agent name.")
     per_host_concurrency: int = Field(
         2, ge=1, description="Requests in flight to one host at a time (also its keep-alive pool size).")
+    concurrency: int = Field(
+        32, ge=1, le=1024,
+        description="Pages fetched at once by a stage that asks for many (extract's batch); each "
+                    "host still gets at most per_host_concurrency of them.")
     per_host_rate: float = Field(0.0, ge=0, description="Requests per second per host; 0 = unlimited.")
     respect_robots_txt: bool = Field(
         False, description="Obey robots.txt (fetched once per host and cached); off: fetch regardless.")

@@ -10,9 +10,17 @@ from pipeline.config.base import Section
 
 
 class RunnerSettings(Section):
-    max_retries: int = Field(3, ge=0, description="Retries of a retriable error before the DLQ.")
+    max_retries: int = Field(3, ge=0, description="Retries of a retriable error before the DLQ. A failing "
+                                                 "input is re-queued on <input topic>.retry; the rest of "
+                                                 "its batch commits at once.")
     retry_backoff_initial: float = Field(0.5, ge=0, description="Seconds before the first retry; doubles each time.")
     retry_backoff_max: float = Field(30.0, ge=0)
+    batch_deadline: float | None = Field(
+        None, gt=0,
+        description="Seconds a batch may spend waiting on the network (extract's page fetches); what is "
+                    "still pending then is retried later. null = half of transport.kafka.max_poll_interval_ms "
+                    "on Kafka, half of the local log's 10 s session on the local transport, so a slow host "
+                    "can never get the worker evicted from its group.")
     poll_timeout: float = Field(1.0, gt=0, description="Seconds a worker waits for new messages per poll.")
     dlq: bool = Field(True, description="Send messages that fail for good to <input topic>.dlq.")
     max_message_bytes: int = Field(

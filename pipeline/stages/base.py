@@ -61,6 +61,11 @@ class Context:
     now: Callable[[], datetime] = utcnow
     metrics: Any = None  # pipeline.observe.Metrics or None
     _fetcher: Any = None
+    # Set by the runner for the batch in hand: the time.monotonic() instant by which the
+    # stage should be done waiting on the network (None = no limit), and the worker's stop
+    # event.  A stage hands both to the fetcher; what is still pending then is retriable.
+    deadline: float | None = None
+    cancel: Any = None  # threading.Event or None
 
     @property
     def fetcher(self):
@@ -103,6 +108,12 @@ class Stage:
             except Exception as exc:  # noqa: BLE001 - the runner decides what an error means
                 results.append(exc)
         return results
+
+    def prefetch(self, values: list[dict[str, Any]]) -> None:
+        """A hint from the runner: ``values`` are (most likely) the next batch.  A stage that
+        waits on the network may start that waiting now, below its own work (extract asks the
+        fetcher to warm the pages).  It must not change state or outputs: the values may be
+        re-delivered instead.  The default does nothing, and then the runner does not look ahead."""
 
     # --- source stages only ---------------------------------------------------------
     def poll_source(self, *, force_all: bool = False) -> list[Output]:  # pragma: no cover

@@ -98,17 +98,87 @@ class ExtractStage(Stage):
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         self.cfg = self.settings.extract
+        self._prefetched: dict[str, Any] = {}
+        self._next_urls: list[str] = []
+
+    # --- the batch: fetch every page at once, handle each entry as its page arrives ---------
+    def process_batch(self, values: list[dict[str, Any]]) -> list[list[Output] | BaseException]:
+        """Handle a batch. Returns, per input in order, its outputs or the exception it raised.
+
+        The pages are fetched together (``Fetcher.fetch_many``: its threads, per-host slots
+        and the runner's time box); each entry goes through ``process`` as soon as its page
+        is in, so parsing overlaps the slower pages' waits.  A page still pending when the
+        box ends comes back as a retriable FetchDeferred, so its entry is retried later.
+        """
+        fetch_many = getattr(self.ctx.fetcher, "fetch_many", None)
+        if fetch_many is None:  # a fetcher without it (tests, benches): one page at a time
+            return super().process_batch(values)
+        waiting: dict[str, list[int]] = {}
+        for i, value in enumerate(values):
+            url = value.get("url")
+            if isinstance(url, str) and url.strip():
+                waiting.setdefault(url, []).append(i)
+        results: list[list[Output] | BaseException | None] = [None] * len(values)
+        for url, outcome in fetch_many(list(waiting), accept=self.cfg.accept,
+                                       deadline=self.ctx.deadline, cancel=self.ctx.cancel):
+            self._warm_next()
+            for i in waiting.get(url, ()):
+                self._prefetched = {url: outcome}
+                results[i] = self._process_one(values[i])
+        self._prefetched = {}
+        self._warm_next()
+        for i, value in enumerate(values):
+            if results[i] is None:  # no url: process() says why
+                results[i] = self._process_one(value)
+        return results  # type: ignore[return-value]
+
+    def prefetch(self, values: list[dict[str, Any]]) -> None:
+        """Remember the next batch's page URLs; they are started on fetch threads this batch
+        leaves idle, so the next batch does not begin with a full round-trip of waiting."""
+        urls = [v.get("url") for v in values]
+        self._next_urls = [u for u in urls if isinstance(u, str) and u.strip()]
+
+    def _warm_next(self) -> None:
+        prefetch = getattr(self.ctx.fetcher, "prefetch", None)
+        if self._next_urls and prefetch is not None:
+            self._next_urls = prefetch(self._next_urls, accept=self.cfg.accept)
+
+    def _process_one(self, value: dict[str, Any]) -> list[Output] | BaseException:
+        try:
+            return self.process(value)
+        except Exception as exc:  # noqa: BLE001 - the runner decides what an error means
+            return exc
+
+    def _fetch(self, url: str):
+        """The page at ``url``: the batch's prefetched outcome, else a fetch of its own (within
+        the batch's time box when there is one). Returns the Response; raises FetchError."""
+        outcome = self._prefetched.pop(url, None)
+        if outcome is None:
+            fetch_many = getattr(self.ctx.fetcher, "fetch_many", None)
+            if fetch_many is None or (self.ctx.deadline is None and self.ctx.cancel is None):
+                return self.ctx.fetcher.fetch(url, accept=self.cfg.accept)
+            outcome = dict(fetch_many([url], accept=self.cfg.accept, deadline=self.ctx.deadline,
+                                      cancel=self.ctx.cancel))[url]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        # Fetches left running past a time box end now, not at their own deadline: a worker
+        # that is stopping must not wait for a slow server.
+        if self.ctx._fetcher is not None:
+            self.ctx._fetcher.close()
 
     # --- the page ------------------------------------------------------------------------
     def _fetch_and_extract(self, url: str) -> tuple[str, PageExtraction]:
         """Fetch ``url`` and extract it. Returns (final URL, extraction). Raises FetchError, ExtractionError."""
-        resp = self.ctx.fetcher.fetch(url, accept=self.cfg.accept)
+        resp = self._fetch(url)
         final_url = getattr(resp, "final_url", None) or url
         page = extract_html(resp.content, final_url, settings=self.cfg, encoding=getattr(resp, "encoding", None))
         # A redirector page (<meta http-equiv=refresh>) has no text of its own: follow it once.
         target = page.refresh_url
         if target and canonicalize(target) != canonicalize(final_url) and self._page_thin(page):
-            resp = self.ctx.fetcher.fetch(target, accept=self.cfg.accept)
+            resp = self._fetch(target)
             final_url = getattr(resp, "final_url", None) or target
             page = extract_html(resp.content, final_url, settings=self.cfg,
                                 encoding=getattr(resp, "encoding", None))

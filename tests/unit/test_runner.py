@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 
 from pipeline import models, topics
 from pipeline.bus.local import LocalBus
@@ -94,7 +95,8 @@ def make_runner(s):
 
 
 def run_all(r):
-    while r.step(timeout=0.05).consumed:
+    """Step until nothing is left, retries waiting for their not-before time included."""
+    while r.step(timeout=0.05).consumed or r.holding():
         pass
 
 
@@ -232,3 +234,191 @@ def test_values_over_the_budget_are_cut_or_dead_lettered_and_the_rest_flow(tmp_p
     assert [m.key for m in dlq] == [b"id2"]
     reason = dict(dlq[0].headers)["__pipeline.errors.exception.message"].decode()
     assert "over runner.max_message_bytes (900000)" in reason
+# --- retriable failures: re-queued, the rest of the batch commits at once (issue 18.3) ------
+
+class Slow(Echo):
+    """Titles "slow" fail with a retriable error every time (a host that never answers in time)."""
+
+    def process(self, value):
+        if value.get("title") == "slow":
+            raise RetriableError("extract: page still pending when the time box ended")
+        return super().process(value)
+
+
+def slow_runner(s, stop=None):
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    return Runner(Slow(Context(settings=s)), bus, s, stop=stop or threading.Event())
+
+
+def retry_headers(m):
+    return {k: v.decode() for k, v in m.headers if k.startswith("__pipeline.retry.")}
+
+
+def test_a_retriable_failure_is_requeued_and_the_rest_of_its_batch_commits_at_once(tmp_path):
+    s = settings(tmp_path)
+    s.runner.retry_backoff_initial = 30.0  # the old in-batch retry would sleep this long
+    put(s, [entry(1), entry(2, "slow"), entry(3)])
+    r = slow_runner(s)
+    t0 = time.monotonic()
+    res = r.step(timeout=0.05)
+    assert time.monotonic() - t0 < 5.0
+    assert (res.consumed, res.produced, res.dead, res.retried) == (3, 2, 0, 1)
+    assert sorted(m.key for m in read(s, topics.ARTICLES_EXTRACTED)) == [b"id1", b"id3"]
+    retry = read(s, topics.retry(topics.FEED_ENTRIES))
+    assert [m.key for m in retry] == [b"id2"]
+    h = retry_headers(retry[0])
+    assert h["__pipeline.retry.attempt"] == "1"
+    assert h["__pipeline.retry.topic"] == "t1.feed.entries" and h["__pipeline.retry.offset"] == "1"
+    assert "time box" in h["__pipeline.retry.error"]
+    assert 15_000 <= int(h["__pipeline.retry.not_before"]) - time.time() * 1000 <= 31_000
+    assert ("trace", b"t-1") in retry[0].headers and retry[0].value == models.encode(entry(2, "slow"))
+    assert read(s, topics.dlq(topics.FEED_ENTRIES)) == []
+    # The input offsets are committed: a new session sees only the retry, not due yet.
+    r.close()
+    r2 = slow_runner(s)
+    assert r2.step(timeout=0.05).consumed == 0 and r2.holding() == 1
+
+
+def test_a_retry_not_yet_due_waits_without_holding_new_input_or_spinning(tmp_path):
+    s = settings(tmp_path)
+    s.runner.retry_backoff_initial = 1.0
+    s.runner.retry_backoff_max = 1.0
+    put(s, [entry(1, "flaky")])
+    r = make_runner(s)
+    assert r.step(timeout=0.05).retried == 1
+    put(s, [entry(2), entry(3)])
+    res = r.step(timeout=0.05)
+    assert res.consumed == 2 and r.holding() == 1  # new input flows past the waiting retry
+    reads = []
+    real_poll = r.bus.poll
+    r.bus.poll = lambda n, t: reads.append(real_poll(n, t)) or reads[-1]
+    t0 = time.monotonic()
+    while not r.step(timeout=0.2).consumed:
+        assert time.monotonic() - t0 < 5.0
+    # Until it came due (about 1 s), polls returned nothing: the waiting retry was not read
+    # again and again, and each poll waited (no busy loop).
+    assert time.monotonic() - t0 >= 0.3
+    assert all(got == [] for got in reads[:-1]) and len(reads) <= 12
+    assert [m.key for m in reads[-1]] == [b"id1"]
+    # "flaky" failed twice: its second retry comes due and succeeds.
+    assert [dict(m.headers).get("__pipeline.retry.attempt") for m in read(s, topics.retry(topics.FEED_ENTRIES))] \
+        == [b"1", b"2"]
+    run_all(r)
+    assert sorted(m.key for m in read(s, topics.ARTICLES_EXTRACTED)) == [b"id1", b"id2", b"id3"]
+    assert read(s, topics.dlq(topics.FEED_ENTRIES)) == []
+
+
+def test_after_max_retries_the_dead_letter_names_the_first_try_and_the_retry_count(tmp_path):
+    s = settings(tmp_path)
+    s.runner.max_retries = 2
+    put(s, [entry(0), entry(1, "slow")])
+    r = slow_runner(s)
+    run_all(r)
+    dlq = read(s, topics.dlq(topics.FEED_ENTRIES))
+    assert [m.key for m in dlq] == [b"id1"]
+    h = dict(dlq[0].headers)
+    assert h["__pipeline.errors.retries"] == b"2"
+    assert h["__pipeline.errors.topic"] == b"t1.feed.entries" and h["__pipeline.errors.offset"] == b"1"
+    assert not any(k.startswith("__pipeline.retry.") for k, _ in dlq[0].headers)
+    assert ("trace", b"t-1") in dlq[0].headers
+    assert len(read(s, topics.retry(topics.FEED_ENTRIES))) == 2
+
+
+def test_stopping_never_dead_letters_a_retriable_failure(tmp_path):
+    """SIGTERM during retriable failures (issue 15.3): the batch in hand commits, the failing
+    inputs wait on the retry topic for the next worker, 0 dead letters."""
+    s = settings(tmp_path)
+    stop = threading.Event()
+    put(s, [entry(1), entry(2, "slow"), entry(3, "slow")])
+    r = slow_runner(s, stop)
+    stop.set()  # as install_signal_handlers does on SIGTERM
+    res = r.step(timeout=0.05)
+    assert (res.produced, res.dead, res.retried) == (1, 0, 2)
+    assert read(s, topics.dlq(topics.FEED_ENTRIES)) == []
+    assert sorted(m.key for m in read(s, topics.retry(topics.FEED_ENTRIES))) == [b"id2", b"id3"]
+
+
+def test_the_stage_gets_the_time_box_and_the_stop_event_for_its_batch(tmp_path):
+    s = settings(tmp_path)
+    s.runner.batch_deadline = 7.0
+    seen = []
+
+    class Box(Echo):
+        def process(self, value):
+            seen.append((self.ctx.deadline - time.monotonic(), self.ctx.cancel))
+            return super().process(value)
+
+    put(s, [entry(1)])
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    stop = threading.Event()
+    r = Runner(Box(Context(settings=s)), bus, s, stop=stop)
+    r.step(timeout=0.05)
+    (left, cancel), = seen
+    assert 6.0 < left <= 7.0 and cancel is stop
+    assert r.stage.ctx.deadline is None  # only while the batch is in hand
+
+
+# --- looking ahead: the next batch's values as a hint, for stages that wait on the network ----
+
+class Ahead(Echo):
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.hints = []
+
+    def prefetch(self, values):
+        self.hints.append([v["id"] for v in values])
+
+
+def test_a_stage_that_can_use_it_gets_the_next_batch_early_and_nothing_repeats_or_is_lost(tmp_path):
+    from pipeline.errors import TransportError
+
+    s = settings(tmp_path)
+    put(s, [entry(i) for i in range(10)])
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    r = Runner(Ahead(Context(settings=s)), bus, s, stop=threading.Event())
+    r.batch_size = 4
+    assert r.step(timeout=0.05).consumed == 4
+    assert r.stage.hints == [["id4", "id5", "id6", "id7"]]  # while batch 1 was in hand
+    # The unit of batch 2 fails to commit: the lookahead (batch 3) must not survive the rewind.
+    real_commit, calls = bus.commit, []
+
+    def failing_commit(offsets):
+        calls.append(offsets)
+        if len(calls) == 1:
+            bus._pending.clear()
+            raise TransportError("local: commit failed: disk I/O error")
+        return real_commit(offsets)
+
+    bus.commit = failing_commit
+    r.rs.retry_backoff_initial = 0.0
+    assert r.step(timeout=0.05).consumed == 0
+    run_all(r)
+    keys = [m.key for m in read(s, topics.ARTICLES_EXTRACTED)]
+    assert sorted(keys) == sorted(f"id{i}".encode() for i in range(10))  # each exactly once
+
+
+def test_a_stage_without_prefetch_is_not_looked_ahead_for(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(i) for i in range(6)])
+    r = make_runner(s)
+    r.batch_size = 2
+    r.step(timeout=0.05)
+    assert r.bus.positions()[(s.topic(topics.FEED_ENTRIES), 0)] == 2
+
+
+def test_a_not_before_far_in_the_future_holds_no_longer_than_the_longest_backoff(tmp_path):
+    s = settings(tmp_path)
+    s.runner.retry_backoff_max = 0.5
+    b = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    b.ensure_topics([s.topic(topics.retry(topics.FEED_ENTRIES))])
+    b.begin()
+    year_3000 = str(32503680000 * 1000).encode()
+    b.produce(s.topic(topics.retry(topics.FEED_ENTRIES)), b"id1", models.encode(entry(1)),
+              [("__pipeline.retry.attempt", b"1"), ("__pipeline.retry.not_before", year_3000)])
+    b.commit({})
+    b.close()
+    r = make_runner(s)
+    t0 = time.monotonic()
+    run_all(r)
+    assert time.monotonic() - t0 < 5.0
+    assert [m.key for m in read(s, topics.ARTICLES_EXTRACTED)] == [b"id1"]
