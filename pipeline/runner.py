@@ -103,6 +103,7 @@ class Runner:
         self._m_latency = self.metrics.latency.labels(self.name)
         self._m_out: dict[str, Any] = {}
         self._physical: dict[str, str] = {}
+        self.on_close: list[Any] = []  # callables run by close(), after the bus is closed
         wanted = list(stage.output_topics)
         if stage.input_topic is not None:
             wanted += [stage.input_topic, topics.dlq(stage.input_topic)]
@@ -308,7 +309,14 @@ class Runner:
             try:
                 self.step()
                 failures = 0
-            except Exception:  # noqa: BLE001 - a bug must not kill the worker in a crash loop
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker in a crash loop
+                if isinstance(exc, TransportError) and not exc.retriable:
+                    # A fenced producer: another worker now holds our transactional id, and every
+                    # begin() of this session fails.  Looping would keep our partitions while
+                    # doing nothing; end the worker (non-zero exit, /live red) instead.
+                    self.metrics.fail(self.name, str(exc))
+                    log.error("%s: %s; stopping the worker", self.name, exc)
+                    raise
                 failures += 1
                 wait = min(self.rs.retry_backoff_initial * 2 ** min(failures, 10), self.rs.retry_backoff_max)
                 log.exception("%s: unexpected error in the worker loop; retrying in %.1fs", self.name, wait)
@@ -342,7 +350,11 @@ class Runner:
         try:
             self.stage.close()
         finally:
-            self.bus.close()
+            try:
+                self.bus.close()
+            finally:
+                for release in self.on_close:
+                    release()
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

@@ -207,3 +207,53 @@ def test_a_worker_stuck_in_a_call_that_never_returns_exits_to_be_restarted(tmp_p
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 70
     assert "has not turned" in proc.stderr
+
+
+def test_a_fenced_producer_stops_the_worker_and_turns_live_red(tmp_path):
+    """A session whose transactional id was taken over can never commit again: the loop
+    must end with the error (non-zero exit) and /live must fail, not retry forever."""
+    import pytest
+
+    from pipeline.bus.kafka import ProducerFenced
+    from pipeline.observe import serve
+    from unit.test_observe import get
+
+    s = settings(tmp_path)
+    put(s, [entry(1)])
+    r = make_runner(s)
+    calls = []
+
+    def fenced(offsets):
+        calls.append(offsets)
+        raise ProducerFenced("kafka: producer fenced: another session took over transactional_id 'x'")
+
+    r.bus.commit = fenced
+    server = serve(r.metrics, "127.0.0.1", 0)
+    try:
+        assert get(server.server_address[1], "/live")[0] == 200
+        done = threading.Timer(10, r.stop.set)  # the old loop retried forever: end the test anyway
+        done.start()
+        with pytest.raises(ProducerFenced):
+            r.run_forever()
+        done.cancel()
+        assert len(calls) == 1
+        status, body = get(server.server_address[1], "/live")
+        assert status == 503 and "fenced" in body
+    finally:
+        server.shutdown()
+        r.close()
+
+
+def test_workers_of_one_stage_on_one_host_get_distinct_slots_and_a_restart_reuses_a_freed_one():
+    import uuid
+
+    from pipeline.app import InstanceSlot
+
+    key = f"test-{uuid.uuid4().hex}"
+    a, b = InstanceSlot(key), InstanceSlot(key)
+    assert (a.number, b.number) == (0, 1)
+    a.release()  # the worker in slot 0 died: its successor takes slot 0 again
+    c = InstanceSlot(key)
+    assert c.number == 0
+    b.release()
+    c.release()
