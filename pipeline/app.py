@@ -14,6 +14,7 @@ from pathlib import Path
 from pipeline import stages
 from pipeline.bus import open_bus
 from pipeline.config import Settings
+from pipeline.crashes import CrashLog
 from pipeline.errors import PipelineError
 from pipeline.observe import Metrics
 from pipeline.runner import Runner
@@ -90,12 +91,12 @@ def build_runner(settings: Settings, stage_name: str, *, metrics: Metrics | None
     ctx = context or Context(settings=settings, metrics=metrics)
     if ctx.metrics is None:
         ctx.metrics = metrics
-    tid, slot = None, None
+    tid, slot, instance = None, None, None
     kafka = settings.transport.kafka
-    if cls.input_topic is not None and settings.transport.kind == "kafka" \
-            and kafka.processing_guarantee == "exactly_once":
+    if cls.input_topic is not None:
         instance, slot = instance_id(settings, stage_name)
-        tid = transactional_id(settings, stage_name, instance)
+        if settings.transport.kind == "kafka" and kafka.processing_guarantee == "exactly_once":
+            tid = transactional_id(settings, stage_name, instance)
     try:
         bus = open_bus(settings, client_id=f"{kafka.client_id}-{stage_name}", transactional_id=tid)
     except BaseException:
@@ -119,4 +120,10 @@ def build_runner(settings: Settings, stage_name: str, *, metrics: Metrics | None
         raise
     if slot is not None:
         runner.on_close.append(slot.release)
+    if instance is not None and settings.runner.max_crashes is not None:
+        try:
+            runner.crashes = CrashLog(settings.state_path / "runner" / f"{stage_name}.crashes.sqlite3", instance)
+        except BaseException:
+            runner.close()
+            raise
     return runner

@@ -17,10 +17,12 @@ after the bus commit, and stages keep their state idempotent under replay.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
 import signal
+import sqlite3
 import threading
 import time
 import traceback
@@ -30,7 +32,7 @@ from typing import Any
 from pipeline import models, topics
 from pipeline.bus.base import Bus, Message, TopicPartition
 from pipeline.config import Settings
-from pipeline.errors import MessageError, PipelineError, TransportError
+from pipeline.errors import CrashLoopError, MessageError, PipelineError, StoreError, TransportError
 from pipeline.observe import Metrics
 from pipeline.stages.base import Output, Stage
 
@@ -41,6 +43,21 @@ H = topics.ERROR_HEADER_PREFIX
 
 def is_retriable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retriable", False))
+
+
+# Errors of the worker's own machinery, whatever stage code let them through: retrying
+# the unit later may work, and dead-lettering its inputs would lose good data.
+_INFRA_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.EMFILE, errno.ENFILE}
+
+
+def raise_if_infrastructure(results: list[Any]) -> None:
+    """Raise StoreError when a stage's result is a failure of its store or disk (a
+    ``sqlite3.Error``: locked, disk full, corrupt; or a full/read-only/failing disk),
+    not of the input it was handling."""
+    for r in results:
+        if isinstance(r, sqlite3.Error) or (isinstance(r, OSError) and r.errno in _INFRA_ERRNOS):
+            raise StoreError(f"runner: the stage's store failed ({type(r).__name__}: {r}); "
+                             "aborting the unit to try it again, not dead-lettering its inputs") from r
 
 
 def error_headers(exc: BaseException, stage: str, msg: Message, retries: int) -> list[tuple[str, bytes]]:
@@ -104,6 +121,7 @@ class Runner:
         self._m_out: dict[str, Any] = {}
         self._physical: dict[str, str] = {}
         self.on_close: list[Any] = []  # callables run by close(), after the bus is closed
+        self.crashes: Any = None  # a pipeline.crashes.CrashLog, set by app.build_runner
         wanted = list(stage.output_topics)
         if stage.input_topic is not None:
             wanted += [stage.input_topic, topics.dlq(stage.input_topic)]
@@ -132,8 +150,13 @@ class Runner:
             return StepResult()
         started = time.monotonic()
         try:
-            result = self._handle(msgs)
-        except TransportError as exc:
+            if self.crashes is not None and self.crashes.any_suspect(msgs):
+                result = self._handle_suspects(msgs)
+            else:
+                if self.crashes is not None:
+                    self.crashes.holding(msgs)
+                result = self._handle(msgs)
+        except (TransportError, StoreError) as exc:
             self._on_transport_error(exc)
             return StepResult()
         self._transport_failures = 0
@@ -183,6 +206,7 @@ class Runner:
         t0 = time.monotonic()
         while pending:
             results = self.stage.process_batch([v for _, v in pending])
+            raise_if_infrastructure(results)
             retry: list[tuple[Message, dict[str, Any]]] = []
             for (m, v), res in zip(pending, results):
                 if isinstance(res, BaseException):
@@ -242,6 +266,41 @@ class Runner:
         self.stage.commit()
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))
 
+    def _handle_suspects(self, msgs: list[Message]) -> StepResult:
+        """A batch holding inputs that a worker died with: one input per unit, so the next
+        death points at the very input; one with ``max_crashes`` deaths is dead-lettered."""
+        total = StepResult()
+        for m in msgs:
+            n = self.crashes.crashes(m)
+            if self.rs.max_crashes is not None and n >= self.rs.max_crashes:
+                self._dead_letter_unit(m, CrashLoopError(
+                    f"runner: {n} workers of {self.name} died while processing this input (killed: out of memory, "
+                    f"a segfault, or a hang past runner.stall_exit_after); dead-lettered so the stream can go on"), n)
+                total.consumed += 1
+                total.dead += 1
+            else:
+                self.crashes.holding([m])
+                res = self._handle([m])
+                total.consumed += res.consumed
+                total.produced += res.produced
+                total.dead += res.dead
+            self.crashes.survived(m)
+        return total
+
+    def _dead_letter_unit(self, m: Message, exc: BaseException, retries: int) -> None:
+        self._m_in.inc()
+        self.metrics.errors.labels(self.name, type(exc).__name__).inc()
+        self.bus.begin()
+        try:
+            self._dead_letter(m, exc, retries)
+            tp = (m.topic, m.partition)
+            self.bus.commit({tp: m.offset + 1} if tp in self.bus.assignment() else {})
+        except TransportError:
+            raise
+        except Exception as err:  # a bug in produce: abort, don't lose
+            raise TransportError(f"runner: could not dead-letter an input of {self.name}: {err}") from err
+        self.metrics.commits.labels(self.name).inc()
+
     def _encode(self, out: Output) -> bytes:
         """``out``'s value as bytes. Raises MessageError naming the output when it cannot be encoded."""
         try:
@@ -274,7 +333,7 @@ class Runner:
         headers = list(m.headers) + error_headers(exc, self.name, m, retries)
         self.bus.produce(self.settings.topic(topics.dlq(self.stage.input_topic)), m.key, m.value, headers)
 
-    def _on_transport_error(self, exc: TransportError) -> None:
+    def _on_transport_error(self, exc: TransportError | StoreError) -> None:
         """Abort the unit, rewind to the last commit, and back off before the next try.
         A non-retriable transport error (a fenced producer) is raised: this session is over."""
         self.metrics.aborts.labels(self.name).inc()
@@ -353,6 +412,8 @@ class Runner:
             try:
                 self.bus.close()
             finally:
+                if self.crashes is not None:
+                    self.crashes.close()
                 for release in self.on_close:
                     release()
 

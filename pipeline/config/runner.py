@@ -16,6 +16,10 @@ class RunnerSettings(Section):
     poll_timeout: float = Field(1.0, gt=0, description="Seconds a worker waits for new messages per poll.")
     dlq: bool = Field(True, description="Send messages that fail for good to <input topic>.dlq.")
     idle_after: float = Field(2.0, gt=0, description="--until-idle: seconds with nothing to do before exit.")
+    max_crashes: int | None = Field(
+        3, ge=1, description="An input that a worker died holding (killed: out of memory, a segfault, a hang past "
+                             "stall_exit_after) this many times goes to the DLQ, so it cannot crash-loop the "
+                             "stage; null = never.")
     stall_exit_after: float | None = Field(
         600.0, gt=0, description="A worker whose loop has not turned for this many seconds (a client stuck "
                                  "in a call that never returns) exits with code 70 so its supervisor restarts "

@@ -257,3 +257,31 @@ def test_workers_of_one_stage_on_one_host_get_distinct_slots_and_a_restart_reuse
     assert c.number == 0
     b.release()
     c.release()
+
+
+class DiskTrouble(Echo):
+    """Its store fails twice (disk full), then works: the fault is the worker's, not the input's."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.failures = 2
+
+    def process(self, value):
+        if self.failures:
+            self.failures -= 1
+            import sqlite3
+
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().process(value)
+
+
+def test_a_failing_store_retries_the_unit_and_dead_letters_nothing(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(i) for i in range(5)])
+    r = Runner(DiskTrouble(Context(settings=s)), LocalBus(s.resolve(s.transport.local.path), s.transport.local),
+               s, stop=threading.Event())
+    for _ in range(5):
+        r.step(timeout=0.05)
+    assert read(s, topics.dlq(topics.FEED_ENTRIES)) == []
+    assert sorted(m.key for m in read(s, topics.ARTICLES_EXTRACTED)) == [f"id{i}".encode() for i in range(5)]
+    assert r.metrics.aborts.labels("extract")._value.get() == 1  # the whole unit, once
