@@ -162,6 +162,21 @@ class _CallGuard:
         self._stopped.set()
 
 
+def _fenced_error(exc: BaseException, depth: int = 0) -> bool:
+    """Whether ``exc`` is, or carries, a fencing of the producer.  kafka-python raises it
+    as such from begin/commit, but a send() after the fence raises a plain KafkaError
+    whose args hold the ProducerFencedError, and an abort one whose message names it."""
+    if isinstance(exc, (kerr.ProducerFencedError, kerr.InvalidProducerEpochError)):
+        return True
+    if depth > 3:
+        return False
+    if "ProducerFencedError" in str(exc):
+        return True
+    inner = [a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)]
+    inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    return any(_fenced_error(e, depth + 1) for e in inner)
+
+
 def _fmt(tps: Any) -> str:
     return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)) or "-"
 
@@ -315,7 +330,7 @@ class KafkaBus(Bus):
     def _wrap(self, action: str, exc: BaseException) -> TransportError:
         if isinstance(exc, TransportError):
             return exc
-        if isinstance(exc, (kerr.ProducerFencedError, kerr.InvalidProducerEpochError)):
+        if _fenced_error(exc):
             self._fenced = ProducerFenced(
                 f"kafka: producer fenced: another session took over transactional_id "
                 f"{self.transactional_id!r}; this one must stop ({exc})")

@@ -130,7 +130,7 @@ def test_a_worker_restarted_after_kill9_mid_transaction_unblocks_readers_at_once
     """A worker dies with its transaction open (outputs sent, not committed): readers see
     nothing past it until it ends. The restarted worker has the same transactional id and
     aborts it at once, long before transaction_timeout_ms."""
-    timeout_ms = 90_000
+    timeout_ms = 180_000
     cfg = tmp_path / "pipeline.yaml"
     settings = write_config(cfg, _doc(kafka_bootstrap, tmp_path, transaction_timeout_ms=timeout_ms))
     n = 30
