@@ -11,7 +11,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from pipeline import stages
+from pipeline import stages, state
 from pipeline.bus import open_bus
 from pipeline.config import Settings
 from pipeline.crashes import CrashLog
@@ -91,6 +91,8 @@ def build_runner(settings: Settings, stage_name: str, *, metrics: Metrics | None
     ctx = context or Context(settings=settings, metrics=metrics)
     if ctx.metrics is None:
         ctx.metrics = metrics
+    if ctx.open_store is None:
+        ctx.open_store = lambda stage: state.open_store(settings, stage)
     tid, slot, instance = None, None, None
     kafka = settings.transport.kafka
     if cls.input_topic is not None:
@@ -118,6 +120,8 @@ def build_runner(settings: Settings, stage_name: str, *, metrics: Metrics | None
         if slot is not None:
             slot.release()
         raise
+    runner.on_close.append(lambda: state.close_stores(settings, list(ctx.stores.values()),
+                                                      clean=not metrics.failed))
     if slot is not None:
         runner.on_close.append(slot.release)
     if instance is not None and settings.runner.max_crashes is not None:

@@ -178,12 +178,14 @@ class Runner:
             for out, value in outputs:
                 self._produce(out, value)
             # Entries are durable before the poller records them as seen (stage.commit).
+            self._state_to_changelog()
             self.bus.commit({})
             for out, _ in outputs:
                 self._count_out(out.topic)
         except TransportError as exc:
             self._on_transport_error(exc)
             return StepResult()
+        self._state_committed()
         self.stage.commit()
         return StepResult(produced=len(outputs))
 
@@ -257,12 +259,14 @@ class Runner:
             # Only partitions we still own: after a rebalance the new owner re-reads the rest.
             owned = self.bus.assignment()
             offsets = {tp: o for tp, o in offsets.items() if tp in owned}
+            self._state_to_changelog()
             self.bus.commit(offsets)
         except TransportError:
             raise
         except Exception as exc:  # a bug in produce: abort, don't lose
             raise TransportError(f"runner: could not produce the outputs of {self.name}: {exc}") from exc
         self.metrics.commits.labels(self.name).inc()
+        self._state_committed()
         self.stage.commit()
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))
 
@@ -333,10 +337,28 @@ class Runner:
         headers = list(m.headers) + error_headers(exc, self.name, m, retries)
         self.bus.produce(self.settings.topic(topics.dlq(self.stage.input_topic)), m.key, m.value, headers)
 
+    def _stores(self) -> list[Any]:
+        ctx = getattr(self.stage, "ctx", None)
+        return list(getattr(ctx, "stores", {}).values())
+
+    def _state_to_changelog(self) -> None:
+        """Put the unit's state changes on the stages' changelogs, inside the unit: under
+        exactly_once they commit (or abort) with the outputs and the input offsets."""
+        for store in self._stores():
+            if store.changelog_topic is not None:
+                for key, value in store.pending():
+                    self.bus.produce(store.changelog_topic, key, value)
+
+    def _state_committed(self) -> None:
+        for store in self._stores():
+            store.flushed()
+
     def _on_transport_error(self, exc: TransportError | StoreError) -> None:
         """Abort the unit, rewind to the last commit, and back off before the next try.
         A non-retriable transport error (a fenced producer) is raised: this session is over."""
         self.metrics.aborts.labels(self.name).inc()
+        for store in self._stores():
+            store.discard()  # the unit's state changes go with it
         if not exc.retriable:
             log.error("%s: %s; this session cannot continue", self.name, exc)
             raise exc

@@ -348,7 +348,8 @@ class KafkaBus(Bus):
 
     # --- topics -------------------------------------------------------------------------
 
-    def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
+    def ensure_topics(self, topics: list[str], partitions: int | None = None,
+                      configs: dict[str, str] | None = None) -> None:
         """Create the missing ``topics`` and wait until every partition has a leader.
 
         Raises TransportError when the broker refuses (e.g. replication factor too high).
@@ -357,7 +358,8 @@ class KafkaBus(Bus):
             return
         admin = self._admin_client()
         spec = {t: {"num_partitions": partitions or self.settings.partitions,
-                    "replication_factor": self.settings.replication_factor} for t in topics}
+                    "replication_factor": self.settings.replication_factor}
+                | ({"configs": dict(configs)} if configs else {}) for t in topics}
         try:
             result = admin.create_topics(spec, timeout_ms=self.settings.request_timeout_ms,
                                          raise_errors=False)

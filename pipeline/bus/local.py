@@ -121,7 +121,8 @@ class LocalBus(Bus):
                 self._partition_cache[topic] = n
         return n
 
-    def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
+    def ensure_topics(self, topics: list[str], partitions: int | None = None,
+                      configs: dict[str, str] | None = None) -> None:  # noqa: ARG002 - no topic configs here
         with self._lock, self._write():
             for topic in topics:
                 self._create_topic(topic, partitions)
