@@ -116,3 +116,57 @@ def test_state_is_restored_from_the_changelog_into_an_empty_state_dir(kafka_sett
     assert st["keys"] == 3 and st["current"] is True, st
     assert state.rebuild(moved, "extract") > 0  # from the changelog alone
     assert state.status(moved, "extract")["keys"] == 3
+
+
+def test_boilerplate_templates_survive_a_move_to_an_empty_state_dir(kafka_bootstrap, tmp_path):
+    """The boilerplate worker learned a source's template; it is rescheduled onto a node with
+    an empty state_dir. Its first article of that source must still lose the template."""
+    from integration.test_crash import kafka_doc
+    from integration.workers import write_config
+    from pipeline.app import build_runner
+    from unit.stages.test_boilerplate import PROMO, _article
+
+    doc = kafka_doc(kafka_bootstrap, "exactly_once", tmp_path)
+    doc["boilerplate"] = {"batch_size": 20, "templates": {"min_articles": 10, "min_share": 0.5}}
+    settings = write_config(tmp_path / "pipeline.yaml", doc)
+    unique = settings.topic(topics.ARTICLES_UNIQUE)
+
+    def publish(s, ks):
+        bus = open_bus(s, client_id="test-fill")
+        bus.ensure_topics([unique])
+        bus.begin()
+        for k in ks:
+            v = _article(k, PROMO)
+            bus.produce(unique, v["id"].encode(), models.encode(v))
+        bus.commit({})
+        bus.close()
+
+    def removed(s) -> dict[str, list[str]]:
+        reader = open_bus(s, client_id="test-reader")
+        reader.assign([s.topic(topics.ARTICLES_CLEAN)], from_beginning=True)
+        out = {}
+        for _ in range(20):
+            for m in reader.poll(500, 0.5):
+                v = models.decode(m.value)
+                out[v["id"]] = [r["reason"] for r in v["boilerplate"]["removed"]]
+            if not any(reader.lag().values()):
+                break
+        reader.close()
+        return out
+
+    publish(settings, range(12))
+    first = build_runner(settings, "boilerplate")
+    try:
+        run_until(first, 12)
+    finally:
+        first.close()
+    assert removed(settings)["a11"] == ["learned-template"]
+
+    moved = settings.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+    publish(moved, [12])
+    second = build_runner(moved, "boilerplate")
+    try:
+        run_until(second, 1)
+    finally:
+        second.close()
+    assert removed(moved)["a12"] == ["learned-template"]
