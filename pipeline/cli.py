@@ -50,6 +50,15 @@ def _worker_setup(args):
     return settings, stop, metrics
 
 
+def _run_stage(runner, stop: threading.Event) -> None:
+    """One stage's loop in ``pipeline run``; a stage that cannot go on (a fenced producer)
+    stops the others too, so the process exits non-zero and its supervisor restarts it."""
+    try:
+        runner.run_forever()
+    except Exception:  # noqa: BLE001 - run_forever logged it and marked /live failed
+        stop.set()
+
+
 def cmd_run(args) -> int:
     from pipeline.app import build_runner
     from pipeline.runner import run_until_idle
@@ -64,13 +73,13 @@ def cmd_run(args) -> int:
             for name, t in totals.items():
                 log.info("%s: consumed %d, produced %d, dead-lettered %d", name, t.consumed, t.produced, t.dead)
             return 0
-        threads = [threading.Thread(target=r.run_forever, name=r.name) for r in runners]
+        threads = [threading.Thread(target=_run_stage, args=(r, stop), name=r.name) for r in runners]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(timeout=0.5)
-        return 0
+        return 1 if metrics.failed else 0
     finally:
         for r in runners:
             r.close()

@@ -120,3 +120,15 @@ class FetchDeferred(FetchError):
     goes on in the background so the retry can pick up its result."""
 
     retriable = True
+# --- failures of the worker's own infrastructure, not of the input ------------------
+
+class StoreError(RetriableError):
+    """A stage's own store failed (SQLite under ``state_dir``: disk full, locked, corrupt).
+
+    Not the input's fault: the runner aborts the unit and tries it again after a backoff,
+    and never dead-letters its inputs for it."""
+
+
+class CrashLoopError(StageError):
+    """A worker died (killed: out of memory, a segfault, a hang past the watchdog) with this
+    input in hand, ``runner.max_crashes`` times: it is dead-lettered so the stream goes on."""

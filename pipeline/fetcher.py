@@ -99,6 +99,11 @@ _ROBOTS_RETRY_SECONDS = 60.0    # an unreachable robots.txt is asked for again a
 _MAX_POOLS = 256                # hosts with idle keep-alive connections kept open
 _LATE_TTL = 120.0               # a fetch left running past a time box keeps its result this long
 _LATE_MAX = 1024                # ... and at most this many of them
+# Hosts whose per-host slot and rate state, and origins whose robots.txt, are kept in memory.
+# Past these, idle hosts and the least recently used robots.txt are forgotten: a long run
+# meets new hosts without end (every syndicated link), and each entry stays forever otherwise.
+_MAX_HOSTS = 4096
+_MAX_ROBOTS = 4096
 
 
 # --- address policy -----------------------------------------------------------------
@@ -912,8 +917,9 @@ class Fetcher:
         self._lock = threading.Lock()
         self._pools: OrderedDict[tuple[str, str, int], HTTPConnectionPool] = OrderedDict()
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._host_users: dict[str, int] = {}  # fetches holding or waiting for the host's slot
         self._next_slot: dict[str, float] = {}
-        self._robots: dict[tuple[str, str, int], _Robots] = {}
+        self._robots: OrderedDict[tuple[str, str, int], _Robots] = OrderedDict()
         self._robots_locks: dict[tuple[str, str, int], threading.Lock] = {}
         self._watchdog = _Watchdog()
         self._closed = False
@@ -1372,9 +1378,12 @@ class Fetcher:
         with self._lock:
             slot = self._host_slots.get(host)
             if slot is None:
+                if len(self._host_slots) >= _MAX_HOSTS:
+                    self._forget_idle_hosts()
                 slot = self._host_slots[host] = threading.BoundedSemaphore(self.settings.per_host_concurrency)
-        slot.acquire()
+            self._host_users[host] = self._host_users.get(host, 0) + 1
         try:
+            slot.acquire()
             rate = self.settings.per_host_rate
             if rate > 0:
                 with self._lock:
@@ -1386,6 +1395,16 @@ class Fetcher:
             yield
         finally:
             slot.release()
+            with self._lock:
+                self._host_users[host] -= 1
+
+    def _forget_idle_hosts(self) -> None:
+        """Drop the slot and rate state of hosts nobody is fetching from and whose rate limit
+        has passed (called with ``_lock`` held): forgetting them changes nothing."""
+        now = time.monotonic()
+        for host in [h for h, n in self._host_users.items() if n == 0 and self._next_slot.get(h, 0.0) <= now]:
+            del self._host_slots[host], self._host_users[host]
+            self._next_slot.pop(host, None)
 
     # --- robots.txt ------------------------------------------------------------------------
     def _check_robots(self, target: _Target, where: str) -> None:
@@ -1403,6 +1422,8 @@ class Fetcher:
         key = target.origin
         with self._lock:
             entry = self._robots.get(key)
+            if entry is not None:
+                self._robots.move_to_end(key)
             lock = self._robots_locks.setdefault(key, threading.Lock())
         if entry is not None and entry.expires > time.monotonic():
             return entry
@@ -1414,6 +1435,12 @@ class Fetcher:
             entry = self._load_robots(target)
             with self._lock:
                 self._robots[key] = entry
+                self._robots.move_to_end(key)
+                while len(self._robots) > _MAX_ROBOTS:
+                    old, _ = self._robots.popitem(last=False)
+                    old_lock = self._robots_locks.get(old)
+                    if old_lock is not None and not old_lock.locked():
+                        del self._robots_locks[old]
             return entry
 
     def _load_robots(self, target: _Target) -> _Robots:

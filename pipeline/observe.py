@@ -41,12 +41,19 @@ class Metrics:
         # When each stage's loop last turned.  One process may run several stages (`pipeline
         # run`): a stage stuck in a call must show even while the others keep turning.
         self.last_loops: dict[str, float] = {}
+        # Stages whose worker loop ended on an error it cannot recover from (a fenced
+        # producer): the process is not live any more, whatever the loops of others do.
+        self.failed: dict[str, str] = {}
         self._started = time.monotonic()
         self._extra: dict[tuple[str, tuple[str, ...]], Counter] = {}
         self._extra_lock = threading.Lock()
 
     def loop_turned(self, stage: str) -> None:
         self.last_loops[stage] = time.monotonic()
+
+    def fail(self, stage: str, reason: str) -> None:
+        """Mark ``stage`` as failed for good: /live answers 503 from now on."""
+        self.failed[stage] = reason
 
     def stalled_for(self, stage: str | None = None) -> float:
         """Seconds since ``stage``'s loop last turned; without a stage, the longest of all
@@ -80,8 +87,13 @@ class _Handler(BaseHTTPRequestHandler):
             body, ctype, code = self.metrics.render(), CONTENT_TYPE_LATEST, 200
         elif self.path.startswith("/live"):
             # Live while every worker loop turns; one stuck for stall_after seconds is not.
-            ok = self.metrics.stalled_for() < self.stall_after
-            body, ctype, code = (b"ok\n" if ok else b"stalled\n"), "text/plain", 200 if ok else 503
+            failed = self.metrics.failed
+            ok = not failed and self.metrics.stalled_for() < self.stall_after
+            if failed:
+                body = "".join(f"failed: {stage}: {why}\n" for stage, why in failed.items()).encode()
+            else:
+                body = b"ok\n" if ok else b"stalled\n"
+            ctype, code = "text/plain", 200 if ok else 503
         elif self.path.startswith("/ready"):
             ok = self.metrics.ready
             body, ctype, code = (b"ready\n" if ok else b"starting\n"), "text/plain", 200 if ok else 503

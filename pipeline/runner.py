@@ -17,10 +17,12 @@ after the bus commit, and stages keep their state idempotent under replay.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
 import signal
+import sqlite3
 import threading
 import time
 import traceback
@@ -30,7 +32,7 @@ from typing import Any
 from pipeline import budget, models, topics
 from pipeline.bus.base import Bus, Message, TopicPartition
 from pipeline.config import Settings
-from pipeline.errors import MessageError, PipelineError, TransportError
+from pipeline.errors import CrashLoopError, MessageError, PipelineError, StoreError, TransportError
 from pipeline.observe import Metrics
 from pipeline.stages.base import Output, Stage
 
@@ -42,6 +44,21 @@ R = topics.RETRY_HEADER_PREFIX
 
 def is_retriable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retriable", False))
+
+
+# Errors of the worker's own machinery, whatever stage code let them through: retrying
+# the unit later may work, and dead-lettering its inputs would lose good data.
+_INFRA_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.EMFILE, errno.ENFILE}
+
+
+def raise_if_infrastructure(results: list[Any]) -> None:
+    """Raise StoreError when a stage's result is a failure of its store or disk (a
+    ``sqlite3.Error``: locked, disk full, corrupt; or a full/read-only/failing disk),
+    not of the input it was handling."""
+    for r in results:
+        if isinstance(r, sqlite3.Error) or (isinstance(r, OSError) and r.errno in _INFRA_ERRNOS):
+            raise StoreError(f"runner: the stage's store failed ({type(r).__name__}: {r}); "
+                             "aborting the unit to try it again, not dead-lettering its inputs") from r
 
 
 def error_headers(exc: BaseException, stage: str, msg: Message, retries: int) -> list[tuple[str, bytes]]:
@@ -145,6 +162,8 @@ class Runner:
         # Look ahead only for stages that can use the hint (they wait on the network).
         self._look_ahead = type(stage).prefetch is not Stage.prefetch
         self._ahead: list[Message] = []  # polled, not processed: the next batch
+        self.on_close: list[Any] = []  # callables run by close(), after the bus is closed
+        self.crashes: Any = None  # a pipeline.crashes.CrashLog, set by app.build_runner
         wanted = list(stage.output_topics)
         if stage.input_topic is not None:
             wanted += [stage.input_topic, topics.dlq(stage.input_topic), topics.retry(stage.input_topic)]
@@ -176,8 +195,13 @@ class Runner:
             return StepResult()
         started = time.monotonic()
         try:
-            result = self._handle(msgs)
-        except TransportError as exc:
+            if self.crashes is not None and self.crashes.any_suspect(msgs):
+                result = self._handle_suspects(msgs)
+            else:
+                if self.crashes is not None:
+                    self.crashes.holding(msgs)
+                result = self._handle(msgs)
+        except (TransportError, StoreError) as exc:
             self._ahead = []  # the abort rewinds the bus to the last commit: they come again
             self._on_transport_error(exc)
             return StepResult()
@@ -203,12 +227,14 @@ class Runner:
             for out, value in outputs:
                 self._produce(out, value)
             # Entries are durable before the poller records them as seen (stage.commit).
+            self._state_to_changelog()
             self.bus.commit({})
             for out, _ in outputs:
                 self._count_out(out.topic)
         except TransportError as exc:
             self._on_transport_error(exc)
             return StepResult()
+        self._state_committed()
         self.stage.commit()
         return StepResult(produced=len(outputs))
 
@@ -240,6 +266,9 @@ class Runner:
             results = self.stage.process_batch([v for _, v in live]) if live else []
         finally:
             ctx.deadline = ctx.cancel = None
+        # A store that failed (disk full, locked) is the worker's trouble, not the input's:
+        # raises StoreError, the unit is aborted and tried again.
+        raise_if_infrastructure(results)
         for (m, v), res in zip(live, results):
             if isinstance(res, BaseException):
                 self.metrics.errors.labels(self.name, type(res).__name__).inc()
@@ -284,6 +313,7 @@ class Runner:
             # Only partitions we still own: after a rebalance the new owner re-reads the rest.
             owned = self.bus.assignment()
             offsets = {tp: o for tp, o in offsets.items() if tp in owned}
+            self._state_to_changelog()
             self.bus.commit(offsets)
         except TransportError:
             raise
@@ -294,6 +324,7 @@ class Runner:
             self.metrics.retries.labels(self.name).inc(len(requeue))
             log.info("%s: %d input(s) failed for a transient reason; re-queued for a later try (%s)",
                      self.name, len(requeue), "; ".join(sorted({type(e).__name__ for _, e, _ in requeue})))
+        self._state_committed()
         self.stage.commit()
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead), retried=len(requeue))
 
@@ -301,6 +332,8 @@ class Runner:
         """Poll the next batch now (without waiting) and hand its values to ``stage.prefetch``,
         so its pages load while this batch is parsed.  Its offsets are committed with its own
         batch, on the next step; an abort drops it (the bus rewinds to the last commit)."""
+        if self._ahead:
+            return  # already looked ahead (a batch handled one input at a time): never poll past it
         try:
             self._ahead = self.bus.poll(self.batch_size, 0)
         except TransportError:
@@ -400,6 +433,41 @@ class Runner:
         """Retry partitions held until their next input is due (``--until-idle`` waits for them)."""
         return len(self._held)
 
+    def _handle_suspects(self, msgs: list[Message]) -> StepResult:
+        """A batch holding inputs that a worker died with: one input per unit, so the next
+        death points at the very input; one with ``max_crashes`` deaths is dead-lettered."""
+        total = StepResult()
+        for m in msgs:
+            n = self.crashes.crashes(m)
+            if self.rs.max_crashes is not None and n >= self.rs.max_crashes:
+                self._dead_letter_unit(m, CrashLoopError(
+                    f"runner: {n} workers of {self.name} died while processing this input (killed: out of memory, "
+                    f"a segfault, or a hang past runner.stall_exit_after); dead-lettered so the stream can go on"), n)
+                total.consumed += 1
+                total.dead += 1
+            else:
+                self.crashes.holding([m])
+                res = self._handle([m])
+                total.consumed += res.consumed
+                total.produced += res.produced
+                total.dead += res.dead
+            self.crashes.survived(m)
+        return total
+
+    def _dead_letter_unit(self, m: Message, exc: BaseException, retries: int) -> None:
+        self._m_in.inc()
+        self.metrics.errors.labels(self.name, type(exc).__name__).inc()
+        self.bus.begin()
+        try:
+            self._dead_letter(m, exc, retries)
+            tp = (m.topic, m.partition)
+            self.bus.commit({tp: m.offset + 1} if tp in self.bus.assignment() else {})
+        except TransportError:
+            raise
+        except Exception as err:  # a bug in produce: abort, don't lose
+            raise TransportError(f"runner: could not dead-letter an input of {self.name}: {err}") from err
+        self.metrics.commits.labels(self.name).inc()
+
     def _encode(self, out: Output) -> bytes:
         """``out``'s value as bytes, within ``runner.max_message_bytes`` (``budget.fit``: lists
         capped, long texts cut at a paragraph boundary).  Raises MessageError naming the output
@@ -439,10 +507,28 @@ class Runner:
         headers = list(m.headers) + error_headers(exc, self.name, m, retries)
         self.bus.produce(self.settings.topic(topics.dlq(self.stage.input_topic)), m.key, m.value, headers)
 
-    def _on_transport_error(self, exc: TransportError) -> None:
+    def _stores(self) -> list[Any]:
+        ctx = getattr(self.stage, "ctx", None)
+        return list(getattr(ctx, "stores", {}).values())
+
+    def _state_to_changelog(self) -> None:
+        """Put the unit's state changes on the stages' changelogs, inside the unit: under
+        exactly_once they commit (or abort) with the outputs and the input offsets."""
+        for store in self._stores():
+            if store.changelog_topic is not None:
+                for key, value in store.pending():
+                    self.bus.produce(store.changelog_topic, key, value)
+
+    def _state_committed(self) -> None:
+        for store in self._stores():
+            store.flushed()
+
+    def _on_transport_error(self, exc: TransportError | StoreError) -> None:
         """Abort the unit, rewind to the last commit, and back off before the next try.
         A non-retriable transport error (a fenced producer) is raised: this session is over."""
         self.metrics.aborts.labels(self.name).inc()
+        for store in self._stores():
+            store.discard()  # the unit's state changes go with it
         if not exc.retriable:
             log.error("%s: %s; this session cannot continue", self.name, exc)
             raise exc
@@ -474,7 +560,14 @@ class Runner:
             try:
                 self.step()
                 failures = 0
-            except Exception:  # noqa: BLE001 - a bug must not kill the worker in a crash loop
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker in a crash loop
+                if isinstance(exc, TransportError) and not exc.retriable:
+                    # A fenced producer: another worker now holds our transactional id, and every
+                    # begin() of this session fails.  Looping would keep our partitions while
+                    # doing nothing; end the worker (non-zero exit, /live red) instead.
+                    self.metrics.fail(self.name, str(exc))
+                    log.error("%s: %s; stopping the worker", self.name, exc)
+                    raise
                 failures += 1
                 wait = min(self.rs.retry_backoff_initial * 2 ** min(failures, 10), self.rs.retry_backoff_max)
                 log.exception("%s: unexpected error in the worker loop; retrying in %.1fs", self.name, wait)
@@ -508,7 +601,13 @@ class Runner:
         try:
             self.stage.close()
         finally:
-            self.bus.close()
+            try:
+                self.bus.close()
+            finally:
+                if self.crashes is not None:
+                    self.crashes.close()
+                for release in self.on_close:
+                    release()
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

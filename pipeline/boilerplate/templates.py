@@ -162,23 +162,38 @@ class TemplateStore:
         need = max(2, self.min_share * total)
         return {h for h, n in found.items() if n >= need}
 
-    def observe(self, source: str, article_id: str, hashes: set[str], now: float) -> None:
+    def observe(self, source: str, article_id: str, hashes: set[str], now: float,
+                bucket: int | None = None) -> tuple[int, frozenset[str]] | None:
         """Remember that ``article_id`` of ``source`` has ``hashes`` (persisted by ``flush``).
+        Returns the (bucket, hashes) the article counts with, or None without a source or id.
 
-        An article already observed (pending or persisted) is ignored: the first observation counts.
+        An article already observed (pending or persisted) is ignored: the first observation
+        counts, and is what this returns.  ``bucket`` replays an observation made earlier.
         """
         if not source or not article_id:
-            return
+            return None
         with self._lock:
             pending = self._pending.setdefault(source, _Pending())
-            if article_id in pending.articles or self._db.execute(
-                    "SELECT 1 FROM seen WHERE source = ? AND article_id = ?", (source, article_id)).fetchone():
-                return
-            bucket, hs = self._bucket(now), frozenset(hashes)
+            if article_id in pending.articles:
+                return pending.articles[article_id]
+            row = self._db.execute("SELECT bucket, hashes FROM seen WHERE source = ? AND article_id = ?",
+                                   (source, article_id)).fetchone()
+            if row is not None:
+                return row[0], frozenset(row[1].split())
+            bucket, hs = (self._bucket(now) if bucket is None else bucket), frozenset(hashes)
             pending.articles[article_id] = (bucket, hs)
             pending.totals[bucket] += 1
             for h in hs:
                 pending.counts.setdefault(h, Counter())[bucket] += 1
+            return bucket, hs
+
+    def seen_count(self, now: float) -> int:
+        """Articles counted (persisted) in the window ending at ``now``."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM seen WHERE bucket > ?", (self._low(now),)).fetchone()[0]
+
+    def in_window(self, bucket: int, now: float) -> bool:
+        return bucket > self._low(now)
 
     def flush(self, now: float) -> None:
         """Persist what was observed and forget buckets that fell out of the window.

@@ -46,8 +46,10 @@ class Bus(ABC):
     exactly_once: bool = False
 
     @abstractmethod
-    def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
-        """Create the topics that do not exist yet (idempotent)."""
+    def ensure_topics(self, topics: list[str], partitions: int | None = None,
+                      configs: dict[str, str] | None = None) -> None:
+        """Create the topics that do not exist yet (idempotent), with topic ``configs``
+        (e.g. ``cleanup.policy: compact``) where the backend has such a thing."""
 
     @abstractmethod
     def subscribe(self, topics: list[str], group: str) -> None:

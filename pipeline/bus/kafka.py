@@ -162,6 +162,21 @@ class _CallGuard:
         self._stopped.set()
 
 
+def _fenced_error(exc: BaseException, depth: int = 0) -> bool:
+    """Whether ``exc`` is, or carries, a fencing of the producer.  kafka-python raises it
+    as such from begin/commit, but a send() after the fence raises a plain KafkaError
+    whose args hold the ProducerFencedError, and an abort one whose message names it."""
+    if isinstance(exc, (kerr.ProducerFencedError, kerr.InvalidProducerEpochError)):
+        return True
+    if depth > 3:
+        return False
+    if "ProducerFencedError" in str(exc):
+        return True
+    inner = [a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)]
+    inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    return any(_fenced_error(e, depth + 1) for e in inner)
+
+
 def _fmt(tps: Any) -> str:
     return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)) or "-"
 
@@ -199,6 +214,8 @@ class KafkaBus(Bus):
         self._pending: list[Any] = []      # futures of sends not yet checked (at_least_once)
         self._in_txn = False
         self._txn_generation = 0            # tracker generation when the transaction began
+        # (generation id, member id) of the group membership when the last batch was polled.
+        self._polled_membership: tuple[int, str] | None = None
         self._fenced: ProducerFenced | None = None
         self._closed = False
         self._producer = self._connect("producer", self._new_producer)
@@ -313,7 +330,7 @@ class KafkaBus(Bus):
     def _wrap(self, action: str, exc: BaseException) -> TransportError:
         if isinstance(exc, TransportError):
             return exc
-        if isinstance(exc, (kerr.ProducerFencedError, kerr.InvalidProducerEpochError)):
+        if _fenced_error(exc):
             self._fenced = ProducerFenced(
                 f"kafka: producer fenced: another session took over transactional_id "
                 f"{self.transactional_id!r}; this one must stop ({exc})")
@@ -331,7 +348,8 @@ class KafkaBus(Bus):
 
     # --- topics -------------------------------------------------------------------------
 
-    def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
+    def ensure_topics(self, topics: list[str], partitions: int | None = None,
+                      configs: dict[str, str] | None = None) -> None:
         """Create the missing ``topics`` and wait until every partition has a leader.
 
         Raises TransportError when the broker refuses (e.g. replication factor too high).
@@ -340,7 +358,8 @@ class KafkaBus(Bus):
             return
         admin = self._admin_client()
         spec = {t: {"num_partitions": partitions or self.settings.partitions,
-                    "replication_factor": self.settings.replication_factor} for t in topics}
+                    "replication_factor": self.settings.replication_factor}
+                | ({"configs": dict(configs)} if configs else {}) for t in topics}
         try:
             result = admin.create_topics(spec, timeout_ms=self.settings.request_timeout_ms,
                                          raise_errors=False)
@@ -476,6 +495,9 @@ class KafkaBus(Bus):
                                  "the consumer was replaced, abort and poll again") from None
         except kerr.KafkaError as exc:
             raise self._wrap("poll failed", exc) from exc
+        if self._group is not None:
+            meta = consumer.group_metadata()
+            self._polled_membership = (meta.generation_id, meta.member_id)
         out: list[Message] = []
         for records in batches.values():
             for r in records:
@@ -576,6 +598,31 @@ class KafkaBus(Bus):
             log.warning("kafka: not committing offsets of partitions no longer assigned: %s", _fmt(dropped))
         return keep
 
+    def _membership_for_commit(self, consumer: KafkaConsumer) -> Any:
+        """The consumer's group metadata, if this member may still commit what it polled.
+
+        A unit that outlives ``max_poll_interval_ms`` gets this session evicted *while the unit
+        runs*: kafka-python's heartbeat thread sends LeaveGroup and resets the generation to -1
+        and the member id to "" (on_partitions_lost fires only at the next poll, so the tracker
+        still says we own the partitions).  The transaction coordinator accepts a
+        TxnOffsetCommit with generation -1 (it skips the generation check), so committing now
+        would duplicate, under exactly_once, everything the partitions' new owner has redone
+        since, and could move their offsets backwards.  So: commit only with a real membership
+        (generation >= 0, a member id) that is the same one the batch was polled under.
+
+        Raises TransportError (retriable: the runner aborts the unit and polls again, which
+        rejoins the group)."""
+        meta = consumer.group_metadata()
+        polled = self._polled_membership
+        if meta.generation_id < 0 or not meta.member_id or polled != (meta.generation_id, meta.member_id):
+            raise TransportError(
+                f"kafka: not committing: this member's group membership changed since the batch was polled "
+                f"(generation {polled[0] if polled else None} -> {meta.generation_id}"
+                f"{', member id cleared' if not meta.member_id else ''}); the unit probably outlived "
+                f"max_poll_interval_ms ({self.settings.max_poll_interval_ms} ms) and the partitions' new owner "
+                "redoes it; aborting")
+        return meta
+
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self._check_fenced()
         if self.exactly_once:
@@ -592,6 +639,7 @@ class KafkaBus(Bus):
         to_commit = self._owned_offsets(offsets)
         if not to_commit:
             return
+        self._membership_for_commit(consumer)
         try:
             consumer.commit(to_commit, timeout_ms=self.settings.request_timeout_ms)
         except (kerr.CommitFailedError, kerr.RebalanceInProgressError, kerr.IllegalGenerationError,
@@ -615,10 +663,12 @@ class KafkaBus(Bus):
             if to_commit:
                 consumer = self._need_consumer()
                 # The offsets are written by the transaction coordinator as part of this
-                # transaction: they count only if the outputs do.  group_metadata() carries
-                # the generation and member id, so a consumer that was rebalanced out is
-                # fenced here by the broker (KIP-447) instead of committing stale offsets.
-                self._producer.send_offsets_to_transaction(to_commit, consumer.group_metadata())
+                # transaction: they count only if the outputs do.  The metadata carries the
+                # generation and member id, so a consumer that was rebalanced out after this
+                # check is fenced by the broker (KIP-447); one already evicted (generation -1,
+                # which the broker would accept) is refused by the check itself.
+                membership = self._membership_for_commit(consumer)
+                self._producer.send_offsets_to_transaction(to_commit, membership)
             self._txn_end("commit")
         except kerr.KafkaError as exc:
             raise self._wrap("transaction commit failed", exc) from exc

@@ -39,6 +39,7 @@ log = logging.getLogger("pipeline.bus.local")
 SESSION_TIMEOUT_S = 10.0  # a member silent this long has left its group
 HEARTBEAT_EVERY_S = 1.0
 COMPACT_EVERY_S = 600.0
+COMPACT_SLICE_ROWS = 1000  # rows deleted per write transaction by retention
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS partitions (
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS messages (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
     key BLOB, value BLOB, headers TEXT, ts INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;
+-- Retention deletes by age: without this index every compaction scanned the whole log while
+-- holding the write lock (appends come in ts order, so the index grows at its end, cheaply).
+CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);
 CREATE TABLE IF NOT EXISTS offsets (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;
@@ -105,6 +109,7 @@ class LocalBus(Bus):
         self._rr = 0
         self._last_heartbeat = 0.0
         self._last_compact = time.monotonic()
+        self._compacting: int | None = None  # cutoff (ms) of the compaction in progress
         self._partition_cache: dict[str, int] = {}
 
     # --- topics -----------------------------------------------------------------------
@@ -117,7 +122,8 @@ class LocalBus(Bus):
                 self._partition_cache[topic] = n
         return n
 
-    def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
+    def ensure_topics(self, topics: list[str], partitions: int | None = None,
+                      configs: dict[str, str] | None = None) -> None:  # noqa: ARG002 - no topic configs here
         with self._lock, self._write():
             for topic in topics:
                 self._create_topic(topic, partitions)
@@ -288,8 +294,7 @@ class LocalBus(Bus):
         for tp, off in offsets.items():
             if tp in self._committed:
                 self._committed[tp] = off
-        if time.monotonic() - self._last_compact > COMPACT_EVERY_S:
-            self.compact()
+        self._compact_step()
 
     def _append(self, pending, now_ms: int) -> None:
         by_tp: dict[TopicPartition, list] = {}
@@ -339,11 +344,45 @@ class LocalBus(Bus):
         return [m for (m,) in self._db.execute("SELECT member FROM members WHERE grp=? AND heartbeat>=?", (group, cutoff))]
 
     def compact(self) -> int:
-        """Delete messages past retention. Returns how many were deleted."""
-        self._last_compact = time.monotonic()
-        cutoff = int((time.time() - self.settings.retention_hours * 3600) * 1000)
+        """Delete every message past retention now, slice by slice. Returns how many."""
+        cutoff = self._retention_cutoff()
+        total = 0
+        while True:
+            n = self._delete_slice(cutoff)
+            total += n
+            if n < COMPACT_SLICE_ROWS:
+                self._last_compact, self._compacting = time.monotonic(), None
+                return total
+            time.sleep(0.01)  # let the other workers' commits in
+
+    def _compact_step(self) -> None:
+        """Retention, a slice per commit of this session while a compaction is due.
+
+        One DELETE of a week of messages held ``BEGIN IMMEDIATE`` for as long as it ran (and
+        scanned the whole log without the ts index): every other worker's commit waited behind
+        it and failed at its busy timeout.  A slice holds the lock about as long as a commit
+        does, and the work between two commits of this worker gives the others their turn.
+        Best effort: a slice that fails is tried again on the next commit."""
+        if self._compacting is None:
+            if time.monotonic() - self._last_compact <= COMPACT_EVERY_S:
+                return
+            self._compacting = self._retention_cutoff()
+        try:
+            n = self._delete_slice(self._compacting)
+        except sqlite3.Error as exc:
+            log.warning("local: retention slice failed (tried again later): %s", exc)
+            return
+        if n < COMPACT_SLICE_ROWS:
+            self._last_compact, self._compacting = time.monotonic(), None
+
+    def _retention_cutoff(self) -> int:
+        return int((time.time() - self.settings.retention_hours * 3600) * 1000)
+
+    def _delete_slice(self, cutoff_ms: int) -> int:
         with self._lock, self._write():
-            cur = self._db.execute("DELETE FROM messages WHERE ts<?", (cutoff,))
+            cur = self._db.execute(
+                "DELETE FROM messages WHERE (topic, partition, offset) IN "
+                "(SELECT topic, partition, offset FROM messages WHERE ts<? LIMIT ?)", (cutoff_ms, COMPACT_SLICE_ROWS))
         return cur.rowcount
 
     def close(self) -> None:

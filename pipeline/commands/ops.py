@@ -36,6 +36,10 @@ def cmd_topics_create(args) -> int:
             settings.transport.kafka.partitions = args.partitions
             settings.transport.local.partitions = args.partitions
         names = ensure_topics(bus, settings, logical)
+        if settings.transport.kind == "kafka":
+            from pipeline import state
+
+            names += state.ensure_changelogs(bus, settings, state.STATEFUL_STAGES)
     finally:
         bus.close()
     for n in names:
@@ -78,6 +82,23 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_state(args) -> int:
+    """``pipeline state status|rebuild STAGE``: show a stage's state, or rebuild the local
+    copy from the stage's changelog (Kafka)."""
+    import json
+
+    from pipeline import state
+
+    settings = load(args.config)
+    if args.state_command == "status":
+        print(json.dumps(state.status(settings, args.stage), indent=2))
+        return 0
+    applied = state.rebuild(settings, args.stage)
+    print(f"{args.stage}: rebuilt {state.store_path(settings, args.stage)} from "
+          f"{settings.topic(state.changelog(args.stage))} ({applied} records)")
+    return 0
+
+
 def register(sub) -> None:
     from pipeline.cli import DEFAULT_CONFIG
 
@@ -88,6 +109,17 @@ def register(sub) -> None:
     c.add_argument("--config", "-c", default=DEFAULT_CONFIG)
     c.add_argument("--partitions", type=int, default=None, help="default: from the transport's config")
     c.set_defaults(func=cmd_topics_create)
+
+    p = sub.add_parser("state", help="show or rebuild a stage's state (pipeline.state)")
+    ssub = p.add_subparsers(dest="state_command", metavar="SUBCOMMAND")
+    ssub.required = True
+    for name, text in (("status", "the local copy's keys and checkpoint, and on Kafka the changelog's end"),
+                       ("rebuild", "throw the local copy away and rebuild it from the changelog (Kafka); "
+                                   "stop the stage's workers first")):
+        c = ssub.add_parser(name, help=text)
+        c.add_argument("stage", choices=list(stages.NAMES))
+        c.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+        c.set_defaults(func=cmd_state)
 
     p = sub.add_parser("replay", help="reprocess a stage's input (reset its group's offsets)")
     p.add_argument("--stage", required=True, choices=[n for n in stages.NAMES if n != "poll"])

@@ -31,6 +31,10 @@ class RunnerSettings(Section):
                     "boundary to fit (truncated: true, original_length); a value that still does not fit "
                     "dead-letters its input.")
     idle_after: float = Field(2.0, gt=0, description="--until-idle: seconds with nothing to do before exit.")
+    max_crashes: int | None = Field(
+        3, ge=1, description="An input that a worker died holding (killed: out of memory, a segfault, a hang past "
+                             "stall_exit_after) this many times goes to the DLQ, so it cannot crash-loop the "
+                             "stage; null = never.")
     stall_exit_after: float | None = Field(
         600.0, gt=0, description="A worker whose loop has not turned for this many seconds (a client stuck "
                                  "in a call that never returns) exits with code 70 so its supervisor restarts "

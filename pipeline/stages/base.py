@@ -66,6 +66,22 @@ class Context:
     # event.  A stage hands both to the fetcher; what is still pending then is retriable.
     deadline: float | None = None
     cancel: Any = None  # threading.Event or None
+    # Set by pipeline.app: opens a stage's state store (pipeline.state), restored first.
+    open_store: Callable[[str], Any] | None = None
+    stores: dict[str, Any] = field(default_factory=dict)
+
+    def store(self, stage: str):
+        """``stage``'s key/value state store (pipeline.state.StateStore): local SQLite, and on
+        Kafka backed by the stage's changelog topic and restored from it before this returns.
+        Changes count once the runner commits the unit that made them."""
+        if stage not in self.stores:
+            if self.open_store is None:
+                from pipeline.state import StateStore, store_path
+
+                self.stores[stage] = StateStore(store_path(self.settings, stage), stage)
+            else:
+                self.stores[stage] = self.open_store(stage)
+        return self.stores[stage]
 
     @property
     def fetcher(self):

@@ -47,6 +47,7 @@ class BoilerplateStage(Stage):
         self.cfg: BoilerplateSettings = ctx.settings.boilerplate
         self.options = options_from(self.cfg)
         self._store: TemplateStore | None = None
+        self._journal = None  # pipeline.state.StateStore on Kafka; see _open_journal
 
     @property
     def store(self) -> TemplateStore | None:
@@ -57,7 +58,30 @@ class BoilerplateStage(Stage):
             t = self.cfg.templates
             self._store = TemplateStore(self.ctx.state_dir / STATE_FILE, min_articles=t.min_articles,
                                         min_share=t.min_share, window_days=t.window_days)
+            self._journal = self._open_journal(self._store)
         return self._store
+
+    def _open_journal(self, store: TemplateStore):
+        """The articles the templates were learned from, as a journal in the state layer
+        (pipeline.state): on Kafka its changelog outlives this node's state_dir.  When the
+        local file knows fewer articles than the journal (a new node, a lost volume), it is
+        rebuilt from the journal here, before any article is judged.  On the local transport
+        the SQLite file is the state and there is no journal (None)."""
+        journal = self.ctx.store(self.name)
+        if getattr(journal, "changelog_topic", None) is None:
+            return None
+        now = self.ctx.now().timestamp()
+        live, expired = [], []
+        for article_id, v in journal.items():
+            (live if store.in_window(v["b"], now) else expired).append((article_id, v))
+        for article_id, _ in expired:
+            journal.delete(article_id)  # written with the first unit; compaction drops them
+        if len(live) > store.seen_count(now):
+            for article_id, v in live:
+                store.observe(v["s"], article_id, set(v["h"]), now, bucket=v["b"])
+            store.flush(now)
+            self.log.info("boilerplate: templates rebuilt from the state journal (%d articles)", len(live))
+        return journal
 
     def clean(self, value: dict[str, Any], *, learn: bool = True) -> Result:
         """Clean one article value. Returns the Result; with ``learn``, observes its blocks for templates."""
@@ -79,7 +103,9 @@ class BoilerplateStage(Stage):
         result = clean(text=str(value.get("text") or ""), blocks=value.get("blocks") or None, article=article,
                        options=self.options, templates=lookup)
         if learn and store is not None and article.source and article_id:
-            store.observe(article.source, article_id, seen, now)
+            counted = store.observe(article.source, article_id, seen, now)
+            if self._journal is not None and counted is not None:
+                self._journal.put(article_id, {"s": article.source, "b": counted[0], "h": sorted(counted[1])})
         return result
 
     def process(self, value: dict[str, Any]) -> list[Output]:

@@ -23,8 +23,8 @@ def write_config(path: Path, doc: dict) -> Settings:
     return load(path, env={})
 
 
-def start_worker(stage: str, config: Path, log: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE__")}
+def start_worker(stage: str, config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE__")} | (env or {})
     return subprocess.Popen([sys.executable, "-m", "pipeline", "worker", stage, "--config", str(config)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
 

@@ -730,3 +730,21 @@ def test_truncated_compressed_body_is_a_decoding_error(server, fetcher, encoding
 def test_empty_body_with_a_content_encoding_is_not_truncated(server, fetcher):
     server.route("/e", lambda h: send(h, 200, b"", headers={"Content-Encoding": "gzip"}))
     assert fetcher.fetch(server.url("/e")).content == b""
+def test_per_host_state_and_robots_cache_stay_bounded_over_many_hosts(server, monkeypatch):
+    """A long run meets new hosts without end; what the fetcher keeps per host must not grow
+    with them, and forgetting a host must not break fetching from it again."""
+    monkeypatch.setattr(fetcher_mod, "_MAX_HOSTS", 16, raising=False)
+    monkeypatch.setattr(fetcher_mod, "_MAX_ROBOTS", 16, raising=False)
+    server.route("/robots.txt", lambda h: send(h, 200, b"User-agent: *\nDisallow: /private\n",
+                                                content_type="text/plain"))
+    server.route("/page", lambda h: send(h, 200, b"<p>hi</p>"))
+    with make_fetcher(respect_robots_txt=True, per_host_rate=1000,
+                      resolver=lambda host, port: ["127.0.0.1"]) as f:
+        for i in range(120):
+            assert f.fetch(server.url("/page", host=f"site{i}.example")).ok
+            assert len(f._host_slots) <= 16 and len(f._next_slot) <= 16
+            assert len(f._robots) <= 16 and len(f._robots_locks) <= 17
+        # A forgotten host's robots.txt is read again and still obeyed.
+        with pytest.raises(RobotsDisallowed):
+            f.fetch(server.url("/private", host="site0.example"))
+    assert len(server.hits("/robots.txt")) == 121

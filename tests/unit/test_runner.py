@@ -422,3 +422,79 @@ def test_a_not_before_far_in_the_future_holds_no_longer_than_the_longest_backoff
     run_all(r)
     assert time.monotonic() - t0 < 5.0
     assert [m.key for m in read(s, topics.ARTICLES_EXTRACTED)] == [b"id1"]
+def test_a_fenced_producer_stops_the_worker_and_turns_live_red(tmp_path):
+    """A session whose transactional id was taken over can never commit again: the loop
+    must end with the error (non-zero exit) and /live must fail, not retry forever."""
+    import pytest
+
+    from pipeline.bus.kafka import ProducerFenced
+    from pipeline.observe import serve
+    from unit.test_observe import get
+
+    s = settings(tmp_path)
+    put(s, [entry(1)])
+    r = make_runner(s)
+    calls = []
+
+    def fenced(offsets):
+        calls.append(offsets)
+        raise ProducerFenced("kafka: producer fenced: another session took over transactional_id 'x'")
+
+    r.bus.commit = fenced
+    server = serve(r.metrics, "127.0.0.1", 0)
+    try:
+        assert get(server.server_address[1], "/live")[0] == 200
+        done = threading.Timer(10, r.stop.set)  # the old loop retried forever: end the test anyway
+        done.start()
+        with pytest.raises(ProducerFenced):
+            r.run_forever()
+        done.cancel()
+        assert len(calls) == 1
+        status, body = get(server.server_address[1], "/live")
+        assert status == 503 and "fenced" in body
+    finally:
+        server.shutdown()
+        r.close()
+
+
+def test_workers_of_one_stage_on_one_host_get_distinct_slots_and_a_restart_reuses_a_freed_one():
+    import uuid
+
+    from pipeline.app import InstanceSlot
+
+    key = f"test-{uuid.uuid4().hex}"
+    a, b = InstanceSlot(key), InstanceSlot(key)
+    assert (a.number, b.number) == (0, 1)
+    a.release()  # the worker in slot 0 died: its successor takes slot 0 again
+    c = InstanceSlot(key)
+    assert c.number == 0
+    b.release()
+    c.release()
+
+
+class DiskTrouble(Echo):
+    """Its store fails twice (disk full), then works: the fault is the worker's, not the input's."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.failures = 2
+
+    def process(self, value):
+        if self.failures:
+            self.failures -= 1
+            import sqlite3
+
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().process(value)
+
+
+def test_a_failing_store_retries_the_unit_and_dead_letters_nothing(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(i) for i in range(5)])
+    r = Runner(DiskTrouble(Context(settings=s)), LocalBus(s.resolve(s.transport.local.path), s.transport.local),
+               s, stop=threading.Event())
+    for _ in range(5):
+        r.step(timeout=0.05)
+    assert read(s, topics.dlq(topics.FEED_ENTRIES)) == []
+    assert sorted(m.key for m in read(s, topics.ARTICLES_EXTRACTED)) == [f"id{i}".encode() for i in range(5)]
+    assert r.metrics.aborts.labels("extract")._value.get() == 1  # the whole unit, once

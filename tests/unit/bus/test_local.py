@@ -170,3 +170,79 @@ def test_retention_never_reuses_offsets(tmp_path):
     r = bus(db)
     r.assign(["t"], from_beginning=True)
     assert [m.offset for m in drain(r)] == [3]
+
+
+def test_retention_lets_other_workers_commit_while_it_runs(tmp_path, monkeypatch):
+    """Retention over a big log must not hold the write lock for the whole delete: another
+    worker's commits, with a short busy timeout, go through while it runs."""
+    import threading
+    import time
+
+    from pipeline.bus import local
+
+    db = tmp_path / "b.db"
+    old = bus(db)
+    old.ensure_topics(["old"])
+    rows = 600_000
+    old._db.execute("BEGIN IMMEDIATE")
+    old._db.executemany("INSERT INTO messages(topic, partition, offset, key, value, headers, ts) "
+                        "VALUES ('old', 0, ?, NULL, ?, NULL, 1000)", ((i, b"x" * 20) for i in range(rows)))
+    old._db.execute("COMMIT")
+
+    monkeypatch.setattr(local, "COMPACT_EVERY_S", 0.0)  # retention is due at once
+    compactor = LocalBus(db, LocalTransport(retention_hours=1))
+    writer = bus(db)
+    writer.ensure_topics(["live"])
+    writer._db.execute("PRAGMA busy_timeout=150")  # a worker that does not wait long
+
+    def left() -> bool:
+        return old._db.execute("SELECT 1 FROM messages WHERE topic='old' LIMIT 1").fetchone() is not None
+
+    def compacting_worker():  # a worker whose own commits carry the retention
+        while left():
+            compactor.begin()
+            compactor.produce("a", b"k", b"{}")
+            compactor.commit({})
+            time.sleep(0.002)
+
+    failures, commits = [], 0
+    t = threading.Thread(target=compacting_worker)
+    t.start()
+    time.sleep(0.03)
+    while t.is_alive():
+        writer.begin()
+        writer.produce("live", b"k", b"{}")
+        try:
+            writer.commit({})
+            commits += 1
+        except TransportError as exc:
+            failures.append(str(exc))
+        time.sleep(0.005)
+    t.join()
+    assert not left()
+    assert failures == [], f"{len(failures)} commits failed during retention: {failures[:1]}"
+    assert commits > 0
+
+
+def test_two_members_of_a_new_group_cannot_both_commit_the_same_batch(tmp_path):
+    """No committed row yet for the group: the first commit wins, the other member's unit
+    (outputs too) is refused."""
+    db = tmp_path / "b.db"
+    produce(db, "in", 4)
+    a, b = bus(db), bus(db)
+    a.subscribe(["in"], "g")
+    a.poll(10, 0.2)
+    b.subscribe(["in"], "g")
+    b._positions = {("in", 0): 0}   # b took the partition over before a's first commit
+    b._committed = {("in", 0): 0}
+    b.poll(10, 0.2)
+    a.begin()
+    a.produce("out", b"a", b'{"by":"a"}')
+    a.commit({("in", 0): 4})        # the zombie commits first, with no row in place
+    b.begin()
+    b.produce("out", b"b", b'{"by":"b"}')
+    with pytest.raises(TransportError, match="fenced"):
+        b.commit({("in", 0): 4})
+    reader = bus(db)
+    reader.assign(["out"], from_beginning=True)
+    assert [m.value for m in drain(reader)] == [b'{"by":"a"}']

@@ -1,0 +1,339 @@
+"""Stage state that survives losing a node: one key/value store per stage.
+
+A stage asks its ``Context`` for a store (``ctx.store()``) and reads and writes plain JSON
+values by key; it never knows where they live:
+
+* **Local SQLite** under ``state_dir/state/<stage>.sqlite3`` is what the stage reads (the
+  cache).  Changes are written to it only after the unit that made them is committed on
+  the bus (``StateStore.flushed``); an aborted unit's changes are dropped (``discard``).
+* **On the Kafka transport** the source of truth is a compacted changelog topic,
+  ``<prefix><stage>.changelog`` (``topics create`` makes it, partitioned like the stage's
+  input).  The runner produces a unit's changes to it *inside the unit*: under
+  exactly_once in the same transaction as the outputs and the input offsets, so the state
+  and the outputs never disagree after a crash.
+* **Restore before work.**  Opening a store on Kafka compares the local copy's checkpoint
+  (the changelog end offsets it was complete at, written on a clean close) with the
+  changelog's end offsets.  Equal: the local copy is current.  Otherwise (a new node with
+  an empty ``state_dir``, a crash, another worker having written since) the store is
+  rebuilt from the changelog before the stage sees it (Kafka Streams' checkpoint file and
+  ``StoreChangelogReader``; Quix Streams' ``RecoveryPartition.needs_recovery``).  While a
+  worker runs, its checkpoint is removed, so a crash always leads to a restore.
+* **On the local transport** nothing changes for the user: the SQLite file is the state
+  (the local log sits on the same disk, so a changelog would not outlive it).
+
+Keys are ``<store name>/<key>`` on the changelog; a deleted key is a tombstone (null value),
+which compaction eventually drops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from pipeline.errors import StoreError
+
+if TYPE_CHECKING:
+    from pipeline.bus.base import Bus
+    from pipeline.config import Settings
+
+log = logging.getLogger("pipeline.state")
+
+CHANGELOG_SUFFIX = ".changelog"
+# Topic configs of a changelog: keep the last value per key, forever.
+CHANGELOG_CONFIGS = {"cleanup.policy": "compact"}
+# The stages whose state moves to a changelog (``topics create`` makes theirs).  The poller's
+# feed state, the boilerplate templates and the dedupe index are to be moved onto
+# ``Context.store``; the changelog is created ahead so operators set it up once.
+STATEFUL_STAGES = ("poll", "dedupe", "boilerplate")
+
+
+def ensure_changelogs(bus: "Bus", settings: "Settings", stage_names) -> list[str]:
+    """Create the changelog topics of ``stage_names``, compacted and partitioned like each
+    stage's input (one partition for a source stage).  Returns their physical names."""
+    from pipeline import stages, topics
+
+    made = []
+    for name in stage_names:
+        cls = stages.load(name)
+        n = 1 if cls.input_topic is None else topics.partitions_for(cls.input_topic)
+        topic = settings.topic(changelog(name))
+        bus.ensure_topics([topic], n, configs=CHANGELOG_CONFIGS)
+        made.append(topic)
+    return made
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+_DELETED = object()
+
+
+def changelog(stage: str) -> str:
+    """The logical name of ``stage``'s changelog topic."""
+    return stage + CHANGELOG_SUFFIX
+
+
+def store_path(settings: "Settings", stage: str) -> Path:
+    return settings.state_path / "state" / f"{stage}.sqlite3"
+
+
+class StateStore:
+    """One stage's key/value state.  Values are anything JSON can hold.
+
+    ``changelog_topic`` (physical name) is set on the Kafka transport; then ``pending``
+    lists the changes the runner must put on it within the unit.  Raises StoreError when
+    the SQLite file cannot be used."""
+
+    def __init__(self, path: Path, stage: str, changelog_topic: str | None = None):
+        self.path = Path(path)
+        self.stage = stage
+        self.changelog_topic = changelog_topic
+        self._pending: dict[str, Any] = {}   # key -> value, or _DELETED
+        self.restored_at: dict[int, int] | None = None  # changelog end offsets of the last restore
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"state: cannot open {self.path}: {exc}") from exc
+
+    # --- what a stage uses ----------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` as of this unit (its own changes included), or ``default``."""
+        if key in self._pending:
+            v = self._pending[key]
+            return default if v is _DELETED else v
+        row = self._query("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def put(self, key: str, value: Any) -> None:
+        self._pending[key] = value
+
+    def delete(self, key: str) -> None:
+        self._pending[key] = _DELETED
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Every (key, value), this unit's changes included."""
+        seen = set()
+        for key, raw in self._query("SELECT key, value FROM kv ORDER BY key", ()).fetchall():
+            seen.add(key)
+            v = self._pending.get(key, None)
+            if key in self._pending:
+                if v is not _DELETED:
+                    yield key, v
+            else:
+                yield key, json.loads(raw)
+        for key, v in self._pending.items():
+            if key not in seen and v is not _DELETED:
+                yield key, v
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.items())
+
+    # --- what the runner uses ---------------------------------------------------------
+    def pending(self) -> list[tuple[bytes, bytes | None]]:
+        """This unit's changes as changelog records (key, JSON value or None for a delete)."""
+        return [(f"{self.stage}/{k}".encode(), None if v is _DELETED else json.dumps(v).encode())
+                for k, v in self._pending.items()]
+
+    def flushed(self) -> None:
+        """The unit is committed on the bus: write its changes to the local copy."""
+        if not self._pending:
+            return
+        changes, self._pending = self._pending, {}
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._apply(changes)
+        except sqlite3.Error as exc:
+            raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
+
+    def discard(self) -> None:
+        """The unit was aborted: forget its changes."""
+        self._pending.clear()
+
+    # --- restore -----------------------------------------------------------------------
+    def checkpoint(self) -> dict[int, int] | None:
+        """The changelog end offsets this local copy was complete at (None: unknown)."""
+        row = self._query("SELECT v FROM meta WHERE k='checkpoint'", ()).fetchone()
+        return None if row is None else {int(p): o for p, o in json.loads(row[0]).items()}
+
+    def restore(self, reader: "Bus") -> int:
+        """Make the local copy equal to the changelog (read to its end on ``reader``, a
+        session with no group), unless its checkpoint already matches the end offsets.
+        Then remove the checkpoint: until a clean ``close`` the copy counts as unverified.
+        Returns how many changelog records were applied."""
+        assert self.changelog_topic is not None
+        reader.assign([self.changelog_topic], from_beginning=True)
+        ends = {p: o for (_, p), o in reader.end_offsets().items()}
+        applied = 0
+        if self.checkpoint() != ends:
+            started = time.monotonic()
+            state: dict[str, Any] = {}
+            prefix = f"{self.stage}/"
+            for m in _read_to_end(reader, ends):
+                key = (m.key or b"").decode("utf-8", "replace")
+                if not key.startswith(prefix):
+                    continue
+                state[key[len(prefix):]] = _DELETED if m.value is None else json.loads(m.value)
+                applied += 1
+            try:
+                with self._db:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._db.execute("DELETE FROM kv")
+                    self._apply(state)
+            except sqlite3.Error as exc:
+                raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
+            log.info("state: %s restored from %s: %d records, %d keys in %.1fs", self.stage,
+                     self.changelog_topic, applied, len(self), time.monotonic() - started)
+        self._set_checkpoint(None)
+        self.restored_at = ends
+        return applied
+
+    def close(self, reader: "Bus | None" = None) -> None:
+        """Close the store.  With ``reader`` (a clean shutdown on Kafka), first bring the
+        local copy to the changelog's end and record those end offsets as its checkpoint,
+        so the next start on this disk needs no restore.  (Other workers of the stage may
+        have written to the changelog: hence the catch-up, not just the end offsets.)"""
+        try:
+            if reader is not None and self.changelog_topic is not None and not self._pending:
+                self.restore(reader)
+                self._set_checkpoint(self.restored_at)
+        finally:
+            self._db.close()
+
+    # --- helpers ----------------------------------------------------------------------
+    def _apply(self, changes: dict[str, Any]) -> None:
+        dels = [(k,) for k, v in changes.items() if v is _DELETED]
+        puts = [(k, json.dumps(v).encode()) for k, v in changes.items() if v is not _DELETED]
+        if dels:
+            self._db.executemany("DELETE FROM kv WHERE key=?", dels)
+        if puts:
+            self._db.executemany("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", puts)
+
+    def _set_checkpoint(self, ends: dict[int, int] | None) -> None:
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                if ends is None:
+                    self._db.execute("DELETE FROM meta WHERE k='checkpoint'")
+                else:
+                    self._db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES ('checkpoint', ?)",
+                                     (json.dumps({str(p): o for p, o in ends.items()}),))
+        except sqlite3.Error as exc:
+            raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
+
+    def _query(self, sql: str, args: tuple) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"state: cannot read {self.path}: {exc}") from exc
+
+
+def _read_to_end(reader: "Bus", ends: dict[int, int], settle: float = 5.0):
+    """Yield every committed record of the assigned changelog up to ``ends``."""
+    quiet_since = None
+    while True:
+        got = reader.poll(1000, 0.5)
+        yield from got
+        pos = {p: o for (_, p), o in reader.positions().items()}
+        if all(pos.get(p, 0) >= e for p, e in ends.items()):
+            return
+        if got:
+            quiet_since = None
+            continue
+        # Transaction markers take offsets no record is returned for; give up waiting on them.
+        quiet_since = quiet_since or time.monotonic()
+        if time.monotonic() - quiet_since > settle:
+            return
+
+
+def open_store(settings: "Settings", stage: str, *, restore: bool = True) -> StateStore:
+    """``stage``'s store.  On the Kafka transport it is checked against (and if need be
+    rebuilt from) its changelog before this returns.  Raises StoreError, TransportError."""
+    if settings.transport.kind != "kafka":
+        return StateStore(store_path(settings, stage), stage)
+    from pipeline.bus import open_bus
+
+    store = StateStore(store_path(settings, stage), stage, settings.topic(changelog(stage)))
+    if restore:
+        reader = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-{stage}-restore")
+        try:
+            ensure_changelogs(reader, settings, [stage])
+            store.restore(reader)
+        finally:
+            reader.close()
+    return store
+
+
+def close_stores(settings: "Settings", stores: list[StateStore], clean: bool) -> None:
+    """Close a worker's stores; after a ``clean`` shutdown on Kafka, checkpoint them."""
+    for store in stores:
+        reader = None
+        try:
+            if clean and store.changelog_topic is not None:
+                from pipeline.bus import open_bus
+
+                reader = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-{store.stage}-checkpoint")
+            store.close(reader)
+        except Exception as exc:  # noqa: BLE001 - no checkpoint only means a restore at the next start
+            log.warning("state: closing %s: %s", store.stage, exc)
+        finally:
+            if reader is not None:
+                reader.close()
+
+
+def status(settings: "Settings", stage: str) -> dict[str, Any]:
+    """What ``pipeline state status`` prints: the local copy and, on Kafka, the changelog."""
+    path = store_path(settings, stage)
+    out: dict[str, Any] = {"stage": stage, "path": str(path), "exists": path.exists()}
+    if not path.exists() and settings.transport.kind != "kafka":
+        return out | {"keys": 0, "checkpoint": None}
+    store = StateStore(path, stage, settings.topic(changelog(stage)) if settings.transport.kind == "kafka" else None)
+    try:
+        out["keys"] = len(store)
+        out["checkpoint"] = store.checkpoint()
+        if store.changelog_topic is not None:
+            from pipeline.bus import open_bus
+
+            reader = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-{stage}-status")
+            try:
+                reader.assign([store.changelog_topic], from_beginning=True)
+                ends = {p: o for (_, p), o in reader.end_offsets().items()}
+            finally:
+                reader.close()
+            out["changelog"] = store.changelog_topic
+            out["changelog_end_offsets"] = ends
+            out["current"] = out["checkpoint"] == ends
+    finally:
+        store.close()
+    return out
+
+
+def rebuild(settings: "Settings", stage: str) -> int:
+    """Throw the local copy away and rebuild it from the changelog (Kafka only).
+    Returns the records applied.  Raises StoreError on the local transport."""
+    if settings.transport.kind != "kafka":
+        raise StoreError(f"state: {stage}'s state lives only in {store_path(settings, stage)} on the local "
+                         "transport; there is no changelog to rebuild it from")
+    path = store_path(settings, stage)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
+    from pipeline.bus import open_bus
+
+    store = StateStore(path, stage, settings.topic(changelog(stage)))
+    reader = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-{stage}-rebuild")
+    try:
+        applied = store.restore(reader)
+        store._set_checkpoint(store.restored_at)  # a finished rebuild is a complete copy
+    finally:
+        reader.close()
+        store.close()
+    return applied

@@ -1,0 +1,172 @@
+"""The state layer on a real broker (exactly_once): a stage's store is backed by its
+compacted changelog topic, written in the unit's transaction, and restored into an empty
+state_dir before the stage runs -- what a worker rescheduled onto a new node needs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pipeline import models, state, topics
+from pipeline.bus import open_bus
+from pipeline.errors import TransportError
+from pipeline.runner import Runner
+from pipeline.stages.base import Context, Output, Stage
+
+pytestmark = pytest.mark.kafka
+
+
+class Counting(Stage):
+    """Counts the entries of each feed in its state store."""
+
+    name = "extract"
+    input_topic = topics.FEED_ENTRIES
+    output_topics = (topics.ARTICLES_EXTRACTED,)
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.store = ctx.store(self.name)
+
+    def process(self, value):
+        seen = self.store.get(value["feed_url"], 0) + 1
+        self.store.put(value["feed_url"], seen)
+        return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": f"#{seen}"})]
+
+
+def entry(i: int, feed: int) -> dict:
+    return {"id": f"id{i}", "url": f"https://e.example/{i}", "feed_url": f"https://e.example/feed{feed}",
+            "title": "t"}
+
+
+def put(settings, values) -> None:
+    bus = open_bus(settings, client_id="test-fill")
+    bus.ensure_topics([settings.topic(topics.FEED_ENTRIES)])
+    bus.begin()
+    for v in values:
+        bus.produce(settings.topic(topics.FEED_ENTRIES), v["id"].encode(), models.encode(v))
+    bus.commit({})
+    bus.close()
+
+
+def worker(settings, *, fail_first_commit=False) -> Runner:
+    ctx = Context(settings=settings)
+    ctx.open_store = lambda stage: state.open_store(settings, stage)
+    bus = open_bus(settings, client_id="test-worker", transactional_id=f"{settings.transport.topic_prefix}w")
+    r = Runner(Counting(ctx), bus, settings, stop=threading.Event())
+    if fail_first_commit:
+        real, armed = bus.commit, {"n": 1}
+
+        def commit(offsets):  # the broker refuses the first unit after its outputs were sent
+            if armed["n"]:
+                armed["n"] -= 1
+                bus.flush()
+                raise TransportError("kafka: injected failure before the commit")
+            real(offsets)
+
+        bus.commit = commit
+    return r
+
+
+def run_until(r: Runner, n: int) -> None:
+    done = 0
+    for _ in range(200):
+        done += r.step(timeout=0.2).consumed
+        if done >= n:
+            return
+    raise AssertionError(f"only {done} of {n} inputs were processed")
+
+
+def test_state_is_restored_from_the_changelog_into_an_empty_state_dir(kafka_settings_factory, tmp_path):
+    settings = kafka_settings_factory(processing_guarantee="exactly_once")
+    put(settings, [entry(i, i % 3) for i in range(30)])
+    first = worker(settings, fail_first_commit=True)
+    try:
+        run_until(first, 30)
+    finally:
+        first.close()
+        state.close_stores(settings, list(first.stage.ctx.stores.values()), clean=False)  # as if killed
+
+    # The node is gone: a new worker starts with an empty state_dir on the same topics.
+    moved = settings.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+    put(moved, [entry(i, i % 3) for i in range(30, 33)])
+    second = worker(moved)
+    try:
+        run_until(second, 3)
+    finally:
+        second.close()
+        state.close_stores(moved, list(second.stage.ctx.stores.values()), clean=True)
+    reader = open_bus(moved, client_id="test-reader")
+    reader.assign([moved.topic(topics.ARTICLES_EXTRACTED)], from_beginning=True)
+    texts = {}
+    for _ in range(40):
+        for m in reader.poll(500, 0.5):
+            v = models.decode(m.value)
+            texts[v["id"]] = v["text"]
+        if len(texts) >= 33:
+            break
+    reader.close()
+    # The aborted unit counted nothing; the counts went on from the restored state.
+    assert [texts[f"id{i}"] for i in (30, 31, 32)] == ["#11", "#11", "#11"]
+    assert sorted(texts[f"id{i}"] for i in range(3)) == ["#1", "#1", "#1"]
+
+    # A clean close checkpointed the local copy at the changelog's end: the next start needs
+    # no restore, and `pipeline state status` says so.
+    st = state.status(moved, "extract")
+    assert st["keys"] == 3 and st["current"] is True, st
+    assert state.rebuild(moved, "extract") > 0  # from the changelog alone
+    assert state.status(moved, "extract")["keys"] == 3
+
+
+def test_boilerplate_templates_survive_a_move_to_an_empty_state_dir(kafka_bootstrap, tmp_path):
+    """The boilerplate worker learned a source's template; it is rescheduled onto a node with
+    an empty state_dir. Its first article of that source must still lose the template."""
+    from integration.test_crash import kafka_doc
+    from integration.workers import write_config
+    from pipeline.app import build_runner
+    from unit.stages.test_boilerplate import PROMO, _article
+
+    doc = kafka_doc(kafka_bootstrap, "exactly_once", tmp_path)
+    doc["boilerplate"] = {"batch_size": 20, "templates": {"min_articles": 10, "min_share": 0.5}}
+    settings = write_config(tmp_path / "pipeline.yaml", doc)
+    unique = settings.topic(topics.ARTICLES_UNIQUE)
+
+    def publish(s, ks):
+        bus = open_bus(s, client_id="test-fill")
+        bus.ensure_topics([unique])
+        bus.begin()
+        for k in ks:
+            v = _article(k, PROMO)
+            bus.produce(unique, v["id"].encode(), models.encode(v))
+        bus.commit({})
+        bus.close()
+
+    def removed(s) -> dict[str, list[str]]:
+        reader = open_bus(s, client_id="test-reader")
+        reader.assign([s.topic(topics.ARTICLES_CLEAN)], from_beginning=True)
+        out = {}
+        for _ in range(20):
+            for m in reader.poll(500, 0.5):
+                v = models.decode(m.value)
+                out[v["id"]] = [r["reason"] for r in v["boilerplate"]["removed"]]
+            if not any(reader.lag().values()):
+                break
+        reader.close()
+        return out
+
+    publish(settings, range(12))
+    first = build_runner(settings, "boilerplate")
+    try:
+        run_until(first, 12)
+    finally:
+        first.close()
+    assert removed(settings)["a11"] == ["learned-template"]
+
+    moved = settings.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+    publish(moved, [12])
+    second = build_runner(moved, "boilerplate")
+    try:
+        run_until(second, 1)
+    finally:
+        second.close()
+    assert removed(moved)["a12"] == ["learned-template"]

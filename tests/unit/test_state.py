@@ -1,0 +1,76 @@
+"""The state layer (pipeline.state) on the local transport: what a stage that keeps state
+through ``ctx.store`` sees across units, aborts and restarts."""
+
+import threading
+
+from pipeline import models, topics
+from pipeline.bus.local import LocalBus
+from pipeline.errors import TransportError
+from pipeline.runner import Runner
+from pipeline.stages.base import Context, Output, Stage
+from pipeline.state import StateStore
+
+from unit.test_runner import entry, put, read, settings
+
+
+class Counting(Stage):
+    """Counts how often it has seen each feed (state in ctx.store)."""
+
+    name = "extract"
+    input_topic = topics.FEED_ENTRIES
+    output_topics = (topics.ARTICLES_EXTRACTED,)
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.store = ctx.store(self.name)
+
+    def process(self, value):
+        seen = self.store.get(value["feed_url"], 0) + 1
+        self.store.put(value["feed_url"], seen)
+        return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": f"#{seen}"})]
+
+
+def runner(s):
+    return Runner(Counting(Context(settings=s)), LocalBus(s.resolve(s.transport.local.path), s.transport.local),
+                  s, stop=threading.Event())
+
+
+def test_a_store_keeps_what_committed_units_wrote_and_forgets_aborted_ones(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(i) for i in range(3)])
+    r = runner(s)
+    real_commit = r.bus.commit
+    fail = {"n": 1}
+
+    def flaky_commit(offsets):
+        if fail["n"]:
+            fail["n"] -= 1
+            r.bus.abort()
+            raise TransportError("local: the disk hiccuped")
+        real_commit(offsets)
+
+    r.bus.commit = flaky_commit
+    for _ in range(4):
+        r.step(timeout=0.05)
+    r.close()
+    # The aborted unit's counts were dropped: each entry was counted once, not twice.
+    texts = sorted(models.decode(m.value)["text"] for m in read(s, topics.ARTICLES_EXTRACTED))
+    assert texts == ["#1", "#2", "#3"]
+    store = StateStore(tmp_path / "state" / "state" / "extract.sqlite3", "extract")
+    assert store.get("https://e.example/feed") == 3
+    store.close()
+
+
+def test_a_restarted_worker_reads_the_state_it_left(tmp_path):
+    s = settings(tmp_path)
+    put(s, [entry(1)])
+    r = runner(s)
+    r.step(timeout=0.05)
+    r.close()
+    put(s, [entry(2)])
+    r = runner(s)
+    r.step(timeout=0.05)
+    r.close()
+    assert r.stage.store is not None
+    texts = [models.decode(m.value)["text"] for m in read(s, topics.ARTICLES_EXTRACTED)]
+    assert texts == ["#1", "#2"]
