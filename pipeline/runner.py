@@ -221,8 +221,6 @@ class Runner:
             for out, value in outputs:
                 self._produce(out, value)
                 produced[out.topic] = produced.get(out.topic, 0) + 1
-            for topic, n in produced.items():
-                self._count_out(topic, n)
             for m, exc, retries in dead:
                 self._dead_letter(m, exc, retries)
             offsets: dict[TopicPartition, int] = {}
@@ -237,6 +235,9 @@ class Runner:
             raise
         except Exception as exc:  # a bug in produce: abort, don't lose
             raise TransportError(f"runner: could not produce the outputs of {self.name}: {exc}") from exc
+        # Counted once durable: a unit fenced or aborted above is replayed and counted then.
+        for topic, n in produced.items():
+            self._count_out(topic, n)
         self.metrics.commits.labels(self.name).inc()
         self.stage.commit()
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))

@@ -152,8 +152,11 @@ class Progress:
     printed again whenever its numbers change (plain text, log-friendly).
     """
 
-    def __init__(self, metrics, stream=sys.stderr):
+    def __init__(self, metrics, stream=sys.stderr, sample=None):
         self.metrics = metrics
+        # ``sample(name, **labels)``: the counters to show; by default this process's metrics,
+        # under `pipeline run` the sum the supervisor reads from its workers.
+        self.sample = sample or (lambda name, **labels: _sample_sum(self.metrics, name, **labels))
         self.stream = stream
         self.tty = stream.isatty() and os.environ.get("TERM") != "dumb"
         self._drawn = 0
@@ -161,20 +164,20 @@ class Progress:
         self._last_draw = 0.0
 
     def line(self, name: str) -> str:
-        m = self.metrics
+        sample = self.sample
         cls = stages.load(name)
-        outs = ", ".join(f"{t} {_sample_sum(m, 'pipeline_messages_out_total', stage=name, topic=t)}"
+        outs = ", ".join(f"{t} {sample('pipeline_messages_out_total', stage=name, topic=t)}"
                          for t in cls.output_topics)
         if cls.input_topic is None:
-            return f"  {name:<12} {_sample_sum(m, 'pipeline_polls_total'):>3} feed polls -> {outs}"
-        dead = _sample_sum(m, "pipeline_dlq_total", stage=name)
-        return (f"  {name:<12} {_sample_sum(m, 'pipeline_messages_in_total', stage=name):>3} read       -> {outs}"
+            return f"  {name:<12} {sample('pipeline_polls_total'):>3} feed polls -> {outs}"
+        dead = sample("pipeline_dlq_total", stage=name)
+        return (f"  {name:<12} {sample('pipeline_messages_in_total', stage=name):>3} read       -> {outs}"
                 + (f", {topics.dlq(cls.input_topic)} {dead}" if dead else ""))
 
     def _active(self, name: str) -> bool:
         if stages.load(name).input_topic is None:
-            return _sample_sum(self.metrics, "pipeline_polls_total") > 0
-        return _sample_sum(self.metrics, "pipeline_messages_in_total", stage=name) > 0
+            return self.sample("pipeline_polls_total") > 0
+        return self.sample("pipeline_messages_in_total", stage=name) > 0
 
     def update(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -359,44 +362,38 @@ def save_example_page(workdir: Path, base_url: str) -> tuple[Path, str] | None:
 # --- the command ----------------------------------------------------------------------------
 
 def cmd_demo(args) -> int:
-    from pipeline.app import build_runner
     from pipeline.observe import Metrics
-    from pipeline.runner import install_signal_handlers, run_until_idle
+    from pipeline.runner import install_signal_handlers
+    from pipeline.supervisor import run_supervised
 
     workdir = _prepare_workdir(args.workdir, args.keep)
     _setup_logging(workdir, args.verbose)
     started = time.monotonic()
     stop = threading.Event()
     install_signal_handlers(stop)
-    metrics = Metrics()
     with _start_server(workdir, args.keep) as server:
         config_path = write_config(workdir, server.feeds)
         settings = load(config_path)
         print(f"demo: serving {len(server.feeds)} feeds on {server.base_url}; work folder {workdir}",
               file=sys.stderr)
-        progress = Progress(metrics)
-        runners = []
-        try:
-            for name in stages.NAMES:
-                runner = build_runner(settings, name, metrics=metrics, stop=stop)
-                runners.append(runner)
-                step = runner.step
 
-                def stepped(*a, _step=step, **kw):
-                    result = _step(*a, **kw)
-                    progress.update()
-                    return result
+        metrics = Metrics()  # the poll round's, run in this process; the workers report their own
 
-                runner.step = stepped  # the progress display watches the very loop `run --until-idle` uses
-            totals = run_until_idle(runners, settings.runner.idle_after, stop)
-            progress.update(force=True)
-        finally:
-            for r in runners:
-                r.close()
+        def progress(sup):
+            return Progress(metrics, sample=sup.sample_live).update
+
+        # The workers' logs go to demo.log (their stderr), like this process's own.
+        with open(workdir / "demo.log", "a", encoding="utf-8") as worker_log:
+            code, totals = run_supervised(settings, config_path, stop, until_idle=True, verbose=args.verbose,
+                                          stderr=sys.stderr if args.verbose else worker_log, progress=progress,
+                                          metrics=metrics)
         if stop.is_set():
             print("demo: interrupted", file=sys.stderr)
             return 130
-        this_run = {"entries": totals["poll"].produced if "poll" in totals else -1}
+        if code != 0:
+            print(f"demo: a stage failed (see {workdir / 'demo.log'})", file=sys.stderr)
+            return code
+        this_run = {"entries": totals["entries"]}
         page = save_example_page(workdir, server.base_url)
         text = summary(settings, config_path, server.base_url, len(server.feeds), time.monotonic() - started,
                        this_run, page)
