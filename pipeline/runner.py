@@ -238,6 +238,12 @@ class Runner:
         # Counted once durable: a unit fenced or aborted above is replayed and counted then.
         for topic, n in produced.items():
             self._count_out(topic, n)
+        if topics.ARTICLES_ENRICHED in produced:
+            # Freshness is measured where an article is final: once it is durable there.
+            now = time.time()
+            for out, _ in outputs:
+                if out.topic == topics.ARTICLES_ENRICHED:
+                    self.metrics.observe_freshness(out.value, now)
         self.metrics.commits.labels(self.name).inc()
         self.stage.commit()
         return StepResult(consumed=len(msgs), produced=len(outputs), dead=len(dead))

@@ -201,8 +201,10 @@ class Progress:
 
 # --- reading the results --------------------------------------------------------------------
 
-def read_topics(settings: Settings, names: list[str]) -> dict[str, list[tuple[Any, dict[str, bytes], Any]]]:
-    """Every record of the logical topics ``names``: ``{topic: [(key, headers, value), ...]}``."""
+def read_topics(settings: Settings, names: list[str], timestamps: dict[str, list[int]] | None = None
+                ) -> dict[str, list[tuple[Any, dict[str, bytes], Any]]]:
+    """Every record of the logical topics ``names``: ``{topic: [(key, headers, value), ...]}``.
+    ``timestamps``, when given, gets each topic's record timestamps (ms) in the same order."""
     from pipeline.bus import open_bus
 
     bus = open_bus(settings, client_id="pipeline-demo-summary")
@@ -225,6 +227,8 @@ def read_topics(settings: Settings, names: list[str]) -> dict[str, list[tuple[An
                 except (UnicodeDecodeError, json.JSONDecodeError):
                     value = None
                 out[physical[m.topic]].append((m.key, dict(m.headers), value))
+                if timestamps is not None:
+                    timestamps.setdefault(physical[m.topic], []).append(m.timestamp_ms)
     finally:
         bus.close()
     return out
@@ -251,7 +255,8 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
     """Return the summary printed at the end: counts, duplicates, dead letters, entities, next commands."""
     dlq_names = [topics.dlq(t) for t in (topics.FEED_ENTRIES, topics.ARTICLES_EXTRACTED,
                                           topics.ARTICLES_UNIQUE, topics.ARTICLES_CLEAN)]
-    data = read_topics(settings, list(topics.ALL) + dlq_names)
+    stamps: dict[str, list[int]] = {}
+    data = read_topics(settings, list(topics.ALL) + dlq_names, stamps)
     n = {t: len(v) for t, v in data.items()}
     dead = sum(n[t] for t in dlq_names)
     enriched = [v for _, _, v in data[topics.ARTICLES_ENRICHED] if isinstance(v, dict)]
@@ -314,6 +319,12 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
     if reasons:
         out += ["", "Boilerplate removed, by rule: " + ", ".join(f"{r} {c}" for r, c in reasons.most_common())]
 
+    fresh = freshness(data[topics.ARTICLES_ENRICHED], stamps.get(topics.ARTICLES_ENRICHED, []))
+    if fresh:
+        out += ["", "Freshness on articles.enriched (Prometheus: pipeline_polled_to_enriched_seconds, "
+                "pipeline_published_to_enriched_seconds):"]
+        out += [f"  {label:<22} {text}" for label, text in fresh]
+
     langs = Counter(v.get("language") or "unknown" for v in enriched)
     if langs:
         out.append("Languages: " + ", ".join(f"{k} {c}" for k, c in langs.most_common()))
@@ -341,6 +352,32 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
                 f"  {prog} inspect {shlex.quote(str(path))} --url {shlex.quote(url)} --pretty"]
     out += [f"Work folder: {config_path.parent}  (delete it when done: rm -r {shlex.quote(str(config_path.parent))})"]
     return "\n".join(out) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def freshness(records: list[tuple[Any, dict[str, bytes], Any]], stamps_ms: list[int]) -> list[tuple[str, str]]:
+    """``[(label, "median .., p95 .., max ..")]`` for published -> enriched and polled -> enriched,
+    from each enriched record's timestamp (when it was committed there) and its fields."""
+    from pipeline.observe import iso_epoch
+
+    rows = []
+    for field_name, label in (("polled_at", "polled -> enriched"), ("published", "published -> enriched")):
+        ages = sorted(max(0.0, ts / 1000.0 - t) for (_, _, v), ts in zip(records, stamps_ms)
+                      if isinstance(v, dict) and ts and (t := iso_epoch(v.get(field_name))) is not None)
+        if ages:
+            p95 = ages[min(len(ages) - 1, int(0.95 * len(ages)))]
+            rows.append((label, f"median {_duration(ages[len(ages) // 2])}, p95 {_duration(p95)}, "
+                                f"max {_duration(ages[-1])} ({len(ages)} articles)"))
+    return rows
 
 
 def save_example_page(workdir: Path, base_url: str) -> tuple[Path, str] | None:
