@@ -1,6 +1,7 @@
 """``pipeline feeds``: the poller's feeds from the operator's side.
 
-- ``feeds status [--json]``: each feed's state, last result, next poll and error count.
+- ``feeds status [--json]``: each feed's URL, state, how it is delivered (poll), last and next
+  poll, error count and last result.
 - ``feeds import FILE.opml``: add the OPML's feeds; a running poller picks them up
   without a restart (they are stored in the poll state DB, next to ``feeds:`` of the YAML).
 - ``feeds enable URL``: clear a disabled feed's reason and error count; it is polled at once.
@@ -114,6 +115,9 @@ def feed_statuses(settings) -> list[dict[str, Any]]:
                 "interval_seconds": round(row_d["interval"]) if row_d.get("interval") else None,
                 "entries_per_day": round(row_d["entry_frequency"], 2) if row_d.get("entry_frequency") else None,
                 "format": row_d.get("format"),
+                # How new entries reach the pipeline: polled on the schedule (push, once WebSub
+                # exists, will say "push").
+                "delivery": "poll",
             })
         return out
     finally:
@@ -132,16 +136,17 @@ def cmd_status(args) -> int:
     if not rows:
         print("no feeds: list them under feeds: in the config or use `pipeline feeds import FILE.opml`")
         return 0
-    table = [("FEED", "STATE", "LAST RESULT", "NEXT POLL", "ERRORS")]
+    table = [("FEED", "STATE", "VIA", "LAST POLL", "NEXT POLL", "ERRORS", "LAST RESULT")]
     for r in rows:
-        label = r["name"] or r["url"]
+        label = r["url"] + (f" ({r['name']})" if r["name"] else "")
         if r["current_url"] != r["url"]:
             label += f" -> {r['current_url']}"
         result = r["disabled_reason"] if r["state"] == "disabled" else (r["last_result"] or "-")
         if r["warning"] and r["state"] != "disabled":
             result += f" [{r['warning']}]"
-        table.append((label, r["state"], result, r["next_poll"] or "-", str(r["error_count"])))
-    widths = [min(max(len(row[i]) for row in table), cap) for i, cap in enumerate((60, 14, 90, 20, 6))]
+        table.append((label, r["state"], r["delivery"], r["last_poll"] or "-", r["next_poll"] or "-",
+                      str(r["error_count"]), result))
+    widths = [min(max(len(row[i]) for row in table), cap) for i, cap in enumerate((70, 14, 5, 20, 20, 6, 90))]
     for row in table:
         cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(row, widths)]
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
