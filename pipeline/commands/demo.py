@@ -2,10 +2,11 @@
 
 Nothing to install and nothing leaves the machine: a ``DemoServer`` serves six
 fictional news sites on 127.0.0.1, a config pointing at them is written into
-the work folder, and the five stages run in this process exactly as
-``pipeline run --until-idle`` runs them (``build_runner`` per stage, then
-``run_until_idle``).  Progress goes to stderr, the summary to stdout, and the
-work folder is left in place so the printed ``pipeline tail`` commands work.
+the work folder, and the stages run exactly as ``pipeline run --until-idle``
+runs them (``pipeline.supervisor.run_supervised``: the poll round here, the other
+stages as worker processes whose log goes to demo.log).  Progress goes to
+stderr, the summary to stdout, and the work folder is left in place so the
+printed ``pipeline tail`` commands work.
 """
 
 from __future__ import annotations
