@@ -413,34 +413,3 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def run_until_idle(runners: list[Runner], idle_after: float, stop: threading.Event) -> dict[str, StepResult]:
-    """Poll every source once, then step the consumer stages round-robin until none has
-    had anything to do for ``idle_after`` seconds. Returns totals per stage."""
-    totals = {r.name: StepResult() for r in runners}
-    for r in runners:
-        if r.stage.input_topic is None and not stop.is_set():
-            res = r.step(force_all=True)
-            totals[r.name].produced += res.produced
-    consumers = [r for r in runners if r.stage.input_topic is not None]
-    idle_since = None
-    while not stop.is_set():
-        moved = 0
-        for r in consumers:
-            while not stop.is_set():
-                res = r.step(timeout=0.05)
-                t = totals[r.name]
-                t.consumed += res.consumed
-                t.produced += res.produced
-                t.dead += res.dead
-                moved += res.consumed
-                if not res.consumed:
-                    break
-        if moved:
-            idle_since = None
-            continue
-        idle_since = idle_since or time.monotonic()
-        if time.monotonic() - idle_since >= idle_after:
-            break
-    return totals

@@ -148,3 +148,23 @@ def test_until_idle_drains_every_stage_across_processes(tmp_path):
     n_clean = db.execute("SELECT SUM(next_offset) FROM partitions WHERE topic=?", (topics.ARTICLES_CLEAN,)).fetchone()[0]
     assert len(enriched) == n_clean > 0
     assert len({a["id"] for a in enriched}) == len(enriched)
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_until_idle_on_kafka_drains_every_stage(tmp_path, kafka_settings_factory, guarantee):
+    from .workers import read_topic
+
+    settings = kafka_settings_factory(processing_guarantee=guarantee, partitions=2)
+    with DemoServer() as server:
+        cfg = _config(tmp_path, server.feeds, transport=settings.transport.model_dump(mode="json"))
+        run = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", str(cfg), "--until-idle"],
+                             capture_output=True, text=True, timeout=280, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "every topic drained" in run.stderr
+    counts = {t: len(read_topic(settings, t)) for t in (topics.FEED_ENTRIES, topics.ARTICLES_EXTRACTED,
+                                                          topics.ARTICLES_UNIQUE, topics.ARTICLES_CLEAN,
+                                                          topics.ARTICLES_ENRICHED)}
+    dead = len(read_topic(settings, topics.dlq(topics.FEED_ENTRIES)))
+    assert counts[topics.FEED_ENTRIES] > 0
+    assert counts[topics.ARTICLES_EXTRACTED] + dead >= counts[topics.FEED_ENTRIES]  # at least once: maybe more
+    assert counts[topics.ARTICLES_ENRICHED] >= counts[topics.ARTICLES_CLEAN] > 0
