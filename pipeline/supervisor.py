@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -264,6 +265,11 @@ class Supervisor:
         env[STATUS_ENV] = str(self.status_dir)
         env[PARENT_ENV] = str(os.getpid())
         env[WORKER_INDEX_ENV] = str(slot.index)
+        # One instance id per slot, the same across restarts: a restarted worker's transactional
+        # id (Kafka exactly_once, pipeline.app.transactional_id) fences the one it replaces, and
+        # two workers of a stage never share one (an id set for the whole run gets the slot added).
+        base = os.environ.get("PIPELINE_INSTANCE_ID") or f"{socket.gethostname()}-run{os.getpid()}"
+        env["PIPELINE_INSTANCE_ID"] = f"{base}-{slot.index}"
         port = self.settings.observe.metrics_port
         if port:
             # One port per worker: observe.metrics_port + the worker's place in the list.
@@ -469,7 +475,8 @@ def run_supervised(settings, config_path, stop: threading.Event, *, until_idle: 
     try:
         tick = progress(sup) if progress is not None else None
         code = sup.run(stop, until_idle=until_idle, tick=tick, source_round=poll_once if until_idle else None)
-        sample = sup.sample()
+        statuses = sup.statuses()
+        sample = sup.sample(statuses)
         for name in stages.NAMES:
             cls = stages.load(name)
             outs = ", ".join(f"{t} {sample('pipeline_messages_out_total', stage=name, topic=t)}"
@@ -478,9 +485,12 @@ def run_supervised(settings, config_path, stop: threading.Event, *, until_idle: 
                 if totals["entries"] >= 0:
                     log.info("%s: produced %d", name, totals["entries"])
                 continue
-            log.info("%s: consumed %d -> %s, dead-lettered %d", name,
+            # Per worker process too: whether the extra processes got work is worth seeing.
+            per = sorted((st["consumed"] for st in statuses if st.get("stage") == name), reverse=True)
+            log.info("%s: consumed %d -> %s, dead-lettered %d%s", name,
                      sample("pipeline_messages_in_total", stage=name), outs,
-                     sample("pipeline_dlq_total", stage=name))
+                     sample("pipeline_dlq_total", stage=name),
+                     f" (per worker process: {', '.join(map(str, per))})" if len(per) > 1 else "")
         return code, totals
     finally:
         sup.close()
