@@ -165,9 +165,9 @@ def main() -> int:
     site = Site(pages)
     times: dict[str, list[float]] = {"pipeline": [], "bare": [], "baseline": []}
     for r in range(args.rounds):
-        order = ["pipeline", "bare"] if r % 2 == 0 else ["bare", "pipeline"]
-        if args.baseline:
-            order.append("baseline")
+        order = ["pipeline", "bare"] + (["baseline"] if args.baseline else [])
+        if r % 2:
+            order.reverse()  # neither side always runs first, on a warmer cache or a quieter machine
         for side in order:
             if side == "baseline":
                 dt, n, _ = run_pipeline(site, None, args.baseline.resolve())
@@ -183,7 +183,9 @@ def main() -> int:
                 print(f"round {r + 1} bare extract+NER x{cores}:     {dt:6.1f} s, {n} texts through NER", flush=True)
             times[side].append(dt)
     p, b = min(times["pipeline"]), min(times["bare"])
-    print(f"{len(pages)} pages, {os.cpu_count()} cores, {cores} processes for the bare loop (best of {args.rounds})")
+    print(f"{len(pages)} pages, {os.cpu_count()} cores, {cores} processes for the bare loop (best of {args.rounds}; "
+          f"per round: pipeline {[round(x, 1) for x in times['pipeline']]}, bare {[round(x, 1) for x in times['bare']]}"
+          + (f", baseline {[round(x, 1) for x in times['baseline']]}" if times["baseline"] else "") + ")")
     print(f"  pipeline run --until-idle : {p:6.1f} s")
     print(f"  bare extract + NER        : {b:6.1f} s")
     print(f"  ratio bare/pipeline time  : {b / p:.2f}x (target >= 0.90; issue before the supervisor: 0.54)")

@@ -23,7 +23,7 @@ DEFAULT_CONFIG = "configs/pipeline.yaml"
 
 def register(subparsers) -> None:
     """Add the ``feeds`` command and its subcommands to an argparse subparsers object."""
-    p = subparsers.add_parser("feeds", help="the poller's feeds: status, OPML import, re-enable")
+    p = subparsers.add_parser("feeds", help="the poller's feeds: status, OPML import, re-enable, refresh")
     sub = p.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND")
     sub.required = True
 
