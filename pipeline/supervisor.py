@@ -473,7 +473,7 @@ def run_supervised(settings, config_path, stop: threading.Event, *, until_idle: 
             runner.close()
 
     try:
-        tick = progress(sup) if progress is not None else None
+        tick = progress(sup) if progress is not None else _progress_log(sup)
         code = sup.run(stop, until_idle=until_idle, tick=tick, source_round=poll_once if until_idle else None)
         statuses = sup.statuses()
         sample = sup.sample(statuses)
@@ -494,6 +494,25 @@ def run_supervised(settings, config_path, stop: threading.Event, *, until_idle: 
         return code, totals
     finally:
         sup.close()
+
+
+def _progress_log(sup: Supervisor, every: float = 30.0) -> Callable[..., None]:
+    """The combined view for ``pipeline run``: every ``every`` seconds, one log line with what each
+    stage (all its worker processes together) has read since the start, when it changed."""
+    state = {"at": time.monotonic(), "last": ""}
+
+    def tick(force: bool = False) -> None:
+        if force or time.monotonic() - state["at"] < every:
+            return  # the final figures are logged by run_supervised itself
+        state["at"] = time.monotonic()
+        sample = sup.sample()
+        line = ", ".join(f"{name} {sample('pipeline_messages_in_total', stage=name)}"
+                         for name in stages.NAMES if stages.load(name).input_topic is not None)
+        line = f"poll {sample('pipeline_polls_total')} feed polls; read: {line}"
+        if line != state["last"]:
+            state["last"] = line
+            log.info("progress: %s", line)
+    return tick
 
 
 def _describe(code: int) -> str:
