@@ -50,39 +50,17 @@ def _worker_setup(args):
     return settings, stop, metrics
 
 
-def _run_stage(runner, stop: threading.Event) -> None:
-    """One stage's loop in ``pipeline run``; a stage that cannot go on (a fenced producer)
-    stops the others too, so the process exits non-zero and its supervisor restarts it."""
-    try:
-        runner.run_forever()
-    except Exception:  # noqa: BLE001 - run_forever logged it and marked /live failed
-        stop.set()
-
-
 def cmd_run(args) -> int:
-    from pipeline.app import build_runner
-    from pipeline.runner import run_until_idle
+    """All stages on this machine as supervised worker processes (pipeline/supervisor.py)."""
+    from pipeline.runner import install_signal_handlers
+    from pipeline.supervisor import run_supervised
 
-    settings, stop, metrics = _worker_setup(args)
-    runners = []
-    try:
-        for name in stages.NAMES:
-            runners.append(build_runner(settings, name, metrics=metrics, stop=stop))
-        if args.until_idle:
-            totals = run_until_idle(runners, settings.runner.idle_after, stop)
-            for name, t in totals.items():
-                log.info("%s: consumed %d, produced %d, dead-lettered %d", name, t.consumed, t.produced, t.dead)
-            return 0
-        threads = [threading.Thread(target=_run_stage, args=(r, stop), name=r.name) for r in runners]
-        for t in threads:
-            t.start()
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(timeout=0.5)
-        return 1 if metrics.failed else 0
-    finally:
-        for r in runners:
-            r.close()
+    settings = _settings(args)
+    _setup_logging(settings, args.verbose)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    code, _ = run_supervised(settings, args.config, stop, until_idle=args.until_idle, verbose=args.verbose)
+    return code
 
 
 def cmd_worker(args) -> int:
@@ -90,6 +68,9 @@ def cmd_worker(args) -> int:
 
     settings, stop, metrics = _worker_setup(args)
     runner = build_runner(settings, args.stage, metrics=metrics, stop=stop)
+    from pipeline.supervisor import attach_status
+
+    attach_status(runner)  # started by `pipeline run`: report progress to it
     try:
         runner.run_forever()
     finally:
@@ -210,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})")
         p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
-    p = sub.add_parser("run", help="all stages in one process")
+    p = sub.add_parser("run", help="all stages on this machine, as supervised worker processes")
     common(p)
     p.add_argument("--until-idle", action="store_true", help="poll every feed once, drain every topic, exit 0")
     p.set_defaults(func=cmd_run)

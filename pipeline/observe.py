@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -37,6 +38,18 @@ class Metrics:
         self.polls = Counter("pipeline_polls_total", "Feed polls by HTTP status (or error kind)", ["status"], registry=r)
         self.commits = Counter("pipeline_commits_total", "Units of work committed", ["stage"], registry=r)
         self.aborts = Counter("pipeline_aborts_total", "Units of work aborted and replayed", ["stage"], registry=r)
+        # Freshness: how old an article is when it lands on articles.enriched. Buckets from
+        # seconds (a refresh or a push) to a week (a feed that lists old stories).
+        fresh_buckets = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600,
+                         86400, 2 * 86400, 7 * 86400)
+        self.published_to_enriched = Histogram(
+            "pipeline_published_to_enriched_seconds",
+            "Seconds from an article's published time (as its feed says) to its commit on articles.enriched",
+            buckets=fresh_buckets, registry=r)
+        self.polled_to_enriched = Histogram(
+            "pipeline_polled_to_enriched_seconds",
+            "Seconds from the poll that found an entry to its article's commit on articles.enriched",
+            buckets=fresh_buckets, registry=r)
         self.ready = False
         # When each stage's loop last turned.  One process may run several stages (`pipeline
         # run`): a stage stuck in a call must show even while the others keep turning.
@@ -47,6 +60,15 @@ class Metrics:
         self._started = time.monotonic()
         self._extra: dict[tuple[str, tuple[str, ...]], Counter] = {}
         self._extra_lock = threading.Lock()
+
+    def observe_freshness(self, value: dict, now: float | None = None) -> None:
+        """Observe the two freshness histograms for one article on articles.enriched (its
+        ``published`` and ``polled_at`` fields; a missing or unreadable one is skipped)."""
+        now = time.time() if now is None else now
+        for field_name, hist in (("published", self.published_to_enriched), ("polled_at", self.polled_to_enriched)):
+            ts = iso_epoch(value.get(field_name))
+            if ts is not None:
+                hist.observe(max(0.0, now - ts))  # a date in the future is "fresh", not negative
 
     def loop_turned(self, stage: str) -> None:
         self.last_loops[stage] = time.monotonic()
@@ -76,6 +98,19 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def iso_epoch(text) -> float | None:
+    """An ISO 8601 time (``...Z`` or with an offset; naive = UTC) as epoch seconds, or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
 
 
 class _Handler(BaseHTTPRequestHandler):

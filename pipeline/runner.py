@@ -173,6 +173,10 @@ class Runner:
             inp = settings.topic(stage.input_topic)
             group = (settings.transport.kafka.group_id_prefix if settings.transport.kind == "kafka" else "") + stage.name
             bus.subscribe([inp, self._retry_topic], group)
+        self._control: list[dict[str, Any]] = []
+        self._control_topic: str | None = None
+        if stage.input_topic is None and stage.control_topic is not None:
+            self._open_control(stage.control_topic)
         self.metrics.ready = True
 
     # --- one cycle --------------------------------------------------------------------
@@ -212,7 +216,50 @@ class Runner:
         self.metrics.batch_seconds.labels(self.name).observe(time.monotonic() - started)
         return result
 
+    # --- the control channel of a source stage -------------------------------------------
+    #: Requests older than this when the source starts are not acted on (a restart re-reads them).
+    CONTROL_MAX_AGE = 60.0
+
+    def _open_control(self, logical: str) -> None:
+        """Read ``logical`` without a group, from its beginning: a request made while the
+        source was restarting is still seen; ``CONTROL_MAX_AGE`` keeps old ones from replaying."""
+        self._control_topic = self.settings.topic(logical)
+        ensure_topics(self.bus, self.settings, [logical])
+        self.bus.assign([self._control_topic], from_beginning=True)
+        self._control_since = time.time() - self.CONTROL_MAX_AGE
+
+    def _read_control(self, timeout: float) -> bool:
+        """Collect control requests, waiting up to ``timeout`` s for the first. Returns True if any."""
+        if self._control_topic is None:
+            if timeout > 0:
+                self.stop.wait(timeout)
+            return False
+        try:
+            msgs = self.bus.poll(100, timeout)
+        except TransportError as exc:
+            log.warning("%s: cannot read %s: %s", self.name, self._control_topic, exc)
+            self.stop.wait(timeout)
+            return False
+        got = False
+        for m in msgs:
+            try:
+                req = models.decode(m.value, None) if m.value is not None else None
+            except MessageError as exc:
+                log.warning("%s: ignoring a bad request on %s@%d: %s", self.name, m.topic, m.offset, exc)
+                continue
+            if not isinstance(req, dict):
+                continue
+            if m.timestamp_ms and m.timestamp_ms / 1000.0 < self._control_since:
+                continue  # from before this session started: already served by a previous one
+            self._control.append(req)
+            got = True
+        return got
+
     def _step_source(self, force_all: bool) -> StepResult:
+        self._read_control(0)
+        if self._control:
+            requests, self._control = self._control, []
+            self.stage.control(requests)
         outputs: list[tuple[Output, bytes]] = []
         for out in self.stage.poll_source(force_all=force_all):
             try:
@@ -300,8 +347,6 @@ class Runner:
             for out, value in outputs:
                 self._produce(out, value)
                 produced[out.topic] = produced.get(out.topic, 0) + 1
-            for topic, n in produced.items():
-                self._count_out(topic, n)
             for m, exc, attempt in requeue:
                 self._requeue(m, exc, attempt)
             for m, exc, retries in dead:
@@ -319,6 +364,15 @@ class Runner:
             raise
         except Exception as exc:  # a bug in produce: abort, don't lose
             raise TransportError(f"runner: could not produce the outputs of {self.name}: {exc}") from exc
+        # Counted once durable: a unit fenced or aborted above is replayed and counted then.
+        for topic, n in produced.items():
+            self._count_out(topic, n)
+        if topics.ARTICLES_ENRICHED in produced:
+            # Freshness is measured where an article is final: once it is durable there.
+            now = time.time()
+            for out, _ in outputs:
+                if out.topic == topics.ARTICLES_ENRICHED:
+                    self.metrics.observe_freshness(out.value, now)
         self.metrics.commits.labels(self.name).inc()
         if requeue:
             self.metrics.retries.labels(self.name).inc(len(requeue))
@@ -578,7 +632,8 @@ class Runner:
                 self.stop.wait(wait)
                 continue
             if self.stage.input_topic is None:
-                self.stop.wait(max(0.05, min(self.stage.seconds_until_due(), 5.0)))
+                # Waiting on the control topic: a refresh request wakes the source at once.
+                self._read_control(max(0.05, min(self.stage.seconds_until_due(), 1.0 if self._control_topic else 5.0)))
         log.info("%s: stopping", self.name)
 
     def _watchdog(self) -> None:
@@ -623,35 +678,3 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def run_until_idle(runners: list[Runner], idle_after: float, stop: threading.Event) -> dict[str, StepResult]:
-    """Poll every source once, then step the consumer stages round-robin until none has
-    had anything to do for ``idle_after`` seconds. Returns totals per stage."""
-    totals = {r.name: StepResult() for r in runners}
-    for r in runners:
-        if r.stage.input_topic is None and not stop.is_set():
-            res = r.step(force_all=True)
-            totals[r.name].produced += res.produced
-    consumers = [r for r in runners if r.stage.input_topic is not None]
-    idle_since = None
-    while not stop.is_set():
-        moved = 0
-        for r in consumers:
-            while not stop.is_set():
-                res = r.step(timeout=0.05)
-                t = totals[r.name]
-                t.consumed += res.consumed
-                t.produced += res.produced
-                t.dead += res.dead
-                t.retried += res.retried
-                moved += res.consumed
-                if not res.consumed:
-                    break
-        if moved or any(r.holding() for r in consumers):
-            idle_since = None
-            continue
-        idle_since = idle_since or time.monotonic()
-        if time.monotonic() - idle_since >= idle_after:
-            break
-    return totals

@@ -9,13 +9,16 @@ ARTICLES_DUPLICATES = "articles.duplicates"
 ARTICLES_CLEAN = "articles.clean"
 ARTICLES_ENRICHED = "articles.enriched"
 
+# Requests to a running poller (``pipeline feeds refresh``): a control channel, not data.
+POLL_CONTROL = "poll.control"
+
 ALL = (FEED_ENTRIES, ARTICLES_EXTRACTED, ARTICLES_UNIQUE, ARTICLES_DUPLICATES,
        ARTICLES_CLEAN, ARTICLES_ENRICHED)
 
 # Topics that must have exactly one partition. Copies of one story have different
 # keys (ids), so dedupe cannot split its input by key: one partition, one active
 # dedupe instance, standbys in its group (docs/dedupe.md).
-SINGLE_PARTITION = frozenset({ARTICLES_EXTRACTED})
+SINGLE_PARTITION = frozenset({ARTICLES_EXTRACTED, POLL_CONTROL})
 
 DLQ_SUFFIX = ".dlq"
 ERROR_HEADER_PREFIX = "__pipeline.errors."

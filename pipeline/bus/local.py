@@ -146,6 +146,36 @@ class LocalBus(Bus):
         self.ensure_topics(topics)
         self._group, self._topics = group, list(topics)
         self._heartbeat(force=True)
+        self._start_keepalive()
+
+    def _start_keepalive(self) -> None:
+        """Keep this member's heartbeat fresh from a background thread.
+
+        ``poll`` refreshes membership too, but a batch that outlasts SESSION_TIMEOUT_S (an NER
+        batch on a loaded machine, several workers per core under ``pipeline run``) would let
+        the other members take this member's partitions mid-batch: its whole unit would then be
+        fenced at commit and redone elsewhere, and the work was for nothing.  Kafka separates
+        the two the same way (background heartbeats; a loop that stops turning is caught by
+        max.poll.interval.ms, here by the runner's watchdog, ``runner.stall_exit_after``).  A
+        killed process stops beating, so its partitions still move after SESSION_TIMEOUT_S."""
+        if getattr(self, "_keepalive_stop", None) is not None:
+            return
+        stop = self._keepalive_stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_EVERY_S):
+                try:
+                    with self._lock:
+                        if stop.is_set():
+                            return
+                        with self._write():
+                            # Only refresh: (re)joining and reassignment stay in poll's _heartbeat.
+                            self._db.execute("UPDATE members SET heartbeat=? WHERE grp=? AND member=?",
+                                             (time.time(), self._group, self.member_id))
+                except sqlite3.Error as exc:
+                    log.debug("local: keepalive of %s failed: %s", self.member_id, exc)
+
+        threading.Thread(target=beat, name=f"local-keepalive-{self.member_id}", daemon=True).start()
 
     def assign(self, topics: list[str], *, from_beginning: bool) -> None:
         self._group, self._topics = None, list(topics)
@@ -387,6 +417,9 @@ class LocalBus(Bus):
 
     def close(self) -> None:
         self._pending.clear()
+        stop = getattr(self, "_keepalive_stop", None)
+        if stop is not None:
+            stop.set()  # under the lock below, so it never writes on a closed connection
         try:
             if self._group is not None:
                 with self._lock, self._write():

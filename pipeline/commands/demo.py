@@ -2,10 +2,11 @@
 
 Nothing to install and nothing leaves the machine: a ``DemoServer`` serves six
 fictional news sites on 127.0.0.1, a config pointing at them is written into
-the work folder, and the five stages run in this process exactly as
-``pipeline run --until-idle`` runs them (``build_runner`` per stage, then
-``run_until_idle``).  Progress goes to stderr, the summary to stdout, and the
-work folder is left in place so the printed ``pipeline tail`` commands work.
+the work folder, and the stages run exactly as ``pipeline run --until-idle``
+runs them (``pipeline.supervisor.run_supervised``: the poll round here, the other
+stages as worker processes whose log goes to demo.log).  Progress goes to
+stderr, the summary to stdout, and the work folder is left in place so the
+printed ``pipeline tail`` commands work.
 """
 
 from __future__ import annotations
@@ -152,8 +153,11 @@ class Progress:
     printed again whenever its numbers change (plain text, log-friendly).
     """
 
-    def __init__(self, metrics, stream=sys.stderr):
+    def __init__(self, metrics, stream=sys.stderr, sample=None):
         self.metrics = metrics
+        # ``sample(name, **labels)``: the counters to show; by default this process's metrics,
+        # under `pipeline run` the sum the supervisor reads from its workers.
+        self.sample = sample or (lambda name, **labels: _sample_sum(self.metrics, name, **labels))
         self.stream = stream
         self.tty = stream.isatty() and os.environ.get("TERM") != "dumb"
         self._drawn = 0
@@ -161,20 +165,20 @@ class Progress:
         self._last_draw = 0.0
 
     def line(self, name: str) -> str:
-        m = self.metrics
+        sample = self.sample
         cls = stages.load(name)
-        outs = ", ".join(f"{t} {_sample_sum(m, 'pipeline_messages_out_total', stage=name, topic=t)}"
+        outs = ", ".join(f"{t} {sample('pipeline_messages_out_total', stage=name, topic=t)}"
                          for t in cls.output_topics)
         if cls.input_topic is None:
-            return f"  {name:<12} {_sample_sum(m, 'pipeline_polls_total'):>3} feed polls -> {outs}"
-        dead = _sample_sum(m, "pipeline_dlq_total", stage=name)
-        return (f"  {name:<12} {_sample_sum(m, 'pipeline_messages_in_total', stage=name):>3} read       -> {outs}"
+            return f"  {name:<12} {sample('pipeline_polls_total'):>3} feed polls -> {outs}"
+        dead = sample("pipeline_dlq_total", stage=name)
+        return (f"  {name:<12} {sample('pipeline_messages_in_total', stage=name):>3} read       -> {outs}"
                 + (f", {topics.dlq(cls.input_topic)} {dead}" if dead else ""))
 
     def _active(self, name: str) -> bool:
         if stages.load(name).input_topic is None:
-            return _sample_sum(self.metrics, "pipeline_polls_total") > 0
-        return _sample_sum(self.metrics, "pipeline_messages_in_total", stage=name) > 0
+            return self.sample("pipeline_polls_total") > 0
+        return self.sample("pipeline_messages_in_total", stage=name) > 0
 
     def update(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -198,8 +202,10 @@ class Progress:
 
 # --- reading the results --------------------------------------------------------------------
 
-def read_topics(settings: Settings, names: list[str]) -> dict[str, list[tuple[Any, dict[str, bytes], Any]]]:
-    """Every record of the logical topics ``names``: ``{topic: [(key, headers, value), ...]}``."""
+def read_topics(settings: Settings, names: list[str], timestamps: dict[str, list[int]] | None = None
+                ) -> dict[str, list[tuple[Any, dict[str, bytes], Any]]]:
+    """Every record of the logical topics ``names``: ``{topic: [(key, headers, value), ...]}``.
+    ``timestamps``, when given, gets each topic's record timestamps (ms) in the same order."""
     from pipeline.bus import open_bus
 
     bus = open_bus(settings, client_id="pipeline-demo-summary")
@@ -222,6 +228,8 @@ def read_topics(settings: Settings, names: list[str]) -> dict[str, list[tuple[An
                 except (UnicodeDecodeError, json.JSONDecodeError):
                     value = None
                 out[physical[m.topic]].append((m.key, dict(m.headers), value))
+                if timestamps is not None:
+                    timestamps.setdefault(physical[m.topic], []).append(m.timestamp_ms)
     finally:
         bus.close()
     return out
@@ -248,7 +256,8 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
     """Return the summary printed at the end: counts, duplicates, dead letters, entities, next commands."""
     dlq_names = [topics.dlq(t) for t in (topics.FEED_ENTRIES, topics.ARTICLES_EXTRACTED,
                                           topics.ARTICLES_UNIQUE, topics.ARTICLES_CLEAN)]
-    data = read_topics(settings, list(topics.ALL) + dlq_names)
+    stamps: dict[str, list[int]] = {}
+    data = read_topics(settings, list(topics.ALL) + dlq_names, stamps)
     n = {t: len(v) for t, v in data.items()}
     dead = sum(n[t] for t in dlq_names)
     enriched = [v for _, _, v in data[topics.ARTICLES_ENRICHED] if isinstance(v, dict)]
@@ -311,6 +320,12 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
     if reasons:
         out += ["", "Boilerplate removed, by rule: " + ", ".join(f"{r} {c}" for r, c in reasons.most_common())]
 
+    fresh = freshness(data[topics.ARTICLES_ENRICHED], stamps.get(topics.ARTICLES_ENRICHED, []))
+    if fresh:
+        out += ["", "Freshness on articles.enriched (Prometheus: pipeline_polled_to_enriched_seconds, "
+                "pipeline_published_to_enriched_seconds):"]
+        out += [f"  {label:<22} {text}" for label, text in fresh]
+
     langs = Counter(v.get("language") or "unknown" for v in enriched)
     if langs:
         out.append("Languages: " + ", ".join(f"{k} {c}" for k, c in langs.most_common()))
@@ -340,6 +355,32 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
     return "\n".join(out) + "\n"
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def freshness(records: list[tuple[Any, dict[str, bytes], Any]], stamps_ms: list[int]) -> list[tuple[str, str]]:
+    """``[(label, "median .., p95 .., max ..")]`` for published -> enriched and polled -> enriched,
+    from each enriched record's timestamp (when it was committed there) and its fields."""
+    from pipeline.observe import iso_epoch
+
+    rows = []
+    for field_name, label in (("polled_at", "polled -> enriched"), ("published", "published -> enriched")):
+        ages = sorted(max(0.0, ts / 1000.0 - t) for (_, _, v), ts in zip(records, stamps_ms)
+                      if isinstance(v, dict) and ts and (t := iso_epoch(v.get(field_name))) is not None)
+        if ages:
+            p95 = ages[min(len(ages) - 1, int(0.95 * len(ages)))]
+            rows.append((label, f"median {_duration(ages[len(ages) // 2])}, p95 {_duration(p95)}, "
+                                f"max {_duration(ages[-1])} ({len(ages)} articles)"))
+    return rows
+
+
 def save_example_page(workdir: Path, base_url: str) -> tuple[Path, str] | None:
     """Save the aggregator's copy of the wire story into ``workdir/pages`` as the server sent
     it. Returns the file and the URL it was served at (for ``inspect --url``), or None."""
@@ -359,44 +400,38 @@ def save_example_page(workdir: Path, base_url: str) -> tuple[Path, str] | None:
 # --- the command ----------------------------------------------------------------------------
 
 def cmd_demo(args) -> int:
-    from pipeline.app import build_runner
     from pipeline.observe import Metrics
-    from pipeline.runner import install_signal_handlers, run_until_idle
+    from pipeline.runner import install_signal_handlers
+    from pipeline.supervisor import run_supervised
 
     workdir = _prepare_workdir(args.workdir, args.keep)
     _setup_logging(workdir, args.verbose)
     started = time.monotonic()
     stop = threading.Event()
     install_signal_handlers(stop)
-    metrics = Metrics()
     with _start_server(workdir, args.keep) as server:
         config_path = write_config(workdir, server.feeds)
         settings = load(config_path)
         print(f"demo: serving {len(server.feeds)} feeds on {server.base_url}; work folder {workdir}",
               file=sys.stderr)
-        progress = Progress(metrics)
-        runners = []
-        try:
-            for name in stages.NAMES:
-                runner = build_runner(settings, name, metrics=metrics, stop=stop)
-                runners.append(runner)
-                step = runner.step
 
-                def stepped(*a, _step=step, **kw):
-                    result = _step(*a, **kw)
-                    progress.update()
-                    return result
+        metrics = Metrics()  # the poll round's, run in this process; the workers report their own
 
-                runner.step = stepped  # the progress display watches the very loop `run --until-idle` uses
-            totals = run_until_idle(runners, settings.runner.idle_after, stop)
-            progress.update(force=True)
-        finally:
-            for r in runners:
-                r.close()
+        def progress(sup):
+            return Progress(metrics, sample=sup.sample_live).update
+
+        # The workers' logs go to demo.log (their stderr), like this process's own.
+        with open(workdir / "demo.log", "a", encoding="utf-8") as worker_log:
+            code, totals = run_supervised(settings, config_path, stop, until_idle=True, verbose=args.verbose,
+                                          stderr=sys.stderr if args.verbose else worker_log, progress=progress,
+                                          metrics=metrics)
         if stop.is_set():
             print("demo: interrupted", file=sys.stderr)
             return 130
-        this_run = {"entries": totals["poll"].produced if "poll" in totals else -1}
+        if code != 0:
+            print(f"demo: a stage failed (see {workdir / 'demo.log'})", file=sys.stderr)
+            return code
+        this_run = {"entries": totals["entries"]}
         page = save_example_page(workdir, server.base_url)
         text = summary(settings, config_path, server.base_url, len(server.feeds), time.monotonic() - started,
                        this_run, page)

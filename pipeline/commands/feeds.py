@@ -1,14 +1,18 @@
 """``pipeline feeds``: the poller's feeds from the operator's side.
 
-- ``feeds status [--json]``: each feed's state, last result, next poll and error count.
+- ``feeds status [--json]``: each feed's URL, state, how it is delivered (poll), last and next
+  poll, error count and last result.
 - ``feeds import FILE.opml``: add the OPML's feeds; a running poller picks them up
   without a restart (they are stored in the poll state DB, next to ``feeds:`` of the YAML).
 - ``feeds enable URL``: clear a disabled feed's reason and error count; it is polled at once.
+- ``feeds refresh URL...|--all``: a running poller polls those feeds within seconds (a request
+  on the ``poll.control`` topic, so it works on both transports; see ``send_refresh``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -18,7 +22,7 @@ DEFAULT_CONFIG = "configs/pipeline.yaml"
 
 def register(subparsers) -> None:
     """Add the ``feeds`` command and its subcommands to an argparse subparsers object."""
-    p = subparsers.add_parser("feeds", help="the poller's feeds: status, OPML import, re-enable")
+    p = subparsers.add_parser("feeds", help="the poller's feeds: status, OPML import, re-enable, refresh")
     sub = p.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND")
     sub.required = True
 
@@ -36,6 +40,12 @@ def register(subparsers) -> None:
     e.add_argument("url")
     e.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     e.set_defaults(func=cmd_enable)
+
+    r = sub.add_parser("refresh", help="make a running poller (either transport) poll feeds within seconds")
+    r.add_argument("urls", nargs="*", metavar="URL", help="feeds to poll now (as listed, or where they moved)")
+    r.add_argument("--all", action="store_true", help="every enabled feed")
+    r.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    r.set_defaults(func=cmd_refresh)
 
 
 def _open_state(settings):
@@ -104,6 +114,9 @@ def feed_statuses(settings) -> list[dict[str, Any]]:
                 "interval_seconds": round(row_d["interval"]) if row_d.get("interval") else None,
                 "entries_per_day": round(row_d["entry_frequency"], 2) if row_d.get("entry_frequency") else None,
                 "format": row_d.get("format"),
+                # How new entries reach the pipeline: polled on the schedule (push, once WebSub
+                # exists, will say "push").
+                "delivery": "poll",
             })
         return out
     finally:
@@ -122,16 +135,17 @@ def cmd_status(args) -> int:
     if not rows:
         print("no feeds: list them under feeds: in the config or use `pipeline feeds import FILE.opml`")
         return 0
-    table = [("FEED", "STATE", "LAST RESULT", "NEXT POLL", "ERRORS")]
+    table = [("FEED", "STATE", "VIA", "LAST POLL", "NEXT POLL", "ERRORS", "LAST RESULT")]
     for r in rows:
-        label = r["name"] or r["url"]
+        label = r["url"] + (f" ({r['name']})" if r["name"] else "")
         if r["current_url"] != r["url"]:
             label += f" -> {r['current_url']}"
         result = r["disabled_reason"] if r["state"] == "disabled" else (r["last_result"] or "-")
         if r["warning"] and r["state"] != "disabled":
             result += f" [{r['warning']}]"
-        table.append((label, r["state"], result, r["next_poll"] or "-", str(r["error_count"])))
-    widths = [min(max(len(row[i]) for row in table), cap) for i, cap in enumerate((60, 14, 90, 20, 6))]
+        table.append((label, r["state"], r["delivery"], r["last_poll"] or "-", r["next_poll"] or "-",
+                      str(r["error_count"]), result))
+    widths = [min(max(len(row[i]) for row in table), cap) for i, cap in enumerate((70, 14, 5, 20, 20, 6, 90))]
     for row in table:
         cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(row, widths)]
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
@@ -175,5 +189,59 @@ def cmd_enable(args) -> int:
     if not ok:
         print(f"error: no feed {args.url} in the poll state", file=sys.stderr)
         return 1
-    print(f"enabled {args.url}; a running poller polls it within poll.reload_check_seconds")
+    # The poll state says "due now"; the request wakes a running poller to read it at once.
+    send_refresh(settings, [args.url])
+    print(f"enabled {args.url}; a running poller polls it within seconds")
+    return 0
+
+
+def send_refresh(settings, urls: list[str], every: bool = False) -> None:
+    """Ask a running poller to poll ``urls`` (every enabled feed with ``every``) now.
+
+    The request is one JSON object on the ``poll.control`` topic of the configured transport,
+    which the poller's runner reads between rounds (and waits on while idle), so it works the
+    same on the local log and on Kafka. Raises TransportError when the bus cannot be reached."""
+    from pipeline import models, topics
+    from pipeline.bus import open_bus
+    from pipeline.runner import ensure_topics
+
+    bus = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-feeds-refresh")
+    try:
+        ensure_topics(bus, settings, [topics.POLL_CONTROL])
+        bus.begin()
+        value = {"schema_version": 1, "action": "refresh", "urls": list(urls), "all": bool(every),
+                 "requested_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                 "requested_by": f"pipeline feeds (pid {os.getpid()})"}
+        bus.produce(settings.topic(topics.POLL_CONTROL), None, models.encode(value))
+        bus.commit({})
+    finally:
+        bus.close()
+
+
+def cmd_refresh(args) -> int:
+    from pipeline.config import load
+
+    settings = load(args.config)
+    if not args.urls and not args.all:
+        print("error: name the feeds to refresh (URL...) or use --all", file=sys.stderr)
+        return 2
+    if args.urls and args.all:
+        print("error: give URLs or --all, not both", file=sys.stderr)
+        return 2
+    known = {f.url for f in settings.feeds}
+    if settings.transport.kind == "local" or (settings.state_path / settings.poll.state_file).exists():
+        state = _open_state(settings)
+        try:
+            known |= {imp.url for imp in state.imported()} | {row.current_url for row in state.all_feeds()}
+        finally:
+            state.close()
+    unknown = [u for u in args.urls if u not in known]
+    for u in unknown:
+        # Still sent: a poller elsewhere (Kafka) may list feeds imported into its own state.
+        print(f"warning: {u} is not a feed of {args.config}; a poller that lists it will poll it",
+              file=sys.stderr)
+    send_refresh(settings, args.urls, args.all)
+    what = "every enabled feed" if args.all else f"{len(args.urls)} feed(s)"
+    print(f"asked the poller to poll {what} now; a running poller does within seconds "
+          "(`pipeline feeds status` shows the last poll)")
     return 0

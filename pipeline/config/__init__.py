@@ -30,7 +30,7 @@ from pipeline.config.extract import ExtractSettings
 from pipeline.config.feeds import FeedConfig
 from pipeline.config.fetch import FetchSettings
 from pipeline.config.poll import PollSettings
-from pipeline.config.runner import ObserveSettings, RunnerSettings
+from pipeline.config.runner import ObserveSettings, RunnerSettings, RunSettings
 from pipeline.config.transport import KafkaTransport, LocalTransport, TransportSettings
 from pipeline.errors import ConfigError
 
@@ -46,7 +46,7 @@ MAX_YAML_NODES = 200_000
 __all__ = [
     "Settings", "load", "loads", "ConfigError", "FeedConfig", "FetchSettings", "TransportSettings",
     "KafkaTransport", "LocalTransport", "PollSettings", "ExtractSettings", "DedupeSettings",
-    "BoilerplateSettings", "EnrichSettings", "RunnerSettings", "ObserveSettings",
+    "BoilerplateSettings", "EnrichSettings", "RunnerSettings", "ObserveSettings", "RunSettings",
 ]
 
 
@@ -62,6 +62,7 @@ class Settings(Section):
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     boilerplate: BoilerplateSettings = Field(default_factory=BoilerplateSettings)
     enrich: EnrichSettings = Field(default_factory=EnrichSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)

@@ -35,9 +35,12 @@ class PollSettings(Section):
     interval_default: float = Field(
         3600.0, gt=0, description="Seconds between polls of a feed whose posting rate is unknown yet.")
     interval_min: float = Field(
-        300.0, gt=0, description="Shortest interval the adaptive schedule may choose (seconds).")
+        300.0, gt=0, description="Shortest interval the adaptive schedule may choose (seconds); `pipeline "
+                                 "feeds refresh` polls sooner on request.")
     interval_max: float = Field(
-        86400.0, gt=0, description="Longest interval the adaptive schedule may choose (seconds).")
+        3600.0, gt=0, description="Longest interval the adaptive schedule may choose (seconds): a quiet feed "
+                                  "is still polled at least this often (plus jitter). A feed's own fixed "
+                                  "interval may be longer.")
     adaptive: bool = Field(
         True, description="Derive each feed's interval from its own posting rate, between interval_min and "
                           "interval_max; off = interval_default for every feed without an interval.")

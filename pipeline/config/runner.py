@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipeline.config.base import Section
 
@@ -46,3 +46,42 @@ class ObserveSettings(Section):
     metrics_host: str = "127.0.0.1"
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+#: Stages whose work is CPU-bound: ``pipeline run`` gives them one process per core by default.
+CPU_STAGES = ("extract", "enrich")
+
+
+class RunSettings(Section):
+    """``run``: how ``pipeline run`` splits the stages into worker processes on this machine."""
+
+    processes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Worker processes per stage, e.g. {enrich: 3}. Unlisted stages get 1, except the "
+                    "CPU-heavy ones (extract, enrich), which get one per core. Capped by the partitions of "
+                    "the stage's input topic (extra processes would get no work); `pipeline run` creates a missing input "
+                    "topic with that many partitions unless transport.*.partitions is set. poll runs in one "
+                    "process.")
+    restart_backoff_initial: float = Field(
+        1.0, ge=0, description="Seconds before restarting a crashed worker; doubles per crash in a row.")
+    restart_backoff_max: float = Field(30.0, ge=0)
+    crash_loop_restarts: int = Field(
+        5, ge=1, description="A worker that crashes this many times within crash_loop_window seconds is "
+                             "a crash loop: `pipeline run` stops every worker and exits 1, naming it.")
+    crash_loop_window: float = Field(60.0, gt=0)
+    stop_timeout: float = Field(
+        60.0, gt=0, description="Seconds a worker gets to finish its batch after SIGTERM before SIGKILL.")
+
+    @field_validator("processes")
+    @classmethod
+    def _known(cls, v: dict[str, int]) -> dict[str, int]:
+        from pipeline.stages import NAMES
+
+        for name, n in v.items():
+            if name not in NAMES:
+                raise ValueError(f"unknown stage {name!r}; stages: {', '.join(NAMES)}")
+            if n < 1:
+                raise ValueError(f"{name}: at least 1 process")
+            if name == "poll" and n != 1:
+                raise ValueError("poll: exactly 1 process (two pollers would poll every feed twice)")
+        return v

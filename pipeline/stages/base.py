@@ -140,6 +140,13 @@ class Stage:
         """Source stages: seconds until something is due again."""
         return 60.0
 
+    #: Source stages: a topic of requests from operators (JSON objects) that the runner reads
+    #: and hands to ``control`` before each round, on either transport; None = no channel.
+    control_topic: ClassVar[str | None] = None
+
+    def control(self, requests: list[dict[str, Any]]) -> None:
+        """Source stages: act on operator requests read from ``control_topic`` (e.g. make feeds due)."""
+
     # --- lifecycle --------------------------------------------------------------------
     def commit(self) -> None:
         """Outputs so far are durable and offsets committed: persist state now."""

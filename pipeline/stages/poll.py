@@ -92,6 +92,14 @@ class _Round:
     deferred: dict[str, int] = field(default_factory=dict)  # feed URL -> entries left for a later poll
 
 
+def _schedule_of(spec: FeedSpec) -> tuple:
+    return (spec.interval, spec.interval_min, spec.interval_max)
+
+
+def _policy_of(ps) -> tuple:
+    return (ps.interval_default, ps.interval_min, ps.interval_max, ps.adaptive)
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -129,8 +137,9 @@ class PollStage(Stage):
         except OSError:
             return None
 
-    def _set_feed_list(self, config_feeds: list[FeedSpec], imported) -> None:
-        """Make ``config_feeds`` + imported feeds the list to poll; keep the schedule of feeds that stay."""
+    def _set_feed_list(self, config_feeds: list[FeedSpec], imported, recheck: bool = False) -> None:
+        """Make ``config_feeds`` + imported feeds the list to poll; keep the schedule of feeds that stay,
+        unless their interval settings changed (or ``recheck``: the poll section's did)."""
         specs: dict[str, FeedSpec] = {}
         for spec in config_feeds:
             specs.setdefault(spec.url, spec)  # the first listing of a URL wins
@@ -151,8 +160,30 @@ class PollStage(Stage):
             elif old is None or not old.enabled or url not in self.queue:
                 if self._pending is None or url not in self._pending.urls:
                     # Keep the schedule across restarts; a feed never polled is due now.
-                    self.queue.set(url, row.next_poll if row.next_poll is not None else now)
+                    due = row.next_poll if row.next_poll is not None else now
+                    self.queue.set(url, self._within_policy(spec, row, due, now))
+            elif recheck or _schedule_of(old) != _schedule_of(spec):
+                # Its interval was edited: the old schedule must not outlive it.
+                self.queue.set(url, self._within_policy(spec, row, self.queue.get(url) or now, now,
+                                                        refixed=old.interval != spec.interval))
         self.feeds = specs
+
+    def _within_policy(self, spec: FeedSpec, row: FeedRow, due: float, now: float, *,
+                       refixed: bool = False) -> float:
+        """``due`` moved inside what the feed's current policy allows after its last poll: not later
+        than interval_max (plus jitter), not sooner than interval_min; a changed fixed ``interval``
+        counts from the last poll (``refixed``). A failing feed keeps its backoff. Returns the time."""
+        last = row.last_poll
+        if last is None or row.error_count:
+            return due
+        policy = self._policy(spec)
+        if policy.fixed is not None:
+            if refixed:
+                return max(now, last + policy.fixed)
+            return due
+        hi = last + policy.maximum * (1.0 + policy.jitter)
+        lo = last + policy.minimum
+        return max(min(due, hi), min(lo, hi))
 
     def _maybe_reload(self, force: bool = False) -> None:
         """Pick up a changed config file or new imports, at most every ``reload_check_seconds``."""
@@ -160,7 +191,7 @@ class PollStage(Stage):
         if not force and mono - self._last_reload_check < self.ps.reload_check_seconds:
             return
         self._last_reload_check = mono
-        changed = False
+        changed = recheck = False
         mtime = self._mtime()
         if mtime is not None and mtime != self._config_mtime:
             from pipeline.config import load
@@ -172,6 +203,10 @@ class PollStage(Stage):
             else:
                 self._config_feeds = [FeedSpec.from_config(f) for f in fresh.feeds]
                 changed = True
+                if _policy_of(fresh.poll) != _policy_of(self.ps):
+                    # poll.interval_* edited: every feed's schedule is re-checked against them.
+                    self.ps = fresh.poll
+                    recheck = True
                 self.log.info("poll: config reloaded, %d feeds listed", len(self._config_feeds))
             self._config_mtime = mtime
         version = self.state.imports_version()
@@ -186,7 +221,7 @@ class PollStage(Stage):
                     if self.rows[url].disabled_reason and not fresh_row.disabled_reason:
                         self.queue.remove(url)
                     self.rows[url] = fresh_row
-            self._set_feed_list(self._config_feeds, self.state.imported())
+            self._set_feed_list(self._config_feeds, self.state.imported(), recheck)
 
     def _policy(self, spec: FeedSpec) -> IntervalPolicy:
         ps = self.ps
@@ -194,6 +229,43 @@ class PollStage(Stage):
         hi = max(spec.interval_max or ps.interval_max, lo)
         return IntervalPolicy(default=ps.interval_default, minimum=lo, maximum=hi, adaptive=ps.adaptive,
                               fixed=spec.interval, respect_cache=ps.respect_cache_headers, jitter=ps.jitter)
+
+    # --- operator requests (``pipeline feeds refresh``, ``feeds enable``) --------------------
+    control_topic = topics.POLL_CONTROL
+
+    def control(self, requests: list[dict[str, Any]]) -> None:
+        """Make the feeds a ``refresh`` request names (every enabled feed with ``all``) due now.
+
+        Re-reads the feed list first, so a feed just enabled or imported is known. A URL may be
+        the listed one or where the feed moved to; an unknown one is logged and skipped."""
+        wanted: set[str] = set()
+        every = False
+        for req in requests:
+            if req.get("action") != "refresh":
+                self.log.warning("poll: ignoring an unknown control request %r", req.get("action"))
+                continue
+            every = every or bool(req.get("all"))
+            wanted.update(u for u in req.get("urls") or [] if isinstance(u, str))
+        if not every and not wanted:
+            return
+        self._maybe_reload(force=True)
+        by_current = {row.current_url: url for url, row in self.rows.items()}
+        now = self._now()
+        due = []
+        for url in (list(self.feeds) if every else sorted(wanted)):
+            listed = url if url in self.feeds else by_current.get(url)
+            if listed is None:
+                self.log.warning("poll: refresh asked for %s, which is not a listed feed", url)
+                continue
+            spec, row = self.feeds[listed], self.rows[listed]
+            if not spec.enabled or row.disabled_reason:
+                self.log.info("poll: refresh skips %s: %s", listed,
+                              row.disabled_reason or "enabled: false in the config")
+                continue
+            self.queue.set(listed, now)
+            due.append(listed)
+        if due:
+            self.log.info("poll: refresh: %d feed(s) due now", len(due))
 
     # --- Stage API ------------------------------------------------------------------------
     def seconds_until_due(self) -> float:

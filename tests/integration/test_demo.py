@@ -96,3 +96,15 @@ def test_printed_dlq_command_shows_why(demo):
     records = [json.loads(line) for line in tail.stdout.splitlines()]
     assert records
     assert any("404" in r["headers"].get("__pipeline.errors.exception.message", "") for r in records)
+
+
+def test_summary_shows_freshness_of_every_enriched_article(demo):
+    _, proc = demo
+    enriched = _row(proc.stdout, "enriched")
+    for label in ("polled -> enriched", "published -> enriched"):
+        m = re.search(rf"^\s+{label}\s+median ([\d.]+)(s|min|h|d), .*\((\d+) articles\)$", proc.stdout, re.MULTILINE)
+        assert m, f"no {label!r} line in:\n{proc.stdout}"
+        assert int(m.group(3)) == enriched
+    # The demo polls, extracts and enriches within one run: minutes at most from poll to enriched.
+    m = re.search(r"polled -> enriched\s+median ([\d.]+)(s|min)", proc.stdout)
+    assert m, proc.stdout

@@ -24,6 +24,7 @@ goes through a guard that records and refuses any address but 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -339,40 +340,46 @@ class HostileServer:
 
 # Runs `python -m pipeline ...` with two test hooks installed first: a resolver that answers
 # for private.test without DNS, and a connect guard that records and refuses any address but
-# 127.0.0.1 (the fetcher must refuse before it ever gets there).
-_LAUNCHER = r"""
-import sys
-from pipeline import fetcher
+# 127.0.0.1 (the fetcher must refuse before it ever gets there). They are installed as
+# sitecustomize in every Python process of the run: `pipeline run` starts its stages as
+# worker processes, and each of them must resolve and connect through the guard.
+_GUARD = r"""
+import os
 
-CONNECT_LOG = sys.argv.pop(1)
-_default = fetcher._default_resolver
-_open = fetcher._open_socket
+CONNECT_LOG = os.environ.get("PIPELINE_TEST_CONNECT_LOG")
+if CONNECT_LOG:
+    from pipeline import fetcher
 
-def resolver(host, port):
-    if host == "private.test":
-        return ["10.0.0.5"]
-    if host.endswith(".test"):
-        raise OSError(f"no DNS for {host} in this test")
-    return _default(host, port)
+    _default = fetcher._default_resolver
+    _open = fetcher._open_socket
 
-def guarded_open(ip, port, timeout):
-    if ip != "127.0.0.1":
-        with open(CONNECT_LOG, "a") as f:
-            f.write(f"{ip}:{port}\n")
-        raise OSError(f"test guard: connect to {ip} refused")
-    return _open(ip, port, timeout)
+    def resolver(host, port):
+        if host == "private.test":
+            return ["10.0.0.5"]
+        if host.endswith(".test"):
+            raise OSError(f"no DNS for {host} in this test")
+        return _default(host, port)
 
-fetcher._default_resolver = resolver
-fetcher._open_socket = guarded_open
+    def guarded_open(ip, port, timeout):
+        if ip != "127.0.0.1":
+            with open(CONNECT_LOG, "a") as f:
+                f.write(f"{ip}:{port}\n")
+            raise OSError(f"test guard: connect to {ip} refused")
+        return _open(ip, port, timeout)
 
-from pipeline.cli import main
-raise SystemExit(main(sys.argv[1:]))
+    fetcher._default_resolver = resolver
+    fetcher._open_socket = guarded_open
 """
 
 
 def _pipeline(*args: str, timeout: float, connect_log: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", _LAUNCHER, str(connect_log), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    guard = connect_log.parent / "guard"
+    guard.mkdir(exist_ok=True)
+    (guard / "sitecustomize.py").write_text(_GUARD, encoding="utf-8")
+    env = {**os.environ, "PIPELINE_TEST_CONNECT_LOG": str(connect_log),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(guard), os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
 TOPICS = list(topics.ALL) + [topics.dlq(t) for t in (topics.FEED_ENTRIES, topics.ARTICLES_EXTRACTED,

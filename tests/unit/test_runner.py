@@ -498,3 +498,47 @@ def test_a_failing_store_retries_the_unit_and_dead_letters_nothing(tmp_path):
     assert read(s, topics.dlq(topics.FEED_ENTRIES)) == []
     assert sorted(m.key for m in read(s, topics.ARTICLES_EXTRACTED)) == [f"id{i}".encode() for i in range(5)]
     assert r.metrics.aborts.labels("extract")._value.get() == 1  # the whole unit, once
+class Final(Stage):
+    """Writes what it reads to articles.enriched (the pipeline's last topic)."""
+
+    name = "enrich"
+    input_topic = topics.FEED_ENTRIES
+    output_topics = (topics.ARTICLES_ENRICHED,)
+
+    def process(self, value):
+        return [Output(topics.ARTICLES_ENRICHED, value)]
+
+
+def _hist(metrics, name):
+    samples = {s.name: s.value for f in metrics.registry.collect() for s in f.samples
+               if s.name.startswith(name) and not s.labels.get("le")}
+    return samples[name + "_count"], samples[name + "_sum"]
+
+
+def test_freshness_is_observed_when_an_article_is_committed_on_articles_enriched(tmp_path):
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    s = settings(tmp_path)
+    now = datetime.now(timezone.utc)
+    iso = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731 - the poller's format
+    put(s, [{**entry(1), "published": iso(now - timedelta(hours=2)), "polled_at": iso(now - timedelta(seconds=30))},
+            {**entry(2), "published": "not a date", "polled_at": iso(now - timedelta(seconds=10))},
+            {**entry(3), "published": iso(now + timedelta(days=1))}])  # a future date counts as 0
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    r = Runner(Final(Context(settings=s)), bus, s, stop=threading.Event())
+    t0 = time.time()
+    run_all(r)
+    slack = time.time() - t0 + 1.5  # the poller's times have whole seconds
+    count, total = _hist(r.metrics, "pipeline_polled_to_enriched_seconds")
+    assert count == 2 and 40 - 1 <= total <= 40 + 2 * slack
+    count, total = _hist(r.metrics, "pipeline_published_to_enriched_seconds")
+    assert count == 2 and 7200 - 1 <= total <= 7200 + slack  # entry 2's unreadable date is skipped
+
+
+def test_other_topics_are_not_counted_as_fresh(tmp_path):
+    s = settings(tmp_path)
+    put(s, [{**entry(1), "polled_at": "2024-01-01T00:00:00Z"}])
+    r = make_runner(s)
+    run_all(r)
+    assert _hist(r.metrics, "pipeline_polled_to_enriched_seconds")[0] == 0

@@ -246,3 +246,31 @@ def test_two_members_of_a_new_group_cannot_both_commit_the_same_batch(tmp_path):
     reader = bus(db)
     reader.assign(["out"], from_beginning=True)
     assert [m.value for m in drain(reader)] == [b'{"by":"a"}']
+def test_a_member_busy_longer_than_the_session_timeout_keeps_its_partitions(tmp_path, monkeypatch):
+    import pipeline.bus.local as local
+
+    monkeypatch.setattr(local, "SESSION_TIMEOUT_S", 0.6)
+    monkeypatch.setattr(local, "HEARTBEAT_EVERY_S", 0.1)
+    db = tmp_path / "b.db"
+    produce(db, "t", 8, partitions=2)
+    a, b = bus(db), bus(db)
+    a.subscribe(["t"], "g")
+    b.subscribe(["t"], "g")
+    a._heartbeat(force=True)
+    mine = a.assignment()
+    assert len(mine) == 1
+    got = a.poll(100, 0.1)
+    assert got
+    import time
+
+    for _ in range(10):  # a's thread is "processing" for 1.5 s; b keeps polling meanwhile
+        b.poll(100, 0.05)
+        time.sleep(0.1)
+    assert b.assignment() == {("t", 0), ("t", 1)} - mine  # b did not take a's partition
+    offsets = {(m.topic, m.partition): m.offset + 1 for m in got}
+    a.begin()
+    a.commit(offsets)  # not fenced
+    a.close()
+    time.sleep(0.1)
+    b._heartbeat(force=True)
+    assert b.assignment() == {("t", 0), ("t", 1)}  # a left: b owns both

@@ -488,6 +488,10 @@ def test_feeds_status_command(tmp_path, server, clock, capsys):
     assert feeds.cmd_status(args) == 0
     text = capsys.readouterr().out
     assert "STATE" in text and "NEXT POLL" in text and "disabled" in text
+    good = next(line for line in text.splitlines() if "(Good)" in line)
+    assert good.startswith(server.base + "/ok (Good)")  # the URL, then the name
+    assert " poll " in good and rows[0]["delivery"] == "poll"
+    assert rows[0]["last_poll"] in good and rows[0]["next_poll"] in good
 
 
 # --- entries per feed per poll (issue 18) ------------------------------------------------

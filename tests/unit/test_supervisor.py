@@ -1,0 +1,84 @@
+"""The supervisor's decisions without processes: how many workers per stage, and when the
+pipeline counts as drained (from the workers' status files)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from pipeline import stages, topics
+from pipeline.config import loads
+from pipeline.errors import ConfigError
+from pipeline.supervisor import Supervisor, plan
+
+
+def settings(tmp_path, run: str = "{}"):
+    return loads(f"transport: {{local: {{path: {tmp_path}/bus.db}}}}\nstate_dir: {tmp_path}/state\nrun: {run}\n",
+                 env={})
+
+
+def test_cpu_stages_get_a_process_per_core_capped_by_partitions(tmp_path):
+    s = settings(tmp_path)
+    counts = plan(s, partitions=lambda topic: {topics.FEED_ENTRIES: 8, topics.ARTICLES_CLEAN: 3}.get(topic, 1),
+                  cores=4)
+    assert counts == {"poll": 1, "extract": 4, "dedupe": 1, "boilerplate": 1, "enrich": 3}
+
+
+def test_run_processes_overrides_and_is_validated(tmp_path):
+    s = settings(tmp_path, "{processes: {enrich: 2, boilerplate: 2}}")
+    assert plan(s, cores=8)["enrich"] == 2 and plan(s, cores=8)["boilerplate"] == 2
+    for bad, message in (("{processes: {poll: 2}}", "exactly 1"), ("{processes: {enrich: 0}}", "at least 1"),
+                         ("{processes: {nlp: 1}}", "unknown stage")):
+        with pytest.raises(ConfigError) as err:
+            settings(tmp_path, bad)
+        assert message in str(err.value.problems)
+
+
+class Fake(Supervisor):
+    """A supervisor whose workers are status files only: ``alive`` is the set of live pids."""
+
+    def __init__(self, s, status_dir, alive):
+        super().__init__(s, "pipeline.yaml", {n: 1 for n in stages.NAMES if n != "poll"}, status_dir=status_dir)
+        self.alive = alive
+
+    def alive_pids(self):
+        return set(self.alive)
+
+    def input_partitions(self, stage):
+        return {(self.settings.topic(stages.load(stage).input_topic), 0)}
+
+
+def _write(folder, stage, pid, **over):
+    now = time.time()
+    st = {"stage": stage, "pid": pid, "at": now, "idle": True, "lag": 0, "lag_at": now,
+          "assignment": [[stages.load(stage).input_topic, 0]], "consumed": 3, "produced": 3, "dead": 0,
+          "last_moved": now - 5, "samples": []}
+    st.update(over)
+    (folder / f"{stage}-{pid}.json").write_text(json.dumps(st))
+
+
+def test_drained_only_when_every_stage_reports_idle_fresh_and_covers_its_partitions(tmp_path):
+    s = settings(tmp_path)
+    folder = tmp_path / "status"
+    folder.mkdir()
+    names = [n for n in stages.NAMES if n != "poll"]
+    sup = Fake(s, folder, alive={100 + i for i in range(len(names))})
+    for i, name in enumerate(names):
+        _write(folder, name, 100 + i)
+    source_done = time.time() - 10
+    assert sup.drained_since(source_done) is not None
+
+    _write(folder, "enrich", 100 + names.index("enrich"), idle=False)  # mid-batch
+    assert sup.drained_since(source_done) is None
+    _write(folder, "enrich", 100 + names.index("enrich"), at=time.time() - 30)  # stale: stuck or busy
+    assert sup.drained_since(source_done) is None
+    _write(folder, "enrich", 100 + names.index("enrich"), lag=4)  # messages left to read
+    assert sup.drained_since(source_done) is None
+    _write(folder, "enrich", 100 + names.index("enrich"), assignment=[])  # its partition is nobody's
+    assert sup.drained_since(source_done) is None
+    _write(folder, "enrich", 100 + names.index("enrich"))
+    assert sup.drained_since(time.time() + 1) is None  # the lag was read before the last movement
+    sup.alive.discard(100 + names.index("dedupe"))  # a dead worker's status does not count
+    assert sup.drained_since(source_done) is None
