@@ -25,6 +25,7 @@ slots are appended to the index in bulk.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -33,9 +34,11 @@ import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots, trim_heap
-from pipeline.dedupe.signatures import SignedBatch, canonical_url, concat_ranges, exact_keys, guid_signal, sign_batch
+from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, exact_keys,
+                                        guid_signal, sign_batch)
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
+from pipeline.urls import article_id
 
 # Values decided per chunk by ``decide_many``: signatures and lookups are vectorised
 # over a chunk; flushes and merges happen between chunks.
@@ -84,6 +87,9 @@ class _Chunk:
         self.later = np.zeros(n, dtype=bool)
         self.earlier = np.zeros(n, dtype=bool)
         self.usable_l: list[bool] = usable.tolist()
+        # who delivered each text: delivery key (0: unknown) and feed URL
+        self.deliv: list[int] = [0] * n
+        self.feed_urls: list[str | None] = [None] * n
         self.later_l: list[bool] = []  # later.tolist() once set, if any is set
         self.shared_keys: set[int] = set()
         self.local_keys: dict[int, list[tuple[int, int, str]]] = {}  # key -> (slot, ts, id)
@@ -96,6 +102,23 @@ class _Chunk:
         o0, o1 = int(self.sb.off[n]), int(self.sb.off[n + 1])
         a, b = np.searchsorted(self.hit_pos, [o0, o1])
         return self.hit_pos[a:b] - o0, self.hit_slot[a:b]
+
+
+def delivery_of(value: dict[str, Any]) -> tuple[int, str | None]:
+    """``(key, feed_url)`` of the feed entry that delivered ``value``; key 0 when it does not say.
+
+    Two listings of one article (a "world" and a "top" feed, an RSS and a JSON Feed)
+    have different keys; a redelivery of one entry (a replay after a crash, a re-sent
+    message) has the same.
+    """
+    feed = value.get("feed_url")
+    feed = feed if isinstance(feed, str) and feed else None
+    entry = value.get("entry_id") or value.get("feed_entry_id") or value.get("url")
+    entry = entry if isinstance(entry, str) and entry else None
+    if feed is None and entry is None:
+        return 0, None
+    d = hashlib.blake2b(f"{feed or ''}\x00{entry or ''}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(d, "little", signed=True) or 1, feed
 
 
 # anchor modes of an article to index: none (text too short), first of its cluster, a later copy
@@ -181,6 +204,8 @@ class Deduper:
         text_ok = sb.words >= cfg.min_words
         usable = text_ok & (sb.off[1:] > sb.off[:-1])
         ch = _Chunk(sb, usable)
+        for n, t in enumerate(todo):
+            ch.deliv[n], ch.feed_urls[n] = delivery_of(t[1])
         cutoffs = np.fromiter((t[4] for t in todo), dtype=np.int64, count=m)
 
         # exact keys (id, url, guid, text; None where absent) and their eligible postings
@@ -235,31 +260,40 @@ class Deduper:
                 prev = [s for s in ex_slot[a0:a1].tolist() if slots.id(s) == aid]
             if id_key in shared_keys:
                 prev += [s for s, sts, sid in ch.local_keys.get(id_key, ()) if sts >= cutoff and sid == aid]
+            firsts = None  # the earliest slot of each exact key, when not first_l's
+            own_id: str | None = None
             if prev:
                 self._materialise(ch)  # the earlier versions may be in this chunk
-                d = None
-                th = sb.text_hash[n]
-                for p in reversed(prev):
-                    if int(slots.text_hash.a[p]) == th:
-                        # The same id with a text it had before: a redelivery (at-least-once,
-                        # crash recovery) or a re-sent entry.  Emit what was emitted for that
-                        # version, change nothing.
-                        d = slots.decision(p)
-                        break
-                if d is None:
-                    p = prev[-1]
-                    d = Decision("update", slots.cluster_of(p), slots.duplicate_of(p), None, "id",
-                                 bool(slots.on_unique.a[p]))
-                    self._push(ch, n, aid, ts, d, (id_key, None, None, text_key), local)
-                res[i] = d
-                continue
+                got = self._same_id(ch, n, prev)
+                if got is None:
+                    # The id is held by a story with unrelated text, delivered by another
+                    # entry: two stories behind one declared canonical (a section page, a
+                    # login wall).  This one gets an id of its own, from its landing URL,
+                    # and is decided like any new article under it.
+                    own_id, k4 = self._own_keys(value, aid, ch.deliv[n], k4)
+                    id_key, url_key, guid_key, text_key = k4
+                    shared_keys.update(k for k in k4 if k is not None)  # later articles of the chunk see them
+                    firsts = [self._first_now(k, cutoff) for k in k4]
+                    prev = self._prev_now(id_key, own_id, cutoff)
+                    got = self._same_id(ch, n, prev) if prev else None
+                    if got is None and prev:
+                        got = self._update_of(prev[-1]), True  # (a third text under the landing URL)
+                if got is not None:
+                    d, new_version = got
+                    if own_id is not None:
+                        d.article_id, d.shared_id = own_id, aid
+                    if new_version:
+                        self._push(ch, n, own_id or aid, ts, d,
+                                   (id_key, None, None, text_key) if d.status == "update" else k4, local)
+                    res[i] = d
+                    continue
 
             decision: Decision | None = None
             for signal, q in self._exact_signals:
                 key = k4[q]
                 if key is None:
                     continue
-                s = first_l[b + q]
+                s = first_l[b + q] if firsts is None else firsts[q]
                 if s == _NO_SLOT and key in shared_keys:
                     s = next((ls for ls, lts, _ in ch.local_keys.get(key, ()) if lts >= cutoff), _NO_SLOT)
                 if s != _NO_SLOT:
@@ -279,11 +313,103 @@ class Deduper:
                     decision = Decision("duplicate", slots.cluster_of(s), slots.id(s),
                                         round(min(best_est_l[n], 1.0), 4), "near_duplicate", False)
             if decision is None:
-                decision = Decision("unique", CLUSTER_PREFIX + aid, None, None, None, True)
-            self._push(ch, n, aid, ts, decision, k4, local)
+                decision = Decision("unique", CLUSTER_PREFIX + (own_id or aid), None, None, None, True)
+            if own_id is not None:
+                decision.article_id, decision.shared_id = own_id, aid
+            self._push(ch, n, own_id or aid, ts, decision, k4, local)
             res[i] = decision
         self._materialise(ch)
         return res  # type: ignore[return-value]
+
+    # --- one id, several deliveries -------------------------------------------------------
+    def _same_id(self, ch: _Chunk, n: int, prev: list[int]) -> tuple[Decision, bool] | None:
+        """Decide text ``n`` of the chunk, whose id the slots ``prev`` hold already.
+
+        Returns ``(decision, new_version)`` — ``new_version`` is False for a redelivery,
+        which changes nothing — or None when the text is another story's (dissimilar
+        text from another entry).
+        """
+        slots = self.slots
+        th = ch.sb.text_hash[n]
+        deliv = ch.deliv[n]
+        same_text = [p for p in prev if int(slots.text_hash.a[p]) == th]
+        for p in reversed(same_text):
+            dp = int(slots.delivery.a[p])
+            if dp == deliv or dp == 0 or deliv == 0:
+                # The same entry with a text it had before: a redelivery (at-least-once,
+                # crash recovery) or a re-sent entry.  Emit what was emitted for that
+                # version, change nothing.  (0: a slot or value that does not say who
+                # delivered it, as before deliveries were recorded.)
+                d = slots.decision(p)
+                if d.signal == "same_article":
+                    d.feeds = self._feeds([q for q in prev if q <= p], None)
+                return d, False
+        if same_text:
+            # The story as already emitted, listed by another feed entry (a category feed,
+            # the JSON Feed next to the RSS): not a new story, not an edit.
+            p0 = same_text[0]
+            return Decision("duplicate", slots.cluster_of(p0), slots.id(p0), 1.0, "same_article", False,
+                            feeds=self._feeds(prev, ch.feed_urls[n])), True
+        if deliv != 0 and ch.usable_l[n] and all(int(slots.delivery.a[p]) not in (deliv, 0) for p in prev) \
+                and not self._similar(ch, n, prev):
+            return None
+        return self._update_of(prev[-1]), True
+
+    def _update_of(self, p: int) -> Decision:
+        slots = self.slots
+        return Decision("update", slots.cluster_of(p), slots.duplicate_of(p), None, "id", bool(slots.on_unique.a[p]))
+
+    def _similar(self, ch: _Chunk, n: int, prev: list[int]) -> bool:
+        """True when text ``n`` of the chunk is a version of one of the slots ``prev`` (or either is too short to tell)."""
+        cfg = self.cfg
+        a, tau_a = ch.sb.sample(n), int(ch.sb.tau[n])
+        for p in prev:
+            b = self.slots.sample(p)
+            if len(b) == 0:
+                return True  # too short to compare: as before, an update
+            est, shared, _ = containment(a, tau_a, b, int(self.slots.tau.a[p]))
+            if est >= cfg.containment_threshold and shared >= cfg.min_shared_samples:
+                return True
+        return False
+
+    def _feeds(self, prev: list[int], extra: str | None) -> tuple[str, ...]:
+        """The feeds of the slots ``prev`` (and ``extra``), each once, in order."""
+        out: list[str] = []
+        for p in prev:
+            f = self.slots.feed_of(p)
+            if f and f not in out:
+                out.append(f)
+        if extra and extra not in out:
+            out.append(extra)
+        return tuple(out)
+
+    def _own_keys(self, value: dict[str, Any], aid: str, deliv: int, k4: tuple) -> tuple[str, tuple]:
+        """The id a story gets when its declared one is another story's, and its exact keys under it.
+
+        The id of its landing URL; when that is the shared id too, one derived from the
+        shared id and the delivering entry (stable across redeliveries).
+        """
+        landing = value.get("url")
+        url = canonical_url(landing) if isinstance(landing, str) and landing.strip() else None
+        own = article_id(url) if url else None
+        if own is None or own == aid:
+            own = hashlib.sha256(f"{aid}\x00{deliv}".encode("ascii")).hexdigest()[:32]
+        _, _, guid_key, text_key = k4
+        id_key, url_key, _, _ = exact_keys(own, url if "canonical_url" in self._signals else None, None, None)
+        return own, (id_key, url_key, guid_key, text_key)
+
+    def _first_now(self, key: int | None, cutoff: int) -> int:
+        """The earliest eligible slot of an exact key in the index as it is now (chunk materialised)."""
+        if key is None:
+            return _NO_SLOT
+        _, found = self._eligible_hits(self.exact, np.array([key], dtype=np.int64),
+                                       np.array([cutoff], dtype=np.int64), 1)
+        return int(found.min()) if len(found) else _NO_SLOT
+
+    def _prev_now(self, id_key: int, aid: str, cutoff: int) -> list[int]:
+        _, found = self._eligible_hits(self.exact, np.array([id_key], dtype=np.int64),
+                                       np.array([cutoff], dtype=np.int64), 1)
+        return sorted(s for s in found.tolist() if self.slots.id(s) == aid)
 
     def _eligible_hits(self, ix: KeyIndex, keys: np.ndarray, cutoffs: np.ndarray, per: int,
                        present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -536,7 +662,8 @@ class Deduper:
             np.array([np.nan if d.similarity is None else d.similarity for d in decisions], dtype=np.float32),
             np.fromiter((d.on_unique for d in decisions), dtype=np.bool_, count=e),
             [None if d.cluster_id == CLUSTER_PREFIX + aid else d.cluster_id for d, aid in zip(decisions, ids)],
-            [d.duplicate_of for d in decisions])
+            [d.duplicate_of for d in decisions],
+            [ch.deliv[t[0]] for t in todo], [ch.feed_urls[t[0]] for t in todo])
         kk: list[int] = []
         ks: list[int] = []
         for j, t in enumerate(todo):
@@ -555,7 +682,8 @@ class Deduper:
                 n, aid, ts, d, (_, url_key, guid_key, text_key) = t[:5]
                 self._rows.append((aid, ts, sb.text_hash[n], url_key, guid_key, text_key, int(sb.tau[n]),
                                    raw[4 * o0:4 * o1], a.tobytes(), d.status, d.signal, d.similarity,
-                                   int(d.on_unique), d.cluster_id, d.duplicate_of))
+                                   int(d.on_unique), d.cluster_id, d.duplicate_of, ch.deliv[n] or None,
+                                   ch.feed_urls[n]))
 
     def _housekeeping(self) -> None:
         """Between chunks: persist every ``flush_every`` articles, merge the key indexes when due."""
@@ -593,6 +721,7 @@ class Deduper:
         d = Decision(status, info["cluster_id"], info.get("duplicate_of"), info.get("similarity"),
                      info.get("signal"), status == "unique" or (status == "update" and not info.get("duplicate_of")))
         ch = _Chunk(sb, np.array([usable and sb.off[1] > 0]))
+        ch.deliv[0], ch.feed_urls[0] = delivery_of(value)
         if ch.usable[0]:
             self._anchor_lookups(ch, cutoffs)
         self._push(ch, 0, aid, ts, d, (id_key, url_key, guid_key, text_key), None)
@@ -651,7 +780,7 @@ class Deduper:
             if not part:
                 break
             (ids, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
-             on_unique, cluster_id, duplicate_of) = zip(*part)
+             on_unique, cluster_id, duplicate_of, delivery, feed_url) = zip(*part)
             e = len(part)
             samples = [np.frombuffer(s, dtype=np.uint32) for s in sample]
             first = self.slots.add_many(
@@ -662,7 +791,8 @@ class Deduper:
                 np.fromiter((SIGNAL_CODE[s] for s in signal), dtype=np.int8, count=e),
                 np.array([np.nan if x is None else x for x in similarity], dtype=np.float32),
                 np.array(on_unique, dtype=np.bool_),
-                [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of))
+                [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of),
+                list(delivery), list(feed_url))
             kk: list[int] = []
             ks: list[int] = []
             for j, (aid, u, g, t) in enumerate(zip(ids, url_key, guid_key, text_key)):

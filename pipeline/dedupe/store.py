@@ -30,14 +30,18 @@ CREATE TABLE IF NOT EXISTS slots (
     similarity REAL,
     on_unique INTEGER NOT NULL,
     cluster_id TEXT NOT NULL,
-    duplicate_of TEXT
+    duplicate_of TEXT,
+    delivery INTEGER,
+    feed_url TEXT
 );
 CREATE INDEX IF NOT EXISTS slots_ts ON slots(ts);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
 COLUMNS = ("id", "ts", "text_hash", "url_key", "guid_key", "text_key", "tau", "sample", "anchors", "status",
-           "signal", "similarity", "on_unique", "cluster_id", "duplicate_of")
+           "signal", "similarity", "on_unique", "cluster_id", "duplicate_of", "delivery", "feed_url")
+# columns added after the first release: a store written before gets them (NULL: unknown)
+_ADDED = {"delivery": "INTEGER", "feed_url": "TEXT"}
 
 
 class Store:
@@ -50,6 +54,10 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(slots)")}
+        for col, kind in _ADDED.items():
+            if col not in have:
+                self.db.execute(f"ALTER TABLE slots ADD COLUMN {col} {kind}")
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()

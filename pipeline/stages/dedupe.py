@@ -20,6 +20,7 @@ from pipeline import topics
 from pipeline.dedupe.engine import Deduper
 from pipeline.dedupe.index import Decision
 from pipeline.stages.base import Context, Output, Stage
+from pipeline.urls import canonicalize
 
 
 class DedupeStage(Stage):
@@ -43,10 +44,17 @@ class DedupeStage(Stage):
     def _outputs(self, value: dict[str, Any], d: Decision) -> list[Output]:
         out = dict(value)
         out["dedupe"] = d.as_dict()
+        if d.article_id is not None:
+            # Another story holds the id extract derived from the page's declared canonical:
+            # this one is keyed by its landing URL (dedupe.shared_id keeps the declared id).
+            out["id"] = d.article_id
+            landing = value.get("url")
+            if isinstance(landing, str) and landing.strip():
+                out["canonical_url"] = canonicalize(landing)
         topic = topics.ARTICLES_UNIQUE if d.on_unique else topics.ARTICLES_DUPLICATES
         if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
             self.ctx.metrics.count("dedupe_decisions", status=d.status, signal=d.signal or "none")
-        return [Output(topic, out, key=value["id"])]
+        return [Output(topic, out, key=out["id"])]
 
     def process_batch(self, values: list[dict[str, Any]]) -> list[list[Output] | BaseException]:
         """As ``process`` for each value; the batch's decisions are on disk before it returns.

@@ -449,7 +449,16 @@ def _stream(seed: int, n: int) -> list[dict]:
         roll = r.random()
         aid = f"{i:032x}" if r.random() < 0.7 else str(i)
         if out and roll < 0.1:
-            v = dict(r.choice(out[-20:]))  # redelivered, or updated
+            v = dict(r.choice(out[-20:]))  # redelivered, updated, listed by another feed, or another story
+            other = r.random()
+            if other < 0.2:
+                v["feed_url"] = f"https://feeds.example/{r.randrange(3)}"
+            elif other < 0.3:
+                v["feed_url"] = f"https://feeds.example/{r.randrange(3)}"
+                v["url"] = f"https://feeds.example/story/{i}"
+                v["text"] = _texts(i, 1)[0]
+                out.append(v)
+                continue
             if r.random() < 0.5:
                 v["text"] = str(v.get("text")) + " Corrected."
                 v["is_update"] = True
@@ -516,3 +525,81 @@ def test_a_sites_wrapper_does_not_make_its_short_stories_duplicates():
     assert without > 100 and copy == ("duplicate", "id-200")
     with_guard, copy = false_pairs(DedupeSettings())
     assert with_guard <= 10 and copy == ("duplicate", "id-200")
+
+
+# --- identity: one story, several deliveries (issue 14) ---------------------------------------------
+
+def listing(n: str, text: str, feed: str, *, minutes: int = 0, url: str | None = None, **extra) -> dict:
+    """Article ``n`` as delivered by ``feed`` (entry id: its URL, as most feeds do)."""
+    v = article(n, text, minutes=minutes, **extra)
+    v["feed_url"] = f"https://site-{n}.example/{feed}.xml"
+    if url is not None:
+        v["url"] = url
+    v["entry_id"] = v["url"]
+    return v
+
+
+def test_one_article_listed_by_several_feeds_is_unique_once(tmp_path):
+    st = stage(tmp_path)
+    text = STORIES["quake-toll"]
+    world, top, uk = (listing("a", text, f, minutes=i) for i, f in enumerate(["world", "top", "uk"]))
+    topic, d = one(st, world)
+    assert (topic, d["status"]) == (topics.ARTICLES_UNIQUE, "unique")
+    topic, d = one(st, top)
+    assert topic == topics.ARTICLES_DUPLICATES
+    assert d == {"status": "duplicate", "cluster_id": "c-id-a", "duplicate_of": "id-a", "similarity": 1.0,
+                 "signal": "same_article", "feeds": [world["feed_url"], top["feed_url"]]}
+    topic, d = one(st, uk)
+    assert (topic, d["signal"], d["feeds"]) == (topics.ARTICLES_DUPLICATES, "same_article",
+                                                [world["feed_url"], top["feed_url"], uk["feed_url"]])
+    first = [st.process(v) for v in (world, top, uk)]
+    st.commit()
+    st.close()
+    # a true redelivery (same entry, same text) gets exactly its earlier output, also after a restart
+    st = stage(tmp_path)
+    assert [st.process(v) for v in (world, top, uk)] == first
+    assert first[0][0].topic == topics.ARTICLES_UNIQUE
+
+
+def test_an_edit_seen_through_another_feed_is_an_update(tmp_path):
+    st = stage(tmp_path)
+    one(st, listing("a", STORIES["quake-toll"], "world"))
+    newer = STORIES["quake-toll"].replace("at least 40", "at least 51")
+    topic, d = one(st, listing("a", newer, "top", minutes=30))
+    assert (topic, d["status"], d["cluster_id"]) == (topics.ARTICLES_UNIQUE, "update", "c-id-a")
+    # ...and the first feed listing the corrected text again is not a repeat
+    topic, d = one(st, listing("a", newer, "world", minutes=31))
+    assert (topic, d["signal"]) == (topics.ARTICLES_DUPLICATES, "same_article")
+
+
+def test_two_stories_behind_one_declared_canonical_stay_two(tmp_path):
+    """A template whose rel=canonical names the section page gives every story the same id."""
+    from pipeline.urls import article_id
+
+    st = stage(tmp_path)
+    section = "https://site-a.example/news/"
+    first = listing("a", STORIES["kim-train"], "world", url="https://site-a.example/news/kim-train-1",
+                    canonical_url=section)
+    second = listing("a", STORIES["fed-hold"], "world", minutes=5, url="https://site-a.example/news/fed-holds-2",
+                     canonical_url=section)
+    [o1] = st.process(first)
+    [o2] = st.process(second)
+    assert (o1.topic, o1.value["dedupe"]["status"], o1.key) == (topics.ARTICLES_UNIQUE, "unique", "id-a")
+    assert (o2.topic, o2.value["dedupe"]["status"]) == (topics.ARTICLES_UNIQUE, "unique")
+    own = article_id("https://site-a.example/news/fed-holds-2")
+    assert o2.key == o2.value["id"] == own != "id-a"
+    assert o2.value["canonical_url"] == "https://site-a.example/news/fed-holds-2"
+    assert o2.value["dedupe"]["shared_id"] == "id-a" and o2.value["dedupe"]["cluster_id"] == "c-" + own
+    # redelivered: the same outputs; an edit of the second story is an update of the second story
+    assert st.process(second) == [o2]
+    assert st.process(first) == [o1]
+    edited = dict(second, text=STORIES["fed-hold"].replace("Powell", "Jerome Powell"), minutes=9, is_update=True)
+    [o3] = st.process(edited)
+    assert (o3.key, o3.value["dedupe"]["status"], o3.value["dedupe"]["cluster_id"]) == (own, "update", "c-" + own)
+    st.commit()
+    st.close()
+    st = stage(tmp_path)
+    assert st.process(second) == [o2]
+    # a copy of the second story elsewhere is a duplicate of the second story, not of the first
+    topic, d = one(st, article("z", wrap(STORIES["fed-hold"]), minutes=20))
+    assert (topic, d["duplicate_of"]) == (topics.ARTICLES_DUPLICATES, own)

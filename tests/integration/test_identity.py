@@ -1,0 +1,135 @@
+"""Issue 14 end to end: one story reaches ``articles.unique`` / ``articles.enriched`` once, and
+two stories never share an id — through the workers, on the local transport and on Kafka.
+
+A loopback publisher (``identity_site``) lists one article in three RSS category feeds and
+a JSON Feed, and serves three other stories whose template declares the section page
+(``/news/``) as every article's canonical.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from integration.identity_site import Site, at, page, rss, stories
+from integration.workers import read_topic, start_worker, terminate, values, wait_for, write_config
+from pipeline import stages, topics
+from pipeline.models import EnrichedArticle
+from pipeline.urls import article_id, canonicalize
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[2]
+STORIES = stories()
+SHARED = "/news/2024/03/quake-toll-rises-as-rescuers-search"
+SECTION_STORIES = {"kim-train": "/news/2024/03/kim-train-heads-to-russia",
+                   "fed-hold": "/news/2024/03/fed-leaves-rates-unchanged",
+                   "wildfire-ca": "/news/2024/03/wildfire-forces-evacuations"}
+
+
+def publish(site: Site) -> list[dict]:
+    """Serve the scenario; returns the feeds for the config."""
+    title, paras = STORIES["quake-toll"]
+    site.html(SHARED, page(title, paras, canonical=site.url(SHARED)))
+    item = {"title": title, "link": site.url(SHARED), "published": at(0)}
+    for name in ("world", "top", "uk"):
+        site.feed(f"/{name}.xml", rss(f"{name} news", [item]))
+    site.feed("/feed.json", json.dumps({
+        "version": "https://jsonfeed.org/version/1.1", "title": "All news",
+        "items": [{"id": site.url(SHARED), "url": site.url(SHARED), "title": title,
+                   "date_published": at(0).isoformat(), "content_text": title}]}).encode(),
+        ctype="application/feed+json")
+    latest = []
+    for i, (key, path) in enumerate(SECTION_STORIES.items()):
+        t, p = STORIES[key]
+        site.html(path, page(t, p, canonical=site.url("/news/")))  # the template bug
+        latest.append({"title": t, "link": site.url(path), "published": at(10 + i)})
+    site.feed("/latest.xml", rss("latest", latest))
+    return [{"url": site.url(p)} for p in ("/world.xml", "/top.xml", "/uk.xml", "/feed.json", "/latest.xml")]
+
+
+def check(site: Site, unique: list[dict], duplicates: list[dict], enriched: list[dict]) -> None:
+    shared_id = article_id(canonicalize(site.url(SHARED)))
+    section_ids = {article_id(canonicalize(site.url(p))) for p in SECTION_STORIES.values()}
+    # one record per story on articles.unique and articles.enriched: 1 + 3 stories
+    assert Counter(v["id"] for v in unique) == Counter({i: 1 for i in section_ids | {shared_id}})
+    assert sorted(v["id"] for v in enriched) == sorted(v["id"] for v in unique)
+    for v in enriched:
+        EnrichedArticle.model_validate(v)
+    # the other three listings are recorded, with the feeds listing the story
+    same = [v for v in duplicates if v["dedupe"]["signal"] == "same_article"]
+    assert len(same) == 3 and {v["id"] for v in same} == {shared_id}
+    assert all(v["dedupe"]["duplicate_of"] == shared_id for v in same)
+    assert len(max((v["dedupe"]["feeds"] for v in same), key=len)) == 4
+    # the section page named as canonical is not used as anyone's identity
+    by_id = {v["id"]: v for v in unique}
+    for path in SECTION_STORIES.values():
+        assert by_id[article_id(canonicalize(site.url(path)))]["canonical_url"] == canonicalize(site.url(path))
+    assert not [v for v in duplicates if v["dedupe"]["signal"] != "same_article"]
+
+
+def _pipeline(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def _tail(cfg: Path, topic: str) -> list[dict]:
+    out = _pipeline("tail", topic, "--config", str(cfg), "--from-beginning", timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_one_story_once_and_two_stories_apart_on_the_local_transport(tmp_path):
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
+            "state_dir": str(tmp_path / "state"), "feeds": publish(site),
+            "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}), encoding="utf-8")
+        run = _pipeline("run", "--config", str(cfg), "--until-idle")
+        assert run.returncode == 0, run.stderr[-3000:]
+        check(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_DUPLICATES),
+              _tail(cfg, topics.ARTICLES_ENRICHED))
+        # polled again (a restart, the same bodies): nothing new reaches consumers
+        again = _pipeline("run", "--config", str(cfg), "--until-idle")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(_tail(cfg, topics.ARTICLES_UNIQUE)) == 4
+
+
+@pytest.mark.kafka
+def test_one_story_once_and_two_stories_apart_on_kafka(kafka_bootstrap, tmp_path):
+    prefix = f"ident{uuid.uuid4().hex[:8]}."
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        settings = write_config(cfg, {
+            "transport": {"kind": "kafka", "topic_prefix": prefix,
+                          "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
+                                    "group_id_prefix": prefix}},
+            "state_dir": str(tmp_path / "state"), "feeds": publish(site),
+            "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+        log = tmp_path / "workers.log"
+        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
+        try:
+            def settled():
+                n = {t: len(read_topic(settings, t, settle=0.3)) for t in
+                     (topics.FEED_ENTRIES, topics.ARTICLES_EXTRACTED, topics.ARTICLES_UNIQUE,
+                      topics.ARTICLES_DUPLICATES, topics.ARTICLES_ENRICHED)}
+                done = n[topics.FEED_ENTRIES] == 7 and n[topics.ARTICLES_EXTRACTED] == 7 and \
+                    n[topics.ARTICLES_UNIQUE] + n[topics.ARTICLES_DUPLICATES] == 7 and \
+                    n[topics.ARTICLES_ENRICHED] == n[topics.ARTICLES_UNIQUE]
+                return n if done else None
+
+            wait_for(settled, timeout=300, every=2.0, what=f"the chain to drain (log: {log})")
+        finally:
+            codes = {name: terminate(p) for name, p in workers.items()}
+        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+        check(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
+              values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
+              values(read_topic(settings, topics.ARTICLES_ENRICHED)))
