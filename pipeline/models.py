@@ -128,7 +128,8 @@ class EnrichedArticle(CleanArticle):
     language_confidence: float | None = None
     entities: Entities = Field(default_factory=Entities)
     keywords: list[str] = Field(default_factory=list)
-    summary: str | None = None
+    abstract: str | None = Field(None, description="The extractive summary: 2-3 sentences of the text. "
+                                                   "``summary`` stays what the feed entry carried.")
     word_count: int = 0
     reading_time_minutes: float = 0
     countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes, most mentioned first.")
