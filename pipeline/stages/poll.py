@@ -89,6 +89,10 @@ class _Round:
     feed_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     seen_rows: list[tuple[int, bytes, int, float]] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    # retention: the entry keys each parsed feed lists now, and the feeds whose body did
+    # not change (304, same bytes), whose listed keys are still listed
+    listed: dict[int, list[bytes]] = field(default_factory=dict)
+    still_listed: list[int] = field(default_factory=list)
 
 
 def _iso(ts: float) -> str:
@@ -242,6 +246,10 @@ class PollStage(Stage):
         if rnd is None:
             return
         self.state.commit_round(list(rnd.feed_updates.items()), rnd.seen_rows)
+        # Entries still listed must not age out of ``seen`` (seen_retention_days) while the
+        # feed answers 304 or the same bytes: their next change would re-emit them all.
+        self.state.record_listed(rnd.listed)
+        self.state.touch_listed(rnd.still_listed, self._now(), TOUCH_EVERY)
         by_id = {row.id: row for row in self.rows.values()}
         for feed_id, cols in rnd.feed_updates.items():
             row = by_id.get(feed_id)
@@ -352,8 +360,10 @@ class PollStage(Stage):
                     result += " (unreadable dates, see warning)"
             elif res.kind == "unchanged":
                 result = f"{res.status}: unchanged"
+                rnd.still_listed.append(row.id)
             else:
                 result = "304: not modified"
+                rnd.still_listed.append(row.id)
             if res.kind != "not_modified" or res.headers.get("etag"):
                 upd["etag"] = res.headers.get("etag") or None
             if res.kind != "not_modified" or res.headers.get("last-modified"):
@@ -401,6 +411,7 @@ class PollStage(Stage):
                 keys.append(entry_key("t", f"{e.title or ''}\x00{e.published or ''}\x00{e.summary or ''}"[:2000]))
             keyed.append((e, keys, e.content_hash()))
             all_keys.extend(keys)
+        rnd.listed[row.id] = list(dict.fromkeys(all_keys))
         seen = self.state.seen_hashes(row.id, all_keys)
         first_poll = row.last_success is None and not seen and not self.state.has_seen_any(row.id)
 

@@ -488,3 +488,38 @@ def test_feeds_status_command(tmp_path, server, clock, capsys):
     assert feeds.cmd_status(args) == 0
     text = capsys.readouterr().out
     assert "STATE" in text and "NEXT POLL" in text and "disabled" in text
+
+
+# --- retention of entries still listed (issue 14) ----------------------------------------------
+
+@pytest.mark.parametrize("etag", ['"v1"', None], ids=["304", "same-bytes"])
+def test_entries_still_listed_do_not_age_out_while_the_feed_is_unchanged(tmp_path, server, clock, etag):
+    """A feed answering 304 (or the same bytes) for longer than seen_retention_days still lists its
+    entries: when it changes, only the new entry comes out, not all the old ones again."""
+    server.routes["/feed"] = Route(body=rss([("a", "A"), ("b", "B")]), etag=etag)
+    url = server.base + "/feed"
+    stage = make_stage(write_config(tmp_path, [url], poll={"seen_retention_days": 7}), clock)
+    try:
+        assert len(stage.poll_source(force_all=True)) == 2
+        stage.commit()
+        for _ in range(6):  # 30 days of unchanged polls, compaction running daily
+            clock.advance(5 * 86400)
+            assert stage.poll_source(force_all=True) == []
+            stage.commit()
+        assert stage.state.counts()["seen"] >= 2
+        server.routes["/feed"] = Route(body=rss([("c", "C"), ("a", "A"), ("b", "B")]), etag='"v2"')
+        clock.advance(3600)
+        assert [v["title"] for v in values(stage.poll_source(force_all=True))] == ["C"]
+        stage.commit()
+        # an entry that fell off the feed still ages out
+        server.routes["/feed"] = Route(body=rss([("c", "C")]), etag='"v3"')
+        stage.poll_source(force_all=True)
+        stage.commit()
+        for _ in range(3):
+            clock.advance(5 * 86400)
+            stage.poll_source(force_all=True)
+            stage.commit()
+        server.routes["/feed"] = Route(body=rss([("c", "C"), ("a", "A")]), etag='"v4"')
+        assert [v["title"] for v in values(stage.poll_source(force_all=True))] == ["A"]
+    finally:
+        stage.close()
