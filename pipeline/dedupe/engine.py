@@ -33,7 +33,8 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
-from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots, trim_heap
+from pipeline.dedupe.index import (CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots,
+                                   trim_heap, unchanged)
 from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, exact_keys,
                                         guid_signal, sign_batch)
 from pipeline.dedupe.store import Store
@@ -90,6 +91,7 @@ class _Chunk:
         # who delivered each text: delivery key (0: unknown) and feed URL
         self.deliv: list[int] = [0] * n
         self.feed_urls: list[str | None] = [None] * n
+        self.version: list[int] = [0] * n
         self.later_l: list[bool] = []  # later.tolist() once set, if any is set
         self.shared_keys: set[int] = set()
         self.local_keys: dict[int, list[tuple[int, int, str]]] = {}  # key -> (slot, ts, id)
@@ -119,6 +121,19 @@ def delivery_of(value: dict[str, Any]) -> tuple[int, str | None]:
         return 0, None
     d = hashlib.blake2b(f"{feed or ''}\x00{entry or ''}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(d, "little", signed=True) or 1, feed
+
+
+def version_of(value: dict[str, Any], delivery: int) -> int:
+    """Which message ``value`` is: its delivery and the poll that emitted it (0 when unknown).
+
+    A redelivery (replay after a crash) carries the same ``polled_at``; the same entry
+    polled again (is_update, or re-listed) another.
+    """
+    polled = value.get("polled_at")
+    if not delivery or not isinstance(polled, str) or not polled:
+        return 0
+    d = hashlib.blake2b(f"{delivery}\x00{polled}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(d, "little", signed=True) or 1
 
 
 # anchor modes of an article to index: none (text too short), first of its cluster, a later copy
@@ -206,6 +221,7 @@ class Deduper:
         ch = _Chunk(sb, usable)
         for n, t in enumerate(todo):
             ch.deliv[n], ch.feed_urls[n] = delivery_of(t[1])
+            ch.version[n] = version_of(t[1], ch.deliv[n])
         cutoffs = np.fromiter((t[4] for t in todo), dtype=np.int64, count=m)
 
         # exact keys (id, url, guid, text; None where absent) and their eligible postings
@@ -288,6 +304,20 @@ class Deduper:
                     res[i] = d
                     continue
 
+            if own_id is None and guid_key is not None and (first_l[b + 2] != _NO_SLOT or guid_key in shared_keys):
+                self._materialise(ch)
+                story = self._same_entry(ch, n, guid_key, cutoff)
+                if story:
+                    # the same feed entry under a new link (slug change): an update of its
+                    # story, under the story's id
+                    orig = self.slots.id(story[0])
+                    d = self._update_of(story[-1])
+                    d.article_id = orig
+                    self._push(ch, n, orig, ts, d, (exact_keys(orig, None, None, None)[0], url_key, None, text_key),
+                               local)
+                    res[i] = d
+                    continue
+
             decision: Decision | None = None
             for signal, q in self._exact_signals:
                 key = k4[q]
@@ -333,8 +363,16 @@ class Deduper:
         th = ch.sb.text_hash[n]
         deliv = ch.deliv[n]
         same_text = [p for p in prev if int(slots.text_hash.a[p]) == th]
+        version = ch.version[n]
         for p in reversed(same_text):
             dp = int(slots.delivery.a[p])
+            if dp == deliv and version and int(slots.version.a[p]) not in (0, version):
+                # The same entry from a later poll (is_update after an `updated` bump, or
+                # listed again) with the text its story has now: nothing new for consumers.
+                # (A text the story had before but not now is an edit reverted: an update.)
+                if int(slots.text_hash.a[prev[-1]]) == th:
+                    return unchanged(), False
+                return self._update_of(prev[-1]), True
             if dp == deliv or dp == 0 or deliv == 0:
                 # The same entry with a text it had before: a redelivery (at-least-once,
                 # crash recovery) or a re-sent entry.  Emit what was emitted for that
@@ -354,6 +392,24 @@ class Deduper:
                 and not self._similar(ch, n, prev):
             return None
         return self._update_of(prev[-1]), True
+
+    def _same_entry(self, ch: _Chunk, n: int, guid_key: int | None, cutoff: int) -> list[int]:
+        """The slots of the story that the entry delivering text ``n`` delivered before under another id.
+
+        An entry keeps its GUID (and feed) when its link changes (a slug edited after
+        publication): the same delivery key behind a matching GUID key is the same story.
+        Returns that story's slots (its id's), or [] when none.
+        """
+        deliv = ch.deliv[n]
+        if guid_key is None or not deliv:
+            return []
+        _, found = self._eligible_hits(self.exact, np.array([guid_key], dtype=np.int64),
+                                       np.array([cutoff], dtype=np.int64), 1)
+        same = [s for s in found.tolist() if int(self.slots.delivery.a[s]) == deliv]
+        if not same:
+            return []
+        orig = self.slots.id(same[0])
+        return self._prev_now(exact_keys(orig, None, None, None)[0], orig, cutoff)
 
     def _update_of(self, p: int) -> Decision:
         slots = self.slots
@@ -663,7 +719,7 @@ class Deduper:
             np.fromiter((d.on_unique for d in decisions), dtype=np.bool_, count=e),
             [None if d.cluster_id == CLUSTER_PREFIX + aid else d.cluster_id for d, aid in zip(decisions, ids)],
             [d.duplicate_of for d in decisions],
-            [ch.deliv[t[0]] for t in todo], [ch.feed_urls[t[0]] for t in todo])
+            [ch.deliv[t[0]] for t in todo], [ch.feed_urls[t[0]] for t in todo], [ch.version[t[0]] for t in todo])
         kk: list[int] = []
         ks: list[int] = []
         for j, t in enumerate(todo):
@@ -683,7 +739,7 @@ class Deduper:
                 self._rows.append((aid, ts, sb.text_hash[n], url_key, guid_key, text_key, int(sb.tau[n]),
                                    raw[4 * o0:4 * o1], a.tobytes(), d.status, d.signal, d.similarity,
                                    int(d.on_unique), d.cluster_id, d.duplicate_of, ch.deliv[n] or None,
-                                   ch.feed_urls[n]))
+                                   ch.feed_urls[n], ch.version[n] or None))
 
     def _housekeeping(self) -> None:
         """Between chunks: persist every ``flush_every`` articles, merge the key indexes when due."""
@@ -722,6 +778,7 @@ class Deduper:
                      info.get("signal"), status == "unique" or (status == "update" and not info.get("duplicate_of")))
         ch = _Chunk(sb, np.array([usable and sb.off[1] > 0]))
         ch.deliv[0], ch.feed_urls[0] = delivery_of(value)
+        ch.version[0] = version_of(value, ch.deliv[0])
         if ch.usable[0]:
             self._anchor_lookups(ch, cutoffs)
         self._push(ch, 0, aid, ts, d, (id_key, url_key, guid_key, text_key), None)
@@ -780,7 +837,7 @@ class Deduper:
             if not part:
                 break
             (ids, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
-             on_unique, cluster_id, duplicate_of, delivery, feed_url) = zip(*part)
+             on_unique, cluster_id, duplicate_of, delivery, feed_url, version) = zip(*part)
             e = len(part)
             samples = [np.frombuffer(s, dtype=np.uint32) for s in sample]
             first = self.slots.add_many(
@@ -792,7 +849,7 @@ class Deduper:
                 np.array([np.nan if x is None else x for x in similarity], dtype=np.float32),
                 np.array(on_unique, dtype=np.bool_),
                 [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of),
-                list(delivery), list(feed_url))
+                list(delivery), list(feed_url), list(version))
             kk: list[int] = []
             ks: list[int] = []
             for j, (aid, u, g, t) in enumerate(zip(ids, url_key, guid_key, text_key)):

@@ -436,6 +436,11 @@ class Decision:
         return d
 
 
+def unchanged() -> Decision:
+    """The same entry again from a later poll, with the text its story already has: no output."""
+    return Decision("unchanged", "", None, None, None, False)
+
+
 class Slots:
     """The per-slot columns: event time, text hash, sample, decision, id strings."""
 
@@ -457,6 +462,9 @@ class Slots:
         # who delivered the version: a hash of (feed_url, entry) (0: unknown, rows of an
         # older store) and the feed, interned (-1: none)
         self.delivery = Column(np.int64)
+        # which message: a hash of the delivery and the poll that emitted it (0: unknown); a
+        # replay has the same, the same entry polled again another
+        self.version = Column(np.int64)
         self.feed = Column(np.int32)
         self.feed_names: list[str] = []
         self._feed_code: dict[str, int] = {}
@@ -470,7 +478,7 @@ class Slots:
                  samples: np.ndarray, lens: np.ndarray, status: np.ndarray, signal: np.ndarray,
                  similarity: np.ndarray, on_unique: np.ndarray, clusters: list[str | None],
                  dup_of: list[str | None], delivery: list[int | None] | None = None,
-                 feeds: list[str | None] | None = None) -> int:
+                 feeds: list[str | None] | None = None, versions: list[int | None] | None = None) -> int:
         """Append slots (``samples``: their samples one after the other, ``lens`` long).
 
         ``clusters[j]`` is None when the cluster id is ``"c-"`` + the slot's own id
@@ -502,6 +510,8 @@ class Slots:
         self.dup_of.extend(dup_of)
         self.delivery.extend(np.zeros(n, dtype=np.int64) if delivery is None else
                              np.array([d or 0 for d in delivery], dtype=np.int64))
+        self.version.extend(np.zeros(n, dtype=np.int64) if versions is None else
+                            np.array([v or 0 for v in versions], dtype=np.int64))
         self.feed.extend(np.full(n, -1, dtype=np.int32) if feeds is None else
                          np.array([self._intern(f) for f in feeds], dtype=np.int32))
         self.live += n
@@ -574,7 +584,7 @@ class Slots:
         self.samples.replace(self.samples.view[idx])
         self.s_off.replace(new_off)
         for col in (self.ts, self.text_hash, self.tau, self.s_len, self.status, self.signal,
-                    self.similarity, self.on_unique, self.alive, self.delivery, self.feed):
+                    self.similarity, self.on_unique, self.alive, self.delivery, self.version, self.feed):
             col.replace(col.view[keep])
         for sc in (self.ids, self.cluster, self.dup_of):
             sc.compact(keep)
@@ -584,7 +594,7 @@ class Slots:
     def nbytes(self) -> int:
         """Bytes of the numeric columns and samples (allocated capacity included)."""
         cols = (self.ts, self.text_hash, self.tau, self.s_off, self.s_len, self.status, self.signal,
-                self.similarity, self.on_unique, self.alive, self.samples, self.delivery, self.feed)
+                self.similarity, self.on_unique, self.alive, self.samples, self.delivery, self.version, self.feed)
         return sum(c.nbytes() for c in cols)
 
     def string_bytes(self) -> int:

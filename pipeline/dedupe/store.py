@@ -32,16 +32,18 @@ CREATE TABLE IF NOT EXISTS slots (
     cluster_id TEXT NOT NULL,
     duplicate_of TEXT,
     delivery INTEGER,
-    feed_url TEXT
+    feed_url TEXT,
+    version INTEGER
 );
 CREATE INDEX IF NOT EXISTS slots_ts ON slots(ts);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
 COLUMNS = ("id", "ts", "text_hash", "url_key", "guid_key", "text_key", "tau", "sample", "anchors", "status",
-           "signal", "similarity", "on_unique", "cluster_id", "duplicate_of", "delivery", "feed_url")
+           "signal", "similarity", "on_unique", "cluster_id", "duplicate_of", "delivery", "feed_url",
+           "version")
 # columns added after the first release: a store written before gets them (NULL: unknown)
-_ADDED = {"delivery": "INTEGER", "feed_url": "TEXT"}
+_ADDED = {"delivery": "INTEGER", "feed_url": "TEXT", "version": "INTEGER"}
 
 
 class Store:

@@ -42,14 +42,21 @@ class DedupeStage(Stage):
         return self._outputs(value, self.deduper.decide(value))
 
     def _outputs(self, value: dict[str, Any], d: Decision) -> list[Output]:
+        if d.status == "unchanged":
+            # the same entry re-fetched (an `updated` bump, listed again) with its story's
+            # current text: consumers have it already
+            if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
+                self.ctx.metrics.count("dedupe_decisions", status="unchanged", signal="none")
+            return []
         out = dict(value)
         out["dedupe"] = d.as_dict()
         if d.article_id is not None:
-            # Another story holds the id extract derived from the page's declared canonical:
-            # this one is keyed by its landing URL (dedupe.shared_id keeps the declared id).
+            # The story is keyed by another id than extract derived: a slug change keeps its
+            # story's id; a second story behind another's declared canonical gets the id of
+            # its landing URL (dedupe.shared_id keeps the declared one).
             out["id"] = d.article_id
             landing = value.get("url")
-            if isinstance(landing, str) and landing.strip():
+            if d.shared_id is not None and isinstance(landing, str) and landing.strip():
                 out["canonical_url"] = canonicalize(landing)
         topic = topics.ARTICLES_UNIQUE if d.on_unique else topics.ARTICLES_DUPLICATES
         if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):

@@ -450,6 +450,8 @@ def _stream(seed: int, n: int) -> list[dict]:
         aid = f"{i:032x}" if r.random() < 0.7 else str(i)
         if out and roll < 0.1:
             v = dict(r.choice(out[-20:]))  # redelivered, updated, listed by another feed, or another story
+            if r.random() < 0.3:
+                v["polled_at"] = f"2024-03-02T00:00:{i % 60:02d}Z"  # the entry polled again
             other = r.random()
             if other < 0.2:
                 v["feed_url"] = f"https://feeds.example/{r.randrange(3)}"
@@ -475,6 +477,8 @@ def _stream(seed: int, n: int) -> list[dict]:
             text = STORIES[r.choice(keys)] if r.random() < 0.3 else _texts(i, 1)[0]
         v = article(aid, text, minutes=i // 3 + r.choice([0, 0, 0, -30, 2000]))
         v["id"] = aid
+        if r.random() < 0.5:
+            v["polled_at"] = "2024-03-01T00:00:00Z"
         if out and r.random() < 0.05:
             v["canonical_url"] = r.choice(out[-30:])["canonical_url"]
         out.append(v)
@@ -603,3 +607,44 @@ def test_two_stories_behind_one_declared_canonical_stay_two(tmp_path):
     # a copy of the second story elsewhere is a duplicate of the second story, not of the first
     topic, d = one(st, article("z", wrap(STORIES["fed-hold"]), minutes=20))
     assert (topic, d["duplicate_of"]) == (topics.ARTICLES_DUPLICATES, own)
+
+
+def test_edits_arrive_once_and_unchanged_refetches_do_not(tmp_path):
+    st = stage(tmp_path)
+    text = STORIES["drug-approval"]
+    v1 = listing("a", text, "world", polled_at="2024-03-01T08:00:00Z")
+    [o1] = st.process(v1)
+    # the entry polled again (an `updated` bump), page text unchanged: nothing for consumers
+    assert st.process(dict(v1, polled_at="2024-03-01T09:00:00Z", is_update=True)) == []
+    # a correction: an update of the story, on the story's topic, once
+    fixed = text.replace("approved", "conditionally approved", 1)
+    assert fixed != text
+    v2 = dict(v1, text=fixed, polled_at="2024-03-01T10:00:00Z", is_update=True)
+    [o2] = st.process(v2)
+    assert (o2.topic, o2.key, o2.value["dedupe"]["status"]) == (topics.ARTICLES_UNIQUE, "id-a", "update")
+    assert st.process(dict(v2, polled_at="2024-03-01T11:00:00Z")) == []
+    # a replay of either message (crash before commit) gets its output again
+    assert st.process(v2) == [o2] and st.process(v1) == [o1]
+    # the correction reverted: the old text is the story's text again, an update
+    [o3] = st.process(dict(v1, polled_at="2024-03-01T12:00:00Z", is_update=True))
+    assert o3.value["dedupe"]["status"] == "update"
+
+
+def test_a_slug_change_is_an_update_of_the_story_under_its_id(tmp_path):
+    st = stage(tmp_path)
+    text = STORIES["museum-heist"]
+    v1 = listing("a", text, "world", polled_at="2024-03-01T08:00:00Z")
+    v1["entry_id"] = "tag:site-a.example,2024:42"
+    [o1] = st.process(v1)
+    # the publisher edits the headline and the slug: new link, new canonical, new id; same GUID
+    moved = dict(v1, id="id-a2", url="https://site-a.example/new-slug", canonical_url="https://site-a.example/new-slug",
+                 text=text.replace("museum", "Museum", 1), polled_at="2024-03-01T09:00:00Z", is_update=True)
+    [o2] = st.process(moved)
+    assert (o2.topic, o2.key, o2.value["id"]) == (topics.ARTICLES_UNIQUE, "id-a", "id-a")
+    assert o2.value["dedupe"]["status"] == "update" and o2.value["dedupe"]["cluster_id"] == "c-id-a"
+    assert o2.value["canonical_url"] == "https://site-a.example/new-slug"
+    assert not any(o.topic == topics.ARTICLES_DUPLICATES for o in st.process(moved))  # replay: same
+    # another site's entry with the same short GUID is not this story
+    other = listing("b", STORIES["fed-hold"], "world", polled_at="2024-03-01T09:00:00Z")
+    other["entry_id"] = "42"
+    assert one(st, other)[1]["status"] == "unique"
