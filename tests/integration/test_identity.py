@@ -133,3 +133,109 @@ def test_one_story_once_and_two_stories_apart_on_kafka(kafka_bootstrap, tmp_path
         check(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
               values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
               values(read_topic(settings, topics.ARTICLES_ENRICHED)))
+
+
+# --- edits: corrections, slug changes, re-stamped dates (Atom and RSS) -------------------------
+
+EDITS = {  # key -> (feed, guid, path)
+    "quake-toll": ("atom", "urn:story:quake", "/news/2024/03/quake-toll-rises"),
+    "kim-train": ("atom", "urn:story:kim", "/news/2024/03/kim-train-heads-north"),
+    "wildfire-ca": ("atom", "urn:story:wildfire", "/news/2024/03/wildfire-forces-evacuations"),
+    "fed-hold": ("rss", "rss-guid-fed", "/news/2024/03/fed-leaves-rates-unchanged"),
+    "mars-rover": ("rss", "rss-guid-mars", "/news/2024/03/mars-rover-finds-clay"),
+}
+
+
+def publish_edits(site: Site, phase: int) -> list[dict]:
+    """Phase 0: five stories.  Phase 1: quake corrected (Atom <updated> moves, text changes), kim's
+    slug and text edited (Atom, same id), fed corrected (RSS title and text), mars's slug edited
+    (RSS, same guid, same text), wildfire re-stamped (<updated> moves, page unchanged)."""
+    from integration.identity_site import atom
+
+    feeds: dict[str, list[dict]] = {"atom": [], "rss": []}
+    for i, (key, (feed, guid, path)) in enumerate(EDITS.items()):
+        title, paras = STORIES[key]
+        updated = at(i)
+        if phase == 1:
+            if key in ("quake-toll", "kim-train", "fed-hold"):
+                paras = paras[:1] + [paras[1] + " Correction: an earlier version of this story misstated a figure."] \
+                    + paras[2:]
+            if key in ("kim-train", "mars-rover"):
+                path += "-updated"
+            if key == "fed-hold":
+                title += " (corrected)"
+            if feed == "atom":
+                updated = at(60 + i)
+        site.html(path, page(title, paras, canonical=site.url(path)))
+        feeds[feed].append({"title": title, "link": site.url(path), "guid": guid, "published": at(i),
+                            "updated": updated})
+    site.feed("/edits.atom", atom("edits", feeds["atom"]), ctype="application/atom+xml")
+    site.feed("/edits.rss", rss("edits", feeds["rss"]))
+    return [{"url": site.url("/edits.atom")}, {"url": site.url("/edits.rss")}]
+
+
+def check_edits(site: Site, unique: list[dict], duplicates: list[dict], enriched: list[dict]) -> None:
+    originals = {key: article_id(canonicalize(site.url(path))) for key, (_, _, path) in EDITS.items()}
+    by_id: dict[str, list[dict]] = {}
+    for v in unique:
+        by_id.setdefault(v["id"], []).append(v)
+    # every edit arrives once, under its story's original id; the re-stamped page does not
+    assert set(by_id) == set(originals.values())
+    assert {k: [v["dedupe"]["status"] for v in by_id[i]] for k, i in originals.items()} == {
+        "quake-toll": ["unique", "update"], "kim-train": ["unique", "update"], "wildfire-ca": ["unique"],
+        "fed-hold": ["unique", "update"], "mars-rover": ["unique", "update"]}
+    assert not duplicates  # no story is a duplicate of itself
+    # what an upserting consumer of articles.enriched keeps: the latest version of each story
+    latest = {v["id"]: v for v in enriched}
+    assert len(enriched) == len(unique) and set(latest) == set(originals.values())
+    for key in ("quake-toll", "kim-train", "fed-hold"):
+        assert "Correction: an earlier version" in latest[originals[key]]["text"]
+    assert latest[originals["mars-rover"]]["url"].endswith("-updated")
+    assert latest[originals["kim-train"]]["canonical_url"].endswith("-updated")
+    assert latest[originals["fed-hold"]]["title"].endswith("(corrected)")
+
+
+def test_edits_reach_consumers_once_on_the_local_transport(tmp_path):
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        doc = {"transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
+               "state_dir": str(tmp_path / "state"), "feeds": publish_edits(site, 0),
+               "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}
+        cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        for phase in (0, 1):
+            publish_edits(site, phase)
+            run = _pipeline("run", "--config", str(cfg), "--until-idle")
+            assert run.returncode == 0, run.stderr[-3000:]
+        check_edits(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_DUPLICATES),
+                    _tail(cfg, topics.ARTICLES_ENRICHED))
+
+
+@pytest.mark.kafka
+def test_edits_reach_consumers_once_on_kafka(kafka_bootstrap, tmp_path):
+    prefix = f"edits{uuid.uuid4().hex[:8]}."
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        feeds = [dict(f, interval=2, interval_min=1) for f in publish_edits(site, 0)]  # polled every 2 s
+        settings = write_config(cfg, {
+            "transport": {"kind": "kafka", "topic_prefix": prefix,
+                          "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
+                                    "group_id_prefix": prefix}},
+            "state_dir": str(tmp_path / "state"), "feeds": feeds,
+            "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+        log = tmp_path / "workers.log"
+        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
+        try:
+            def enriched(n):
+                return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
+
+            wait_for(enriched(5), timeout=300, every=2.0, what=f"five stories enriched (log: {log})")
+            publish_edits(site, 1)
+            wait_for(enriched(9), timeout=300, every=2.0, what=f"four edits enriched (log: {log})")
+            import time
+            time.sleep(8)  # more polls of unchanged feeds: nothing more may come
+        finally:
+            codes = {name: terminate(p) for name, p in workers.items()}
+        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+        check_edits(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
+                    values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
+                    values(read_topic(settings, topics.ARTICLES_ENRICHED)))
