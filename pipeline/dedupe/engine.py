@@ -37,6 +37,7 @@ from pipeline.dedupe.index import (CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Dec
                                    trim_heap, unchanged)
 from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, exact_keys,
                                         guid_signal, sign_batch)
+from pipeline.dedupe.chrome import ChromeFilter
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
 from pipeline.urls import article_id
@@ -159,6 +160,7 @@ class Deduper:
         # exact signals in their order, with their position in a value's 4 keys (id, url, guid, text)
         self._exact_signals = [(sig, ("id", "canonical_url", "guid", "text_hash").index(sig))
                                for sig in cfg.signals if sig != "near_duplicate"]
+        self.chrome = ChromeFilter(cfg.chrome_sources, cfg.min_words) if cfg.source_chrome else None
         self.store = Store(path) if path is not None else None
         if self.store is not None:
             self._load()
@@ -191,6 +193,22 @@ class Deduper:
         return sign_batch(texts, k=cfg.shingle_words, rate=cfg.sample_rate, min_samples=cfg.min_samples,
                           max_samples=cfg.max_samples)
 
+    def _sign_near(self, texts: list[str], who: list[tuple[dict[str, Any], str]]) -> SignedBatch:
+        """Sign texts for deciding: samples without the lines their source repeats (``ChromeFilter``),
+        text hashes of the whole texts (exact identity and redeliveries never depend on the filter)."""
+        if self.chrome is None:
+            return self._sign(texts)
+        strip = self.chrome.strip
+        stripped = [strip(value, aid, text) for (value, aid), text in zip(who, texts)]
+        which = [n for n, s in enumerate(stripped) if s is not None]
+        if not which:
+            return self._sign(texts)
+        sb = self._sign([texts[n] if s is None else s for n, s in enumerate(stripped)])
+        whole = self._sign([texts[n] for n in which])
+        for j, n in enumerate(which):
+            sb.text_hash[n] = whole.text_hash[j]
+        return sb
+
     def _decide_chunk(self, values: list[dict[str, Any]]) -> list[Decision | StageError]:
         cfg = self.cfg
         res: list[Decision | StageError | None] = [None] * len(values)
@@ -215,7 +233,7 @@ class Deduper:
         if not todo:
             return res  # type: ignore[return-value]
         m = len(todo)
-        sb = self._sign(texts)
+        sb = self._sign_near(texts, [(t[1], t[2]) for t in todo])
         text_ok = sb.words >= cfg.min_words
         usable = text_ok & (sb.off[1:] > sb.off[:-1])
         ch = _Chunk(sb, usable)
@@ -588,6 +606,9 @@ class Deduper:
         smaller = np.minimum(len_a, len_b)
         est = np.zeros(npairs, dtype=np.float64)
         np.divide(shared, smaller, out=est, where=smaller > 0)
+        # length check: the shared part must also cover min_cover of the longer sample, or
+        # a short story inside a long text (a digest, a live page) would be its "copy"
+        est[shared < self.cfg.min_cover * np.maximum(len_a, len_b)] = 0.0
         return est, shared
 
     def _local_hits(self, ch: _Chunk, n: int, cutoff: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -763,7 +784,7 @@ class Deduper:
         ts = self._event_time(value)
         self.watermark = max(self.watermark, ts)
         cutoff = self.watermark - self.window
-        sb = self._sign([value.get("text") or ""])
+        sb = self._sign_near([value.get("text") or ""], [(value, aid)])
         canonical = value.get("canonical_url") or value.get("url")
         g = guid_signal(value.get("entry_id"), value.get("feed_url"))
         usable = bool(sb.words[0] >= cfg.min_words)
@@ -810,9 +831,11 @@ class Deduper:
         died = 0
         if cutoff - self.window // 64 > self.slots.min_ts:
             died = self.slots.evict_before(cutoff)
-        if self.store is not None and (self._rows or died or self.watermark != self._saved_watermark):
+        sources = self.chrome.dump() if self.chrome is not None and self.store is not None else ([], [])
+        if self.store is not None and (self._rows or died or self.watermark != self._saved_watermark
+                                       or sources[0] or sources[1]):
             # (the runner's commit() after process_batch's own flush finds nothing new)
-            self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None)
+            self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None, sources)
             self._rows = []
             self._saved_watermark = self.watermark
         if died:
@@ -831,6 +854,8 @@ class Deduper:
         assert self.store is not None
         self.watermark = int(self.store.meta("watermark", "0") or 0)
         self._saved_watermark = self.watermark
+        if self.chrome is not None:
+            self.chrome.load(self.store.sources())
         rows = self.store.rows(self.watermark - self.window)
         while True:
             part = [r for _, r in zip(range(batch), rows)]

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS slots (
 );
 CREATE INDEX IF NOT EXISTS slots_ts ON slots(ts);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, used INTEGER NOT NULL, state TEXT NOT NULL);
 """
 
 COLUMNS = ("id", "ts", "text_hash", "url_key", "guid_key", "text_key", "tau", "sample", "anchors", "status",
@@ -70,11 +71,23 @@ class Store:
         yield from self.db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM slots WHERE ts >= ? ORDER BY seq", (min_ts,))
 
-    def save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None) -> None:
-        """Append ``rows``, set ``meta`` and delete rows older than ``evict_before``, atomically."""
+    def sources(self) -> list[tuple[str, int, str]]:
+        """The per-source chrome state rows (``ChromeFilter.dump``)."""
+        return self.db.execute("SELECT source, used, state FROM sources").fetchall()
+
+    def save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None,
+             sources: tuple[list[tuple[str, int, str]], list[str]] = ([], [])) -> None:
+        """Append ``rows``, set ``meta``, replace the changed ``sources`` (and delete the forgotten
+        ones) and delete rows older than ``evict_before``, atomically."""
         db = self.db
         db.execute("BEGIN")
         try:
+            changed, dropped = sources
+            if changed:
+                db.executemany("INSERT INTO sources (source, used, state) VALUES (?, ?, ?) ON CONFLICT(source) "
+                               "DO UPDATE SET used = excluded.used, state = excluded.state", changed)
+            if dropped:
+                db.executemany("DELETE FROM sources WHERE source = ?", [(s,) for s in dropped])
             if rows:
                 db.executemany(
                     f"INSERT INTO slots ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)

@@ -498,7 +498,7 @@ def test_batches_decide_as_one_by_one_on_a_mixed_stream(tmp_path):
         got.extend(batched.process_batch(values[i:i + size]))
         i += size
     assert got == expected
-    assert sum(o[0].value["dedupe"]["status"] == "duplicate" for o in got) > 100
+    assert sum(o[0].value["dedupe"]["status"] == "duplicate" for o in got) > 60  # (min_cover: 86 of 400)
     # a restarted worker decides as one that never stopped (replays and new values alike)
     batched.commit()
     restarted = stage(tmp_path / "2", window_days=1)
@@ -648,3 +648,67 @@ def test_a_slug_change_is_an_update_of_the_story_under_its_id(tmp_path):
     other = listing("b", STORIES["fed-hold"], "world", polled_at="2024-03-01T09:00:00Z")
     other["entry_id"] = "42"
     assert one(st, other)[1]["status"] == "unique"
+
+
+# --- a source's own chrome, and short stories inside long texts (issue 14, build 4) -----------------
+
+def _chrome_set(**kw) -> list[dict]:
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    spec = spec_from_file_location("chrome_set", DATA / "chrome_set.py")
+    mod = module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.generate(**kw)
+
+
+def _pairs(labels, clusters):
+    from collections import Counter
+
+    def n(c):
+        return sum(k * (k - 1) // 2 for k in c.values())
+    tp = n(Counter(zip(labels, clusters)))
+    return tp, n(Counter(clusters)) - tp, n(Counter(labels)) - tp  # tp, fp, fn
+
+
+def test_stories_behind_one_sites_heavy_chrome_stay_apart_and_copies_are_found(tmp_path):
+    articles = _chrome_set(sites=4, per_site=60, seed=3, copy_share=0.15)
+    labels = [a["label"] for a in articles]
+    st = stage(tmp_path)
+    clusters = [o.value["dedupe"]["cluster_id"] for r in st.process_batch([dict(a) for a in articles]) for o in r]
+    tp, fp, fn = _pairs(labels, clusters)
+    assert fp == 0 and tp >= 0.85 * (tp + fn) and tp > 20
+    # without the per-source filter the same stream merges distinct stories
+    off = stage(tmp_path / "off", source_chrome=False)
+    clusters = [o.value["dedupe"]["cluster_id"] for r in off.process_batch([dict(a) for a in articles]) for o in r]
+    assert _pairs(labels, clusters)[1] > 0
+
+
+def test_what_a_source_repeats_is_remembered_across_a_restart(tmp_path):
+    articles = _chrome_set(sites=2, per_site=30, seed=4, copy_share=0.0)
+    head, tail = articles[:40], articles[40:]
+    never_stopped = stage(tmp_path / "a")
+    expected = never_stopped.process_batch([dict(a) for a in articles])
+    st = stage(tmp_path / "b")
+    got = st.process_batch([dict(a) for a in head])
+    st.commit()
+    st.close()
+    st = stage(tmp_path / "b")
+    assert st.deduper.chrome is not None and len(st.deduper.chrome.sources) == 2
+    got += st.process_batch([dict(a) for a in tail])
+    assert got == expected
+    assert all(r[0].value["dedupe"]["status"] == "unique" for r in got)
+
+
+def test_a_short_story_is_not_swallowed_by_a_long_text_holding_it(tmp_path):
+    st = stage(tmp_path)
+    short = STORIES["museum-heist"].split("\n\n")[0] + "\n\n" + STORIES["museum-heist"].split("\n\n")[1]
+    digest = "\n\n".join(STORIES[k] for k in ("kim-train", "fed-hold", "quake-toll", "wildfire-ca", "mars-rover",
+                                              "rail-strike", "drug-approval"))  # kim-train: 1/5 of it
+    assert one(st, article("kim", STORIES["kim-train"]))[1]["status"] == "unique"
+    # a digest holding that story and others is not its copy, nor is the story a copy of it
+    assert one(st, article("digest", digest + "\n\n" + short, minutes=1))[1]["status"] == "unique"
+    topic, d = one(st, article("short", short, minutes=5))
+    assert (topic, d["status"]) == (topics.ARTICLES_UNIQUE, "unique")
+    # a truncated copy (half the story) still is a copy
+    topic, d = one(st, article("half", half(STORIES["kim-train"], 0.5), minutes=6))
+    assert (d["status"], d["duplicate_of"]) == ("duplicate", "id-kim")
