@@ -81,7 +81,14 @@ class DedupeInfo(BaseModel):
     cluster_id: str
     duplicate_of: str | None = None
     similarity: float | None = None
-    signal: str | None = Field(None, description="Which signal matched: canonical_url, guid, text_hash, near_duplicate.")
+    signal: str | None = Field(None, description="Which signal matched: canonical_url, guid, text_hash, near_duplicate, "
+                                                 "same_article (another feed's listing of the same article), "
+                                                 "original (an original that arrived after its copy).")
+    feeds: list[str] | None = Field(None, description="same_article: the feeds known to list the story.")
+    shared_id: str | None = Field(None, description="The id this story's declared canonical shares with another "
+                                                    "story; the story is keyed by its landing URL's id instead.")
+    supersedes: str | None = Field(None, description="signal original: the id of the copy that was the cluster's "
+                                                     "unique story until now; consumers mark it a duplicate of this.")
 
 
 class DedupedArticle(ExtractedArticle):

@@ -26,6 +26,7 @@ slots are appended to the index in bulk.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -40,7 +41,7 @@ from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_range
 from pipeline.dedupe.chrome import ChromeFilter
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
-from pipeline.urls import article_id
+from pipeline.urls import article_id, domain
 
 # Values decided per chunk by ``decide_many``: signatures and lookups are vectorised
 # over a chunk; flushes and merges happen between chunks.
@@ -93,6 +94,8 @@ class _Chunk:
         self.deliv: list[int] = [0] * n
         self.feed_urls: list[str | None] = [None] * n
         self.version: list[int] = [0] * n
+        self.published: list[int] = [0] * n  # epoch of the value's `published` (0: unknown)
+        self.credit: list[int] = [0] * n  # key of the source the text credits as original (0: none)
         self.later_l: list[bool] = []  # later.tolist() once set, if any is set
         self.shared_keys: set[int] = set()
         self.local_keys: dict[int, list[tuple[int, int, str]]] = {}  # key -> (slot, ts, id)
@@ -137,6 +140,58 @@ def version_of(value: dict[str, Any], delivery: int) -> int:
     return int.from_bytes(d, "little", signed=True) or 1
 
 
+# An article published this much earlier than the cluster's unique story is its original.
+_ORIGINAL_LEAD = 3600
+_CREDIT = re.compile(r"\b(?:originally|first)\s+(?:published|appeared|posted|ran)\s+(?:by|on|in|at)\s+(?:the\s+)?"
+                     r"([A-Za-z0-9][\w&'.\-]*(?:\s+[A-Z0-9][\w&'.\-]*){0,5})", re.I)
+_NAME_CHARS = re.compile(r"[^a-z0-9]+")
+_TLDS = frozenset({"com", "org", "net", "co", "uk", "news", "info", "io", "us", "de", "fr", "au", "ca", "www"})
+
+
+def _name_key(name: str) -> int:
+    d = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(d, "little", signed=True) or 1
+
+
+def _name_forms(name: str) -> set[str]:
+    """Normalised forms of a site name or host: "The Texas Tribune" and texastribune.org -> texastribune."""
+    low = name.strip().lower()
+    if low.startswith("the "):
+        low = low[4:]
+    labels = [x for x in re.split(r"[.\s]+", low) if x]
+    forms = {_NAME_CHARS.sub("", low)}
+    if "." in low and " " not in low:  # a host: its labels without www and suffixes
+        core = [x for x in labels if x not in _TLDS]
+        forms.update(_NAME_CHARS.sub("", x) for x in core)
+        forms.add(_NAME_CHARS.sub("", "".join(core)))
+    return {f for f in forms if len(f) >= 3}
+
+
+def credited_key(text: str) -> int:
+    """The key of the source a text credits as its original ("This story was originally published
+    by ProPublica"), 0 when it credits none."""
+    if "riginally" not in text and "irst " not in text:
+        return 0
+    m = _CREDIT.search(text)
+    if m is None:
+        return 0
+    forms = _name_forms(m.group(1))
+    return _name_key(min(forms, key=len)) if forms else 0
+
+
+def source_keys(value: dict[str, Any]) -> set[int]:
+    """The keys under which a text could credit ``value``'s source (site name, host)."""
+    forms: set[str] = set()
+    src = value.get("source")
+    if isinstance(src, str) and src:
+        forms |= _name_forms(src)
+    for f in ("url", "canonical_url"):
+        u = value.get(f)
+        if isinstance(u, str) and u:
+            forms |= _name_forms(domain(u))
+    return {_name_key(f) for f in forms}
+
+
 # anchor modes of an article to index: none (text too short), first of its cluster, a later copy
 _NO_ANCHORS, _FIRST, _LATER = 0, 1, 2
 
@@ -161,6 +216,11 @@ class Deduper:
         self._exact_signals = [(sig, ("id", "canonical_url", "guid", "text_hash").index(sig))
                                for sig in cfg.signals if sig != "near_duplicate"]
         self.chrome = ChromeFilter(cfg.chrome_sources, cfg.min_words) if cfg.source_chrome else None
+        # clusters whose unique story is no longer their first (an original arrived after its
+        # copy): cluster id -> the original's id, which later copies name as duplicate_of
+        self.roots: dict[str, str] = {}
+        self._new_roots: list[tuple[str, str]] = []
+        self._near_best = _NO_SLOT  # the slot _near_duplicate matched
         self.store = Store(path) if path is not None else None
         if self.store is not None:
             self._load()
@@ -240,6 +300,8 @@ class Deduper:
         for n, t in enumerate(todo):
             ch.deliv[n], ch.feed_urls[n] = delivery_of(t[1])
             ch.version[n] = version_of(t[1], ch.deliv[n])
+            ch.published[n] = _epoch(t[1].get("published")) or 0
+            ch.credit[n] = credited_key(texts[n])
         cutoffs = np.fromiter((t[4] for t in todo), dtype=np.int64, count=m)
 
         # exact keys (id, url, guid, text; None where absent) and their eligible postings
@@ -337,6 +399,7 @@ class Deduper:
                     continue
 
             decision: Decision | None = None
+            matched = _NO_SLOT
             for signal, q in self._exact_signals:
                 key = k4[q]
                 if key is None:
@@ -349,6 +412,7 @@ class Deduper:
                     if s >= len(slots):
                         self._materialise(ch)
                     decision = Decision("duplicate", slots.cluster_of(s), slots.id(s), 1.0, signal, False)
+                    matched = s
                     break
             if decision is None and self._near and usable_l[n]:
                 if local is not None:
@@ -356,10 +420,13 @@ class Deduper:
                     w, c = ch.hits(n)
                     decision = self._near_duplicate(ch, n, (np.concatenate((w, local[0])),
                                                             np.concatenate((c, local[1]))))
+                    matched = self._near_best
                 elif best_l[n] != _NO_SLOT:
-                    s = best_l[n]
+                    s = matched = best_l[n]
                     decision = Decision("duplicate", slots.cluster_of(s), slots.id(s),
                                         round(min(best_est_l[n], 1.0), 4), "near_duplicate", False)
+            if decision is not None and matched != _NO_SLOT:
+                decision = self._original_first(ch, n, value, own_id or aid, matched, decision)
             if decision is None:
                 decision = Decision("unique", CLUSTER_PREFIX + (own_id or aid), None, None, None, True)
             if own_id is not None:
@@ -431,7 +498,38 @@ class Deduper:
 
     def _update_of(self, p: int) -> Decision:
         slots = self.slots
-        return Decision("update", slots.cluster_of(p), slots.duplicate_of(p), None, "id", bool(slots.on_unique.a[p]))
+        cluster = slots.cluster_of(p)
+        root = self.roots.get(cluster)
+        if root is not None and root != slots.id(p) and slots.on_unique.a[p] and slots.duplicate_of(p) is None:
+            # a copy its original superseded: its edits are a copy's edits now
+            return Decision("update", cluster, root, None, "id", False)
+        d = slots.decision(p)
+        return Decision("update", cluster, None if d.signal == "original" else slots.duplicate_of(p), None, "id",
+                        bool(slots.on_unique.a[p]))
+
+    def _original_first(self, ch: _Chunk, n: int, value: dict[str, Any], aid: str, m: int,
+                        d: Decision) -> Decision:
+        """``d`` (a duplicate of slot ``m``), or — when this article is the original of ``m``'s
+        cluster and ``m`` is the cluster's unique story — a unique decision superseding ``m``.
+
+        The original: the source the copy credits ("originally published by X"), or a
+        publication time at least an hour before the copy's. It joins the copy's cluster
+        (the cluster id stays) as its unique story; ``supersedes`` tells consumers which
+        record to mark as its duplicate, and later copies name it as ``duplicate_of``.
+        """
+        slots = self.slots
+        cluster = d.cluster_id
+        root = self.roots.get(cluster)
+        if d.status == "duplicate" and slots.on_unique.a[m] and root in (None, slots.id(m)):
+            credit = int(slots.credit.a[m])
+            mine, theirs = ch.published[n], int(slots.published.a[m])
+            if (credit and credit in source_keys(value)) or (mine and theirs and mine < theirs - _ORIGINAL_LEAD):
+                self.roots[cluster] = aid
+                self._new_roots.append((cluster, aid))
+                return Decision("unique", cluster, None, None, "original", True, supersedes=slots.id(m))
+        if root is not None and d.status == "duplicate" and root != aid:
+            d.duplicate_of = root
+        return d
 
     def _similar(self, ch: _Chunk, n: int, prev: list[int]) -> bool:
         """True when text ``n`` of the chunk is a version of one of the slots ``prev`` (or either is too short to tell)."""
@@ -658,6 +756,7 @@ class Deduper:
         # ascending slot: on a tie the earliest wins (argmax returns the first maximum)
         j = int(np.argmax(np.where(ok, est, -1.0)))
         best, best_est = int(uniq[j]), float(est[j])
+        self._near_best = best
         slots = self.slots
         return Decision("duplicate", slots.cluster_of(best), slots.id(best), round(min(best_est, 1.0), 4),
                         "near_duplicate", False)
@@ -739,8 +838,9 @@ class Deduper:
             np.array([np.nan if d.similarity is None else d.similarity for d in decisions], dtype=np.float32),
             np.fromiter((d.on_unique for d in decisions), dtype=np.bool_, count=e),
             [None if d.cluster_id == CLUSTER_PREFIX + aid else d.cluster_id for d, aid in zip(decisions, ids)],
-            [d.duplicate_of for d in decisions],
-            [ch.deliv[t[0]] for t in todo], [ch.feed_urls[t[0]] for t in todo], [ch.version[t[0]] for t in todo])
+            [d.supersedes or d.duplicate_of for d in decisions],
+            [ch.deliv[t[0]] for t in todo], [ch.feed_urls[t[0]] for t in todo], [ch.version[t[0]] for t in todo],
+            [ch.published[t[0]] for t in todo], [ch.credit[t[0]] for t in todo])
         kk: list[int] = []
         ks: list[int] = []
         for j, t in enumerate(todo):
@@ -759,8 +859,9 @@ class Deduper:
                 n, aid, ts, d, (_, url_key, guid_key, text_key) = t[:5]
                 self._rows.append((aid, ts, sb.text_hash[n], url_key, guid_key, text_key, int(sb.tau[n]),
                                    raw[4 * o0:4 * o1], a.tobytes(), d.status, d.signal, d.similarity,
-                                   int(d.on_unique), d.cluster_id, d.duplicate_of, ch.deliv[n] or None,
-                                   ch.feed_urls[n], ch.version[n] or None))
+                                   int(d.on_unique), d.cluster_id, d.supersedes or d.duplicate_of,
+                                   ch.deliv[n] or None, ch.feed_urls[n], ch.version[n] or None,
+                                   ch.published[n] or None, ch.credit[n] or None))
 
     def _housekeeping(self) -> None:
         """Between chunks: persist every ``flush_every`` articles, merge the key indexes when due."""
@@ -833,9 +934,11 @@ class Deduper:
             died = self.slots.evict_before(cutoff)
         sources = self.chrome.dump() if self.chrome is not None and self.store is not None else ([], [])
         if self.store is not None and (self._rows or died or self.watermark != self._saved_watermark
-                                       or sources[0] or sources[1]):
+                                       or sources[0] or sources[1] or self._new_roots):
             # (the runner's commit() after process_batch's own flush finds nothing new)
-            self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None, sources)
+            self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None, sources,
+                            self._new_roots)
+            self._new_roots = []
             self._rows = []
             self._saved_watermark = self.watermark
         if died:
@@ -856,13 +959,14 @@ class Deduper:
         self._saved_watermark = self.watermark
         if self.chrome is not None:
             self.chrome.load(self.store.sources())
+        self.roots.update(self.store.roots())
         rows = self.store.rows(self.watermark - self.window)
         while True:
             part = [r for _, r in zip(range(batch), rows)]
             if not part:
                 break
             (ids, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
-             on_unique, cluster_id, duplicate_of, delivery, feed_url, version) = zip(*part)
+             on_unique, cluster_id, duplicate_of, delivery, feed_url, version, published, credit) = zip(*part)
             e = len(part)
             samples = [np.frombuffer(s, dtype=np.uint32) for s in sample]
             first = self.slots.add_many(
@@ -874,7 +978,7 @@ class Deduper:
                 np.array([np.nan if x is None else x for x in similarity], dtype=np.float32),
                 np.array(on_unique, dtype=np.bool_),
                 [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of),
-                list(delivery), list(feed_url), list(version))
+                list(delivery), list(feed_url), list(version), list(published), list(credit))
             kk: list[int] = []
             ks: list[int] = []
             for j, (aid, u, g, t) in enumerate(zip(ids, url_key, guid_key, text_key)):

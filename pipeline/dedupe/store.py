@@ -33,18 +33,21 @@ CREATE TABLE IF NOT EXISTS slots (
     duplicate_of TEXT,
     delivery INTEGER,
     feed_url TEXT,
-    version INTEGER
+    version INTEGER,
+    published INTEGER,
+    credit INTEGER
 );
 CREATE INDEX IF NOT EXISTS slots_ts ON slots(ts);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (cluster_id TEXT PRIMARY KEY, root TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, used INTEGER NOT NULL, state TEXT NOT NULL);
 """
 
 COLUMNS = ("id", "ts", "text_hash", "url_key", "guid_key", "text_key", "tau", "sample", "anchors", "status",
            "signal", "similarity", "on_unique", "cluster_id", "duplicate_of", "delivery", "feed_url",
-           "version")
+           "version", "published", "credit")
 # columns added after the first release: a store written before gets them (NULL: unknown)
-_ADDED = {"delivery": "INTEGER", "feed_url": "TEXT", "version": "INTEGER"}
+_ADDED = {"delivery": "INTEGER", "feed_url": "TEXT", "version": "INTEGER", "published": "INTEGER", "credit": "INTEGER"}
 
 
 class Store:
@@ -71,17 +74,25 @@ class Store:
         yield from self.db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM slots WHERE ts >= ? ORDER BY seq", (min_ts,))
 
+    def roots(self) -> list[tuple[str, str]]:
+        """Clusters whose unique story changed (an original arrived after its copy): (cluster_id, root id)."""
+        return self.db.execute("SELECT cluster_id, root FROM roots").fetchall()
+
     def sources(self) -> list[tuple[str, int, str]]:
         """The per-source chrome state rows (``ChromeFilter.dump``)."""
         return self.db.execute("SELECT source, used, state FROM sources").fetchall()
 
     def save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None,
-             sources: tuple[list[tuple[str, int, str]], list[str]] = ([], [])) -> None:
+             sources: tuple[list[tuple[str, int, str]], list[str]] = ([], []),
+             roots: list[tuple[str, str]] | None = None) -> None:
         """Append ``rows``, set ``meta``, replace the changed ``sources`` (and delete the forgotten
         ones) and delete rows older than ``evict_before``, atomically."""
         db = self.db
         db.execute("BEGIN")
         try:
+            if roots:
+                db.executemany("INSERT INTO roots (cluster_id, root) VALUES (?, ?) ON CONFLICT(cluster_id) "
+                               "DO UPDATE SET root = excluded.root", roots)
             changed, dropped = sources
             if changed:
                 db.executemany("INSERT INTO sources (source, used, state) VALUES (?, ?, ?) ON CONFLICT(source) "
