@@ -25,8 +25,10 @@ def stories() -> dict[str, tuple[str, list[str]]]:
     return {s["key"]: (s["title"], s["paras"]) for s in mod.parse_stories((DATA / "stories.txt").read_text())}
 
 
-def page(title: str, paras: list[str], canonical: str | None = None) -> bytes:
+def page(title: str, paras: list[str], canonical: str | None = None, site_name: str | None = None) -> bytes:
     link = f'<link rel="canonical" href="{html.escape(canonical)}">' if canonical else ""
+    if site_name:
+        link += f'<meta property="og:site_name" content="{html.escape(site_name)}">'
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paras)
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>{link}"
             f"</head><body><header><nav><a href='/'>Home</a> <a href='/news/'>News</a></nav></header>"

@@ -239,3 +239,76 @@ def test_edits_reach_consumers_once_on_kafka(kafka_bootstrap, tmp_path):
         check_edits(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
                     values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
                     values(read_topic(settings, topics.ARTICLES_ENRICHED)))
+
+
+# --- originals first -------------------------------------------------------------------------------
+
+COPY, ORIGINAL = "/metro/2024/03/council-approves-stadium-copy", "/wire/2024/03/council-approves-stadium"
+
+
+def publish_copy_and_original(site: Site) -> tuple[dict, dict]:
+    """The copy (crediting the wire in its footer) and the original, each in its own feed."""
+    title, paras = STORIES["council-stadium"]
+    site.html(COPY, page(title, paras + ["This story was originally published by Example Wire."],
+                         canonical=site.url(COPY), site_name="Metro Copy"))
+    site.html(ORIGINAL, page(title, paras, canonical=site.url(ORIGINAL), site_name="Example Wire"))
+    site.feed("/metro.xml", rss("metro", [{"title": title, "link": site.url(COPY), "published": at(5)}]))
+    site.feed("/wire.xml", rss("wire", [{"title": title, "link": site.url(ORIGINAL), "published": at(0)}]))
+    return {"url": site.url("/metro.xml")}, {"url": site.url("/wire.xml")}
+
+
+def check_original(site: Site, unique: list[dict], enriched: list[dict]) -> None:
+    copy_id, orig_id = (article_id(canonicalize(site.url(p))) for p in (COPY, ORIGINAL))
+    by_id = {v["id"]: v for v in unique}
+    assert set(by_id) == {copy_id, orig_id} and len(unique) == 2
+    assert by_id[copy_id]["dedupe"]["status"] == "unique"  # it was first: consumers got it
+    d = by_id[orig_id]["dedupe"]
+    assert (d["status"], d["signal"], d["supersedes"], d["cluster_id"]) == (
+        "unique", "original", copy_id, by_id[copy_id]["dedupe"]["cluster_id"])
+    assert {v["id"] for v in enriched} == {copy_id, orig_id}
+    assert [v for v in enriched if v["id"] == orig_id][0]["dedupe"]["supersedes"] == copy_id
+
+
+def test_an_original_after_its_copy_reaches_consumers_on_the_local_transport(tmp_path):
+    with Site() as site:
+        copy_feed, wire_feed = publish_copy_and_original(site)
+        cfg = tmp_path / "pipeline.yaml"
+        doc = {"transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
+               "state_dir": str(tmp_path / "state"), "feeds": [copy_feed],
+               "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}
+        for feeds in ([copy_feed], [copy_feed, wire_feed]):  # the wire's feed is slower
+            doc["feeds"] = feeds
+            cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+            run = _pipeline("run", "--config", str(cfg), "--until-idle")
+            assert run.returncode == 0, run.stderr[-3000:]
+        check_original(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_ENRICHED))
+
+
+@pytest.mark.kafka
+def test_an_original_after_its_copy_reaches_consumers_on_kafka(kafka_bootstrap, tmp_path):
+    prefix = f"orig{uuid.uuid4().hex[:8]}."
+    with Site() as site:
+        copy_feed, wire_feed = publish_copy_and_original(site)
+        cfg = tmp_path / "pipeline.yaml"
+        doc = {"transport": {"kind": "kafka", "topic_prefix": prefix,
+                             "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
+                                       "group_id_prefix": prefix}},
+               "state_dir": str(tmp_path / "state"), "feeds": [copy_feed],
+               "fetch": {"allow_private_addresses": True},
+               "runner": {"poll_timeout": 0.2}, "poll": {"reload_check_seconds": 0.5}}
+        settings = write_config(cfg, doc)
+        log = tmp_path / "workers.log"
+        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
+        try:
+            def enriched(n):
+                return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
+
+            wait_for(enriched(1), timeout=300, every=2.0, what=f"the copy enriched (log: {log})")
+            doc["feeds"] = [copy_feed, wire_feed]  # the poller picks up the new feed list
+            write_config(cfg, doc)
+            wait_for(enriched(2), timeout=300, every=2.0, what=f"the original enriched (log: {log})")
+        finally:
+            codes = {name: terminate(p) for name, p in workers.items()}
+        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+        check_original(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
+                       values(read_topic(settings, topics.ARTICLES_ENRICHED)))
