@@ -26,38 +26,43 @@ recently seen forgets what it learned).
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 from collections import OrderedDict
 
-from pipeline.urls import domain
+import numpy as np
 
 WINDOW = 8  # stories per source whose lines are remembered
-MAX_CHROME = 512  # chrome lines kept per source (the most recently seen)
+MAX_CHROME = 256  # chrome lines kept per source (the most recently seen)
 _MIN_LINE_WORDS = 3
 
 
+_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)")
+
+
 def _line_hash(line: str) -> int:
-    norm = " ".join(line.lower().split())
-    return int.from_bytes(hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                          "little", signed=True)
+    # the lines a site repeats are byte-identical: no normalisation beyond the ends
+    return int.from_bytes(hashlib.blake2b(line.strip().encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little", signed=True) or 1
 
 
 def source_of(value: dict) -> str | None:
-    """The site a text came from: the host of its landing URL, else of its feed."""
+    """The site a text came from: the host of its landing URL, else of its feed (lower case, no www.)."""
     for field in ("url", "canonical_url", "feed_url"):
         v = value.get(field)
         if isinstance(v, str) and v:
-            host = domain(v)
-            if host:
-                return host
+            m = _HOST.match(v)
+            if m is not None:
+                host = m.group(1).lower()
+                return host[4:] if host.startswith("www.") else host
     return None
 
 
 class _Source:
-    __slots__ = ("recent", "chrome", "seen", "used", "dirty")
+    __slots__ = ("recent", "counts", "chrome", "seen", "used", "dirty")
 
     def __init__(self) -> None:
         self.recent: list[tuple[str, list[int]]] = []  # (id, line hashes) of the last WINDOW stories
+        self.counts: dict[int, int] = {}  # line hash -> stories of ``recent`` carrying it
         self.chrome: OrderedDict[int, None] = OrderedDict()  # most recently seen last
         self.seen = 0  # stories learned from
         self.used = 0  # when last seen (the filter's article counter): the LRU order, persisted
@@ -90,49 +95,79 @@ class ChromeFilter:
         s.used, s.dirty = self.seq, True
         self.seq += 1
         lines = text.split("\n")
-        hashes = [_line_hash(ln) if len(ln.split()) >= _MIN_LINE_WORDS else 0 for ln in lines]
-        before: set[int] = set()
-        for i, hs in s.recent:
-            if i != aid:  # (an earlier version of this story is not its site's chrome)
-                before.update(hs)
-        repeated = [h != 0 and (h in before or h in s.chrome) for h in hashes]
-        if not any(r for r in repeated):
-            out = None
-        else:
+        # (a line of fewer than 3 words is too short to matter for 5-word shingles)
+        hashes = [_line_hash(ln) if ln.count(" ") >= 2 else 0 for ln in lines]
+        counts, chrome = s.counts, s.chrome
+        mine = [h for i, h in s.recent if i == aid]  # an earlier version of this story is not chrome
+        own = set().union(*mine) if mine else ()
+        repeated = [h != 0 and (h in chrome or (h in counts and h not in own)) for h in hashes]
+        out = None
+        if any(repeated):
             kept = [ln for ln, r in zip(lines, repeated) if not r]
-            rest = "\n".join(kept)
-            out = rest if len(rest.split()) >= self.min_words else None
-        if all(i != aid for i, _ in s.recent):  # a redelivery or an update teaches nothing
+            if sum(ln.count(" ") + 1 for ln in kept if ln.strip()) >= self.min_words:
+                out = "\n".join(kept)
+        if not mine:  # a redelivery or an update teaches nothing
             for h, r in zip(hashes, repeated):
                 if r:
-                    s.chrome[h] = None
-                    s.chrome.move_to_end(h)
-            while len(s.chrome) > MAX_CHROME:
-                s.chrome.popitem(last=False)
-            s.recent.append((aid, sorted({h for h in hashes if h})))
-            del s.recent[:-WINDOW]
+                    chrome[h] = None
+                    chrome.move_to_end(h)
+            while len(chrome) > MAX_CHROME:
+                chrome.popitem(last=False)
+            new = list(dict.fromkeys(h for h in hashes if h))
+            for h in new:
+                counts[h] = counts.get(h, 0) + 1
+            s.recent.append((aid, new))
+            if len(s.recent) > WINDOW:
+                _, gone = s.recent.pop(0)
+                for h in gone:
+                    c = counts[h] - 1
+                    if c:
+                        counts[h] = c
+                    else:
+                        del counts[h]
             s.seen += 1
         return out
 
     # --- persistence ------------------------------------------------------------------
-    def dump(self) -> tuple[list[tuple[str, int, str]], list[str]]:
-        """The sources seen since the last dump as ``(source, last used, state)`` rows, and those forgotten."""
+    def dump(self) -> tuple[list[tuple[str, int, bytes]], list[str]]:
+        """The sources seen since the last dump as ``(source, last used, state)`` rows, and those forgotten.
+
+        ``state``: stories seen, the number of recent stories, their line counts (int32),
+        their ids (newline-separated, length-prefixed), then the line hashes as int64:
+        the recent stories' then the chrome lines. (Binary: JSON of the same cost a
+        fifth of dedupe's time per article at bench speed.)
+        """
         rows = []
         for name, s in self.sources.items():
             if s.dirty:
-                rows.append((name, s.used, json.dumps({"r": s.recent, "c": list(s.chrome), "n": s.seen})))
+                ids = "\n".join(i for i, _ in s.recent).encode("utf-8", "surrogatepass")
+                flat: list[int] = []
+                for _, hs in s.recent:
+                    flat += hs
+                flat += s.chrome
+                head = np.array([s.seen, len(s.recent), len(ids)] + [len(hs) for _, hs in s.recent], dtype=np.int64)
+                rows.append((name, s.used, head.tobytes() + ids + np.array(flat, dtype=np.int64).tobytes()))
                 s.dirty = False
         dropped, self.dropped = sorted(self.dropped), set()
         return rows, dropped
 
-    def load(self, rows: list[tuple[str, int, str]]) -> None:
+    def load(self, rows: list[tuple[str, int, bytes]]) -> None:
         """Restore from ``dump`` rows (any order; ``last used`` orders them)."""
         for name, used, state in sorted(rows, key=lambda r: r[1]):
             self.seq = max(self.seq, used + 1)
-            d = json.loads(state)
+            seen, k, nid = np.frombuffer(state[:24], dtype=np.int64).tolist()
+            lens = np.frombuffer(state[24:24 + 8 * k], dtype=np.int64).tolist()
+            at = 24 + 8 * k
+            ids = state[at:at + nid].decode("utf-8", "surrogatepass").split("\n") if k else []
+            flat = np.frombuffer(state[at + nid:], dtype=np.int64).tolist()
             s = _Source()
-            s.recent = [(i, list(hs)) for i, hs in d["r"]]
-            s.chrome = OrderedDict((h, None) for h in d["c"])
-            s.seen = d["n"]
+            at = 0
+            for i, n in zip(ids, lens):
+                s.recent.append((i, flat[at:at + n]))
+                for h in flat[at:at + n]:
+                    s.counts[h] = s.counts.get(h, 0) + 1
+                at += n
+            s.chrome = OrderedDict((h, None) for h in flat[at:])
+            s.seen = seen
             s.used, s.dirty = used, False
             self.sources[name] = s

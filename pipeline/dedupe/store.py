@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS slots (
 CREATE INDEX IF NOT EXISTS slots_ts ON slots(ts);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS roots (cluster_id TEXT PRIMARY KEY, root TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, used INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, used INTEGER NOT NULL, state BLOB NOT NULL);
 """
 
 COLUMNS = ("id", "ts", "text_hash", "url_key", "guid_key", "text_key", "tau", "sample", "anchors", "status",
@@ -78,12 +78,12 @@ class Store:
         """Clusters whose unique story changed (an original arrived after its copy): (cluster_id, root id)."""
         return self.db.execute("SELECT cluster_id, root FROM roots").fetchall()
 
-    def sources(self) -> list[tuple[str, int, str]]:
+    def sources(self) -> list[tuple[str, int, bytes]]:
         """The per-source chrome state rows (``ChromeFilter.dump``)."""
         return self.db.execute("SELECT source, used, state FROM sources").fetchall()
 
     def save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None,
-             sources: tuple[list[tuple[str, int, str]], list[str]] = ([], []),
+             sources: tuple[list[tuple[str, int, bytes]], list[str]] = ([], []),
              roots: list[tuple[str, str]] | None = None) -> None:
         """Append ``rows``, set ``meta``, replace the changed ``sources`` (and delete the forgotten
         ones) and delete rows older than ``evict_before``, atomically."""

@@ -288,7 +288,8 @@ def test_an_original_after_its_copy_reaches_consumers_on_the_local_transport(tmp
 def test_an_original_after_its_copy_reaches_consumers_on_kafka(kafka_bootstrap, tmp_path):
     prefix = f"orig{uuid.uuid4().hex[:8]}."
     with Site() as site:
-        copy_feed, wire_feed = publish_copy_and_original(site)
+        # polled every 2 s: the poller wakes up often enough to see the new feed list
+        copy_feed, wire_feed = (dict(f, interval=2, interval_min=1) for f in publish_copy_and_original(site))
         cfg = tmp_path / "pipeline.yaml"
         doc = {"transport": {"kind": "kafka", "topic_prefix": prefix,
                              "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
