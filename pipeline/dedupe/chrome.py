@@ -6,11 +6,11 @@ reach dedupe before the boilerplate stage). Compared whole, two short stories of
 such a site share most of their shingles and look like copies of each other.
 
 Per source (the host the text came from), ``ChromeFilter`` keeps the line hashes of
-its last ``WINDOW`` stories and a set of *chrome* lines: lines that two stories of
-the source carried. A line of a new story that an earlier story of its source
-carried is chrome, so the filter knows a site's header and footer from its second
-story on, and a headline list once its headlines recur (well before the 4th story
-for lists drawn from a pool of a few dozen). ``strip`` returns the text without its
+its last ``WINDOW`` stories and a set of *chrome* lines. A line of a new story that
+two earlier stories of its source carried is chrome (one is not enough: a copy of a
+story on the same host shares its lines with one), so the filter knows a site's
+header and footer from its third story on, and a headline list once its headlines recur (soon after, for lists
+drawn from a pool of a few dozen). ``strip`` returns the text without its
 chrome lines for the near-duplicate sample — unless that would leave fewer than
 ``min_words`` words (a story the site published twice is compared whole). Exact
 identity (the text hash) always uses the whole text.
@@ -58,11 +58,10 @@ def source_of(value: dict) -> str | None:
 
 
 class _Source:
-    __slots__ = ("recent", "counts", "chrome", "seen", "used", "dirty")
+    __slots__ = ("recent", "chrome", "seen", "used", "dirty")
 
     def __init__(self) -> None:
-        self.recent: list[tuple[str, list[int]]] = []  # (id, line hashes) of the last WINDOW stories
-        self.counts: dict[int, int] = {}  # line hash -> stories of ``recent`` carrying it
+        self.recent: list[tuple[str, list[int], int]] = []  # (id, line hashes, words) of the last stories
         self.chrome: OrderedDict[int, None] = OrderedDict()  # most recently seen last
         self.seen = 0  # stories learned from
         self.used = 0  # when last seen (the filter's article counter): the LRU order, persisted
@@ -97,10 +96,25 @@ class ChromeFilter:
         lines = text.split("\n")
         # (a line of fewer than 3 words is too short to matter for 5-word shingles)
         hashes = [_line_hash(ln) if ln.count(" ") >= 2 else 0 for ln in lines]
-        counts, chrome = s.counts, s.chrome
-        mine = [h for i, h in s.recent if i == aid]  # an earlier version of this story is not chrome
-        own = set().union(*mine) if mine else ()
-        repeated = [h != 0 and (h in chrome or (h in counts and h not in own)) for h in hashes]
+        chrome = s.chrome
+        mine = [hs for i, hs, _ in s.recent if i == aid]  # an earlier version of this story is not chrome
+        wx = {h: ln.count(" ") + 1 for h, ln in zip(hashes, lines) if h}
+        xs = wx.keys()
+        words_x = sum(wx.values())
+        once: set[int] = set()
+        rep: set[int] = set()
+        for i, hs, words_y in s.recent:
+            if i == aid:
+                continue
+            common = xs & set(hs)
+            # a story holding half of the smaller text's words in common lines is a copy
+            # (a wire story the site ran twice, sites sharing one host), not chrome evidence
+            if common and 2 * sum(wx[h] for h in common) < min(words_x, words_y):
+                rep |= common & once
+                once |= common
+        # Chrome is what three unrelated stories of the source carry (this one and two
+        # before it): a header, a footer, a headline list recur; a story's lines do not.
+        repeated = [h != 0 and (h in chrome or h in rep) for h in hashes]
         out = None
         if any(repeated):
             kept = [ln for ln, r in zip(lines, repeated) if not r]
@@ -113,18 +127,8 @@ class ChromeFilter:
                     chrome.move_to_end(h)
             while len(chrome) > MAX_CHROME:
                 chrome.popitem(last=False)
-            new = list(dict.fromkeys(h for h in hashes if h))
-            for h in new:
-                counts[h] = counts.get(h, 0) + 1
-            s.recent.append((aid, new))
-            if len(s.recent) > WINDOW:
-                _, gone = s.recent.pop(0)
-                for h in gone:
-                    c = counts[h] - 1
-                    if c:
-                        counts[h] = c
-                    else:
-                        del counts[h]
+            s.recent.append((aid, list(xs), words_x))
+            del s.recent[:-WINDOW]
             s.seen += 1
         return out
 
@@ -132,7 +136,7 @@ class ChromeFilter:
     def dump(self) -> tuple[list[tuple[str, int, bytes]], list[str]]:
         """The sources seen since the last dump as ``(source, last used, state)`` rows, and those forgotten.
 
-        ``state``: stories seen, the number of recent stories, their line counts (int32),
+        ``state``: stories seen, the number of recent stories, their line and word counts,
         their ids (newline-separated, length-prefixed), then the line hashes as int64:
         the recent stories' then the chrome lines. (Binary: JSON of the same cost a
         fifth of dedupe's time per article at bench speed.)
@@ -140,12 +144,13 @@ class ChromeFilter:
         rows = []
         for name, s in self.sources.items():
             if s.dirty:
-                ids = "\n".join(i for i, _ in s.recent).encode("utf-8", "surrogatepass")
+                ids = "\n".join(i for i, _, _ in s.recent).encode("utf-8", "surrogatepass")
                 flat: list[int] = []
-                for _, hs in s.recent:
+                for _, hs, _ in s.recent:
                     flat += hs
                 flat += s.chrome
-                head = np.array([s.seen, len(s.recent), len(ids)] + [len(hs) for _, hs in s.recent], dtype=np.int64)
+                head = np.array([s.seen, len(s.recent), len(ids)] + [len(hs) for _, hs, _ in s.recent]
+                                + [w for _, _, w in s.recent], dtype=np.int64)
                 rows.append((name, s.used, head.tobytes() + ids + np.array(flat, dtype=np.int64).tobytes()))
                 s.dirty = False
         dropped, self.dropped = sorted(self.dropped), set()
@@ -157,15 +162,14 @@ class ChromeFilter:
             self.seq = max(self.seq, used + 1)
             seen, k, nid = np.frombuffer(state[:24], dtype=np.int64).tolist()
             lens = np.frombuffer(state[24:24 + 8 * k], dtype=np.int64).tolist()
-            at = 24 + 8 * k
+            words = np.frombuffer(state[24 + 8 * k:24 + 16 * k], dtype=np.int64).tolist()
+            at = 24 + 16 * k
             ids = state[at:at + nid].decode("utf-8", "surrogatepass").split("\n") if k else []
             flat = np.frombuffer(state[at + nid:], dtype=np.int64).tolist()
             s = _Source()
             at = 0
-            for i, n in zip(ids, lens):
-                s.recent.append((i, flat[at:at + n]))
-                for h in flat[at:at + n]:
-                    s.counts[h] = s.counts.get(h, 0) + 1
+            for i, n, w in zip(ids, lens, words):
+                s.recent.append((i, flat[at:at + n], w))
                 at += n
             s.chrome = OrderedDict((h, None) for h in flat[at:])
             s.seen = seen
