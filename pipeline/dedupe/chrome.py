@@ -32,7 +32,7 @@ from collections import OrderedDict
 import numpy as np
 
 WINDOW = 8  # stories per source whose lines are remembered
-MAX_CHROME = 256  # chrome lines kept per source (the most recently seen)
+MAX_CHROME = 256  # chrome lines kept per source (first in, first out)
 _MIN_LINE_WORDS = 3
 
 
@@ -58,11 +58,12 @@ def source_of(value: dict) -> str | None:
 
 
 class _Source:
-    __slots__ = ("recent", "chrome", "seen", "used", "dirty")
+    __slots__ = ("recent", "chrome", "chrome_blob", "seen", "used", "dirty")
 
     def __init__(self) -> None:
         self.recent: list[tuple[str, list[int], int]] = []  # (id, line hashes, words) of the last stories
         self.chrome: OrderedDict[int, None] = OrderedDict()  # most recently seen last
+        self.chrome_blob: bytes | None = None  # ``chrome`` as int64 bytes, kept until it changes
         self.seen = 0  # stories learned from
         self.used = 0  # when last seen (the filter's article counter): the LRU order, persisted
         self.dirty = True
@@ -122,9 +123,11 @@ class ChromeFilter:
                 out = "\n".join(kept)
         if not mine:  # a redelivery or an update teaches nothing
             for h, r in zip(hashes, repeated):
-                if r:
+                if r and h not in chrome:
+                    # first in, first out (not LRU): the persisted set changes only when a
+                    # line is learned, and a line that recurs is learned again at once
                     chrome[h] = None
-                    chrome.move_to_end(h)
+                    s.chrome_blob = None
             while len(chrome) > MAX_CHROME:
                 chrome.popitem(last=False)
             s.recent.append((aid, list(xs), words_x))
@@ -148,10 +151,12 @@ class ChromeFilter:
                 flat: list[int] = []
                 for _, hs, _ in s.recent:
                     flat += hs
-                flat += s.chrome
+                if s.chrome_blob is None:
+                    s.chrome_blob = np.array(list(s.chrome), dtype=np.int64).tobytes()
                 head = np.array([s.seen, len(s.recent), len(ids)] + [len(hs) for _, hs, _ in s.recent]
                                 + [w for _, _, w in s.recent], dtype=np.int64)
-                rows.append((name, s.used, head.tobytes() + ids + np.array(flat, dtype=np.int64).tobytes()))
+                rows.append((name, s.used, head.tobytes() + ids + np.array(flat, dtype=np.int64).tobytes()
+                             + s.chrome_blob))
                 s.dirty = False
         dropped, self.dropped = sorted(self.dropped), set()
         return rows, dropped
