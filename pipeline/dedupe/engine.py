@@ -37,7 +37,7 @@ from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import (CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots,
                                    trim_heap, unchanged)
 from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, exact_keys,
-                                        guid_signal, sign_batch)
+                                        guid_signal, sign_batch, text_hashes)
 from pipeline.dedupe.chrome import ChromeFilter
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
@@ -265,9 +265,8 @@ class Deduper:
         if not which:
             return self._sign(texts)
         sb = self._sign([texts[n] if s is None else s for n, s in enumerate(stripped)])
-        whole = self._sign([texts[n] for n in which])
-        for j, n in enumerate(which):
-            sb.text_hash[n] = whole.text_hash[j]
+        for n, th in zip(which, text_hashes([texts[n] for n in which])):
+            sb.text_hash[n] = th
         return sb
 
     def _decide_chunk(self, values: list[dict[str, Any]]) -> list[Decision | StageError]:

@@ -756,3 +756,10 @@ def test_the_earliest_published_copy_is_the_original(tmp_path):
     one(st, article("x", STORIES["vance-launch"], published=t))
     topic, d = one(st, article("y", wrap(STORIES["vance-launch"]), minutes=6, published="2024-03-01T09:30:00+00:00"))
     assert (topic, d["status"], d["duplicate_of"]) == (topics.ARTICLES_DUPLICATES, "duplicate", "id-x")
+
+
+def test_text_hashes_are_sign_batchs():
+    from pipeline.dedupe.signatures import sign_batch, text_hashes
+
+    texts = [STORIES["kim-train"], "", "one two", wrap(STORIES["fed-hold"]), "Ünïcode — “quotes” 42"]
+    assert text_hashes(texts) == sign_batch(texts).text_hash
