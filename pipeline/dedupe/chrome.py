@@ -39,12 +39,6 @@ _MIN_LINE_WORDS = 3
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)")
 
 
-def _line_hash(line: str) -> int:
-    # the lines a site repeats are byte-identical: no normalisation beyond the ends
-    return int.from_bytes(hashlib.blake2b(line.strip().encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                          "little", signed=True) or 1
-
-
 def source_of(value: dict) -> str | None:
     """The site a text came from: the host of its landing URL, else of its feed (lower case, no www.)."""
     for field in ("url", "canonical_url", "feed_url"):
@@ -95,11 +89,20 @@ class ChromeFilter:
         s.used, s.dirty = self.seq, True
         self.seq += 1
         lines = text.split("\n")
-        # (a line of fewer than 3 words is too short to matter for 5-word shingles)
-        hashes = [_line_hash(ln) if ln.count(" ") >= 2 else 0 for ln in lines]
+        hashes: list[int] = []
+        wx: dict[int, int] = {}  # line hash -> its words
+        b2, from_bytes = hashlib.blake2b, int.from_bytes
+        for ln in lines:  # (the lines a site repeats are byte-identical: no normalisation beyond the ends)
+            c = ln.count(" ")
+            if c < 2:  # fewer than 3 words: too short to matter for 5-word shingles
+                hashes.append(0)
+                continue
+            h = from_bytes(b2(ln.strip().encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                           "little", signed=True) or 1
+            hashes.append(h)
+            wx[h] = c + 1
         chrome = s.chrome
         mine = [hs for i, hs, _ in s.recent if i == aid]  # an earlier version of this story is not chrome
-        wx = {h: ln.count(" ") + 1 for h, ln in zip(hashes, lines) if h}
         xs = wx.keys()
         words_x = sum(wx.values())
         once: set[int] = set()
