@@ -68,6 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", type=int, default=100_000)
     ap.add_argument("--probe", type=int, default=5_000)
+    ap.add_argument("--no-chrome", action="store_true", help="dedupe.source_chrome off (its cost, measured)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print the N costliest functions of the probe (cProfile)")
     args = ap.parse_args()
@@ -76,7 +77,9 @@ def main() -> None:
     step = 10 * 24 * 60 / args.index
     kept: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        st = DedupeStage(Context(settings=loads(f"state_dir: {tmp}\n", env={}), now=lambda: T0 + timedelta(days=11)))
+        extra = "dedupe: {source_chrome: false}\n" if args.no_chrome else ""
+        st = DedupeStage(Context(settings=loads(f"state_dir: {tmp}\n{extra}", env={}),
+                                 now=lambda: T0 + timedelta(days=11)))
         base_rss = rss_bytes()
         t = time.process_time()
         batch: list[dict] = []

@@ -85,7 +85,14 @@ class DedupeInfo(BaseModel):
     cluster_id: str
     duplicate_of: str | None = None
     similarity: float | None = None
-    signal: str | None = Field(None, description="Which signal matched: canonical_url, guid, text_hash, near_duplicate.")
+    signal: str | None = Field(None, description="Which signal matched: canonical_url, guid, text_hash, near_duplicate, "
+                                                 "same_article (another feed's listing of the same article), "
+                                                 "original (an original that arrived after its copy).")
+    feeds: list[str] | None = Field(None, description="same_article: the feeds known to list the story.")
+    shared_id: str | None = Field(None, description="The id this story's declared canonical shares with another "
+                                                    "story; the story is keyed by its landing URL's id instead.")
+    supersedes: str | None = Field(None, description="signal original: the id of the copy that was the cluster's "
+                                                     "unique story until now; consumers mark it a duplicate of this.")
 
 
 class DedupedArticle(ExtractedArticle):
@@ -132,7 +139,8 @@ class EnrichedArticle(CleanArticle):
     language_confidence: float | None = None
     entities: Entities = Field(default_factory=Entities)
     keywords: list[str] = Field(default_factory=list)
-    summary: str | None = None
+    abstract: str | None = Field(None, description="The extractive summary: 2-3 sentences of the text. "
+                                                   "``summary`` stays what the feed entry carried.")
     word_count: int = 0
     reading_time_minutes: float = 0
     countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes, most mentioned first.")

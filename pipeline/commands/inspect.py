@@ -243,8 +243,8 @@ def pretty(result: dict[str, Any], text_lines: int = 8) -> str:
     for r in removed:
         text = " ".join(str(r.get("text", "")).split())
         out.append(f"  - [{r.get('reason')}] {text[:100]}{'…' if len(text) > 100 else ''}")
-    if result.get("summary"):
-        out.append(f"summary:   {result['summary']}")
+    if result.get("abstract"):
+        out.append(f"abstract:  {result['abstract']}")
     out.append("text:")
     paras = [p for p in str(result.get("text") or "").split("\n\n") if p.strip()]
     for p in paras[:text_lines]:

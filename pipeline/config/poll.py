@@ -68,6 +68,14 @@ class PollSettings(Section):
                                 "next polls (soon after: interval_min). A 50,000-item feed cannot fill a round.")
     seen_retention_days: float = Field(
         90.0, gt=0, description="Forget an entry's key when the feed has not listed it for this many days.")
+    # Some feeds re-stamp <updated> (or rewrite links) on every entry at every poll; each
+    # re-emitted entry costs extract a page fetch. A real correction touches one or two.
+    update_bumps_per_poll: int = Field(
+        5, ge=0, description="Entries whose only change is a later `updated` date or a new link under the same "
+                             "GUID are re-emitted (is_update) only when at most this many change in one poll "
+                             "of the feed; more means the feed re-stamps its entries, and none is re-fetched.")
+    update_bumps_per_day: int = Field(
+        48, ge=0, description="...and at most this many such re-emissions per feed per day (in memory).")
 
     # --- throughput ---------------------------------------------------------------
     concurrency: int = Field(

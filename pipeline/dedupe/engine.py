@@ -25,6 +25,8 @@ slots are appended to the index in bulk.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -32,10 +34,14 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.config.dedupe import DedupeSettings
-from pipeline.dedupe.index import CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots, trim_heap
-from pipeline.dedupe.signatures import SignedBatch, canonical_url, concat_ranges, exact_keys, guid_signal, sign_batch
+from pipeline.dedupe.index import (CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots,
+                                   trim_heap, unchanged)
+from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, exact_keys,
+                                        guid_signal, sign_batch, text_hashes)
+from pipeline.dedupe.chrome import ChromeFilter
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
+from pipeline.urls import article_id, domain
 
 # Values decided per chunk by ``decide_many``: signatures and lookups are vectorised
 # over a chunk; flushes and merges happen between chunks.
@@ -84,6 +90,12 @@ class _Chunk:
         self.later = np.zeros(n, dtype=bool)
         self.earlier = np.zeros(n, dtype=bool)
         self.usable_l: list[bool] = usable.tolist()
+        # who delivered each text: delivery key (0: unknown) and feed URL
+        self.deliv: list[int] = [0] * n
+        self.feed_urls: list[str | None] = [None] * n
+        self.version: list[int] = [0] * n
+        self.published: list[int] = [0] * n  # epoch of the value's `published` (0: unknown)
+        self.credit: list[int] = [0] * n  # key of the source the text credits as original (0: none)
         self.later_l: list[bool] = []  # later.tolist() once set, if any is set
         self.shared_keys: set[int] = set()
         self.local_keys: dict[int, list[tuple[int, int, str]]] = {}  # key -> (slot, ts, id)
@@ -96,6 +108,89 @@ class _Chunk:
         o0, o1 = int(self.sb.off[n]), int(self.sb.off[n + 1])
         a, b = np.searchsorted(self.hit_pos, [o0, o1])
         return self.hit_pos[a:b] - o0, self.hit_slot[a:b]
+
+
+def delivery_of(value: dict[str, Any]) -> tuple[int, str | None]:
+    """``(key, feed_url)`` of the feed entry that delivered ``value``; key 0 when it does not say.
+
+    Two listings of one article (a "world" and a "top" feed, an RSS and a JSON Feed)
+    have different keys; a redelivery of one entry (a replay after a crash, a re-sent
+    message) has the same.
+    """
+    feed = value.get("feed_url")
+    feed = feed if isinstance(feed, str) and feed else None
+    entry = value.get("entry_id") or value.get("feed_entry_id") or value.get("url")
+    entry = entry if isinstance(entry, str) and entry else None
+    if feed is None and entry is None:
+        return 0, None
+    d = hashlib.blake2b(f"{feed or ''}\x00{entry or ''}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(d, "little", signed=True) or 1, feed
+
+
+def version_of(value: dict[str, Any], delivery: int) -> int:
+    """Which message ``value`` is: its delivery and the poll that emitted it (0 when unknown).
+
+    A redelivery (replay after a crash) carries the same ``polled_at``; the same entry
+    polled again (is_update, or re-listed) another.
+    """
+    polled = value.get("polled_at")
+    if not delivery or not isinstance(polled, str) or not polled:
+        return 0
+    d = hashlib.blake2b(f"{delivery}\x00{polled}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(d, "little", signed=True) or 1
+
+
+# An article published this much earlier than the cluster's unique story is its original.
+_ORIGINAL_LEAD = 3600
+_CREDIT = re.compile(r"\b(?:originally|first)\s+(?:published|appeared|posted|ran)\s+(?:by|on|in|at)\s+(?:the\s+)?"
+                     r"([A-Za-z0-9][\w&'.\-]*(?:\s+[A-Z0-9][\w&'.\-]*){0,5})", re.I)
+_NAME_CHARS = re.compile(r"[^a-z0-9]+")
+_TLDS = frozenset({"com", "org", "net", "co", "uk", "news", "info", "io", "us", "de", "fr", "au", "ca", "www"})
+
+
+def _name_key(name: str) -> int:
+    d = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(d, "little", signed=True) or 1
+
+
+def _name_forms(name: str) -> set[str]:
+    """Normalised forms of a site name or host: "The Texas Tribune" and texastribune.org -> texastribune."""
+    low = name.strip().lower()
+    if low.startswith("the "):
+        low = low[4:]
+    labels = [x for x in re.split(r"[.\s]+", low) if x]
+    forms = {_NAME_CHARS.sub("", low)}
+    if "." in low and " " not in low:  # a host: its labels without www and suffixes
+        core = [x for x in labels if x not in _TLDS]
+        forms.update(_NAME_CHARS.sub("", x) for x in core)
+        forms.add(_NAME_CHARS.sub("", "".join(core)))
+    return {f for f in forms if len(f) >= 3}
+
+
+def credited_key(text: str) -> int:
+    """The key of the source a text credits as its original ("This story was originally published
+    by ProPublica"), 0 when it credits none."""
+    if "riginally " not in text and "irst published" not in text and "irst appeared" not in text \
+            and "irst posted" not in text and "irst ran " not in text:
+        return 0  # (a C substring search: the regex on every text cost more than the rest of this)
+    m = _CREDIT.search(text)
+    if m is None:
+        return 0
+    forms = _name_forms(m.group(1))
+    return _name_key(min(forms, key=len)) if forms else 0
+
+
+def source_keys(value: dict[str, Any]) -> set[int]:
+    """The keys under which a text could credit ``value``'s source (site name, host)."""
+    forms: set[str] = set()
+    src = value.get("source")
+    if isinstance(src, str) and src:
+        forms |= _name_forms(src)
+    for f in ("url", "canonical_url"):
+        u = value.get(f)
+        if isinstance(u, str) and u:
+            forms |= _name_forms(domain(u))
+    return {_name_key(f) for f in forms}
 
 
 # anchor modes of an article to index: none (text too short), first of its cluster, a later copy
@@ -121,6 +216,12 @@ class Deduper:
         # exact signals in their order, with their position in a value's 4 keys (id, url, guid, text)
         self._exact_signals = [(sig, ("id", "canonical_url", "guid", "text_hash").index(sig))
                                for sig in cfg.signals if sig != "near_duplicate"]
+        self.chrome = ChromeFilter(cfg.chrome_sources, cfg.min_words) if cfg.source_chrome else None
+        # clusters whose unique story is no longer their first (an original arrived after its
+        # copy): cluster id -> the original's id, which later copies name as duplicate_of
+        self.roots: dict[str, str] = {}
+        self._new_roots: list[tuple[str, str]] = []
+        self._near_best = _NO_SLOT  # the slot _near_duplicate matched
         self.store = Store(path) if path is not None else None
         if self.store is not None:
             self._load()
@@ -153,6 +254,21 @@ class Deduper:
         return sign_batch(texts, k=cfg.shingle_words, rate=cfg.sample_rate, min_samples=cfg.min_samples,
                           max_samples=cfg.max_samples)
 
+    def _sign_near(self, texts: list[str], who: list[tuple[dict[str, Any], str]]) -> SignedBatch:
+        """Sign texts for deciding: samples without the lines their source repeats (``ChromeFilter``),
+        text hashes of the whole texts (exact identity and redeliveries never depend on the filter)."""
+        if self.chrome is None:
+            return self._sign(texts)
+        strip = self.chrome.strip
+        stripped = [strip(value, aid, text) for (value, aid), text in zip(who, texts)]
+        which = [n for n, s in enumerate(stripped) if s is not None]
+        if not which:
+            return self._sign(texts)
+        sb = self._sign([texts[n] if s is None else s for n, s in enumerate(stripped)])
+        for n, th in zip(which, text_hashes([texts[n] for n in which])):
+            sb.text_hash[n] = th
+        return sb
+
     def _decide_chunk(self, values: list[dict[str, Any]]) -> list[Decision | StageError]:
         cfg = self.cfg
         res: list[Decision | StageError | None] = [None] * len(values)
@@ -177,10 +293,15 @@ class Deduper:
         if not todo:
             return res  # type: ignore[return-value]
         m = len(todo)
-        sb = self._sign(texts)
+        sb = self._sign_near(texts, [(t[1], t[2]) for t in todo])
         text_ok = sb.words >= cfg.min_words
         usable = text_ok & (sb.off[1:] > sb.off[:-1])
         ch = _Chunk(sb, usable)
+        for n, t in enumerate(todo):
+            ch.deliv[n], ch.feed_urls[n] = delivery_of(t[1])
+            ch.version[n] = version_of(t[1], ch.deliv[n])
+            ch.published[n] = _epoch(t[1].get("published")) or 0
+            ch.credit[n] = credited_key(texts[n])
         cutoffs = np.fromiter((t[4] for t in todo), dtype=np.int64, count=m)
 
         # exact keys (id, url, guid, text; None where absent) and their eligible postings
@@ -235,31 +356,55 @@ class Deduper:
                 prev = [s for s in ex_slot[a0:a1].tolist() if slots.id(s) == aid]
             if id_key in shared_keys:
                 prev += [s for s, sts, sid in ch.local_keys.get(id_key, ()) if sts >= cutoff and sid == aid]
+            firsts = None  # the earliest slot of each exact key, when not first_l's
+            own_id: str | None = None
             if prev:
                 self._materialise(ch)  # the earlier versions may be in this chunk
-                d = None
-                th = sb.text_hash[n]
-                for p in reversed(prev):
-                    if int(slots.text_hash.a[p]) == th:
-                        # The same id with a text it had before: a redelivery (at-least-once,
-                        # crash recovery) or a re-sent entry.  Emit what was emitted for that
-                        # version, change nothing.
-                        d = slots.decision(p)
-                        break
-                if d is None:
-                    p = prev[-1]
-                    d = Decision("update", slots.cluster_of(p), slots.duplicate_of(p), None, "id",
-                                 bool(slots.on_unique.a[p]))
-                    self._push(ch, n, aid, ts, d, (id_key, None, None, text_key), local)
-                res[i] = d
-                continue
+                got = self._same_id(ch, n, prev)
+                if got is None:
+                    # The id is held by a story with unrelated text, delivered by another
+                    # entry: two stories behind one declared canonical (a section page, a
+                    # login wall).  This one gets an id of its own, from its landing URL,
+                    # and is decided like any new article under it.
+                    own_id, k4 = self._own_keys(value, aid, ch.deliv[n], k4)
+                    id_key, url_key, guid_key, text_key = k4
+                    shared_keys.update(k for k in k4 if k is not None)  # later articles of the chunk see them
+                    firsts = [self._first_now(k, cutoff) for k in k4]
+                    prev = self._prev_now(id_key, own_id, cutoff)
+                    got = self._same_id(ch, n, prev) if prev else None
+                    if got is None and prev:
+                        got = self._update_of(prev[-1]), True  # (a third text under the landing URL)
+                if got is not None:
+                    d, new_version = got
+                    if own_id is not None:
+                        d.article_id, d.shared_id = own_id, aid
+                    if new_version:
+                        self._push(ch, n, own_id or aid, ts, d,
+                                   (id_key, None, None, text_key) if d.status == "update" else k4, local)
+                    res[i] = d
+                    continue
+
+            if own_id is None and guid_key is not None and (first_l[b + 2] != _NO_SLOT or guid_key in shared_keys):
+                self._materialise(ch)
+                story = self._same_entry(ch, n, guid_key, cutoff)
+                if story:
+                    # the same feed entry under a new link (slug change): an update of its
+                    # story, under the story's id
+                    orig = self.slots.id(story[0])
+                    d = self._update_of(story[-1])
+                    d.article_id = orig
+                    self._push(ch, n, orig, ts, d, (exact_keys(orig, None, None, None)[0], url_key, None, text_key),
+                               local)
+                    res[i] = d
+                    continue
 
             decision: Decision | None = None
+            matched = _NO_SLOT
             for signal, q in self._exact_signals:
                 key = k4[q]
                 if key is None:
                     continue
-                s = first_l[b + q]
+                s = first_l[b + q] if firsts is None else firsts[q]
                 if s == _NO_SLOT and key in shared_keys:
                     s = next((ls for ls, lts, _ in ch.local_keys.get(key, ()) if lts >= cutoff), _NO_SLOT)
                 if s != _NO_SLOT:
@@ -267,6 +412,7 @@ class Deduper:
                     if s >= len(slots):
                         self._materialise(ch)
                     decision = Decision("duplicate", slots.cluster_of(s), slots.id(s), 1.0, signal, False)
+                    matched = s
                     break
             if decision is None and self._near and usable_l[n]:
                 if local is not None:
@@ -274,16 +420,168 @@ class Deduper:
                     w, c = ch.hits(n)
                     decision = self._near_duplicate(ch, n, (np.concatenate((w, local[0])),
                                                             np.concatenate((c, local[1]))))
+                    matched = self._near_best
                 elif best_l[n] != _NO_SLOT:
-                    s = best_l[n]
+                    s = matched = best_l[n]
                     decision = Decision("duplicate", slots.cluster_of(s), slots.id(s),
                                         round(min(best_est_l[n], 1.0), 4), "near_duplicate", False)
+            if decision is not None and matched != _NO_SLOT:
+                decision = self._original_first(ch, n, value, own_id or aid, matched, decision)
             if decision is None:
-                decision = Decision("unique", CLUSTER_PREFIX + aid, None, None, None, True)
-            self._push(ch, n, aid, ts, decision, k4, local)
+                decision = Decision("unique", CLUSTER_PREFIX + (own_id or aid), None, None, None, True)
+            if own_id is not None:
+                decision.article_id, decision.shared_id = own_id, aid
+            self._push(ch, n, own_id or aid, ts, decision, k4, local)
             res[i] = decision
         self._materialise(ch)
         return res  # type: ignore[return-value]
+
+    # --- one id, several deliveries -------------------------------------------------------
+    def _same_id(self, ch: _Chunk, n: int, prev: list[int]) -> tuple[Decision, bool] | None:
+        """Decide text ``n`` of the chunk, whose id the slots ``prev`` hold already.
+
+        Returns ``(decision, new_version)`` — ``new_version`` is False for a redelivery,
+        which changes nothing — or None when the text is another story's (dissimilar
+        text from another entry).
+        """
+        slots = self.slots
+        th = ch.sb.text_hash[n]
+        deliv = ch.deliv[n]
+        same_text = [p for p in prev if int(slots.text_hash.a[p]) == th]
+        version = ch.version[n]
+        for p in reversed(same_text):
+            dp = int(slots.delivery.a[p])
+            if dp == deliv and version and int(slots.version.a[p]) not in (0, version):
+                # The same entry from a later poll (is_update after an `updated` bump, or
+                # listed again) with the text its story has now: nothing new for consumers.
+                # (A text the story had before but not now is an edit reverted: an update.)
+                if int(slots.text_hash.a[prev[-1]]) == th:
+                    return unchanged(), False
+                return self._update_of(prev[-1]), True
+            if dp == deliv or dp == 0 or deliv == 0:
+                # The same entry with a text it had before: a redelivery (at-least-once,
+                # crash recovery) or a re-sent entry.  Emit what was emitted for that
+                # version, change nothing.  (0: a slot or value that does not say who
+                # delivered it, as before deliveries were recorded.)
+                d = slots.decision(p)
+                if d.signal == "same_article":
+                    d.feeds = self._feeds([q for q in prev if q <= p], None)
+                return d, False
+        if same_text:
+            # The story as already emitted, listed by another feed entry (a category feed,
+            # the JSON Feed next to the RSS): not a new story, not an edit.
+            p0 = same_text[0]
+            return Decision("duplicate", slots.cluster_of(p0), slots.id(p0), 1.0, "same_article", False,
+                            feeds=self._feeds(prev, ch.feed_urls[n])), True
+        if deliv != 0 and ch.usable_l[n] and all(int(slots.delivery.a[p]) not in (deliv, 0) for p in prev) \
+                and not self._similar(ch, n, prev):
+            return None
+        return self._update_of(prev[-1]), True
+
+    def _same_entry(self, ch: _Chunk, n: int, guid_key: int | None, cutoff: int) -> list[int]:
+        """The slots of the story that the entry delivering text ``n`` delivered before under another id.
+
+        An entry keeps its GUID (and feed) when its link changes (a slug edited after
+        publication): the same delivery key behind a matching GUID key is the same story.
+        Returns that story's slots (its id's), or [] when none.
+        """
+        deliv = ch.deliv[n]
+        if guid_key is None or not deliv:
+            return []
+        _, found = self._eligible_hits(self.exact, np.array([guid_key], dtype=np.int64),
+                                       np.array([cutoff], dtype=np.int64), 1)
+        same = [s for s in found.tolist() if int(self.slots.delivery.a[s]) == deliv]
+        if not same:
+            return []
+        orig = self.slots.id(same[0])
+        return self._prev_now(exact_keys(orig, None, None, None)[0], orig, cutoff)
+
+    def _update_of(self, p: int) -> Decision:
+        slots = self.slots
+        cluster = slots.cluster_of(p)
+        root = self.roots.get(cluster)
+        if root is not None and root != slots.id(p) and slots.on_unique.a[p] and slots.duplicate_of(p) is None:
+            # a copy its original superseded: its edits are a copy's edits now
+            return Decision("update", cluster, root, None, "id", False)
+        d = slots.decision(p)
+        return Decision("update", cluster, None if d.signal == "original" else slots.duplicate_of(p), None, "id",
+                        bool(slots.on_unique.a[p]))
+
+    def _original_first(self, ch: _Chunk, n: int, value: dict[str, Any], aid: str, m: int,
+                        d: Decision) -> Decision:
+        """``d`` (a duplicate of slot ``m``), or — when this article is the original of ``m``'s
+        cluster and ``m`` is the cluster's unique story — a unique decision superseding ``m``.
+
+        The original: the source the copy credits ("originally published by X"), or a
+        publication time at least an hour before the copy's. It joins the copy's cluster
+        (the cluster id stays) as its unique story; ``supersedes`` tells consumers which
+        record to mark as its duplicate, and later copies name it as ``duplicate_of``.
+        """
+        slots = self.slots
+        cluster = d.cluster_id
+        root = self.roots.get(cluster)
+        if d.status == "duplicate" and slots.on_unique.a[m] and root in (None, slots.id(m)):
+            credit = int(slots.credit.a[m])
+            mine, theirs = ch.published[n], int(slots.published.a[m])
+            if (credit and credit in source_keys(value)) or (mine and theirs and mine < theirs - _ORIGINAL_LEAD):
+                self.roots[cluster] = aid
+                self._new_roots.append((cluster, aid))
+                return Decision("unique", cluster, None, None, "original", True, supersedes=slots.id(m))
+        if root is not None and d.status == "duplicate" and root != aid:
+            d.duplicate_of = root
+        return d
+
+    def _similar(self, ch: _Chunk, n: int, prev: list[int]) -> bool:
+        """True when text ``n`` of the chunk is a version of one of the slots ``prev`` (or either is too short to tell)."""
+        cfg = self.cfg
+        a, tau_a = ch.sb.sample(n), int(ch.sb.tau[n])
+        for p in prev:
+            b = self.slots.sample(p)
+            if len(b) == 0:
+                return True  # too short to compare: as before, an update
+            est, shared, _ = containment(a, tau_a, b, int(self.slots.tau.a[p]))
+            if est >= cfg.containment_threshold and shared >= cfg.min_shared_samples:
+                return True
+        return False
+
+    def _feeds(self, prev: list[int], extra: str | None) -> tuple[str, ...]:
+        """The feeds of the slots ``prev`` (and ``extra``), each once, in order."""
+        out: list[str] = []
+        for p in prev:
+            f = self.slots.feed_of(p)
+            if f and f not in out:
+                out.append(f)
+        if extra and extra not in out:
+            out.append(extra)
+        return tuple(out)
+
+    def _own_keys(self, value: dict[str, Any], aid: str, deliv: int, k4: tuple) -> tuple[str, tuple]:
+        """The id a story gets when its declared one is another story's, and its exact keys under it.
+
+        The id of its landing URL; when that is the shared id too, one derived from the
+        shared id and the delivering entry (stable across redeliveries).
+        """
+        landing = value.get("url")
+        url = canonical_url(landing) if isinstance(landing, str) and landing.strip() else None
+        own = article_id(url) if url else None
+        if own is None or own == aid:
+            own = hashlib.sha256(f"{aid}\x00{deliv}".encode("ascii")).hexdigest()[:32]
+        _, _, guid_key, text_key = k4
+        id_key, url_key, _, _ = exact_keys(own, url if "canonical_url" in self._signals else None, None, None)
+        return own, (id_key, url_key, guid_key, text_key)
+
+    def _first_now(self, key: int | None, cutoff: int) -> int:
+        """The earliest eligible slot of an exact key in the index as it is now (chunk materialised)."""
+        if key is None:
+            return _NO_SLOT
+        _, found = self._eligible_hits(self.exact, np.array([key], dtype=np.int64),
+                                       np.array([cutoff], dtype=np.int64), 1)
+        return int(found.min()) if len(found) else _NO_SLOT
+
+    def _prev_now(self, id_key: int, aid: str, cutoff: int) -> list[int]:
+        _, found = self._eligible_hits(self.exact, np.array([id_key], dtype=np.int64),
+                                       np.array([cutoff], dtype=np.int64), 1)
+        return sorted(s for s in found.tolist() if self.slots.id(s) == aid)
 
     def _eligible_hits(self, ix: KeyIndex, keys: np.ndarray, cutoffs: np.ndarray, per: int,
                        present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -406,6 +704,9 @@ class Deduper:
         smaller = np.minimum(len_a, len_b)
         est = np.zeros(npairs, dtype=np.float64)
         np.divide(shared, smaller, out=est, where=smaller > 0)
+        # length check: the shared part must also cover min_cover of the longer sample, or
+        # a short story inside a long text (a digest, a live page) would be its "copy"
+        est[shared < self.cfg.min_cover * np.maximum(len_a, len_b)] = 0.0
         return est, shared
 
     def _local_hits(self, ch: _Chunk, n: int, cutoff: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -455,6 +756,7 @@ class Deduper:
         # ascending slot: on a tie the earliest wins (argmax returns the first maximum)
         j = int(np.argmax(np.where(ok, est, -1.0)))
         best, best_est = int(uniq[j]), float(est[j])
+        self._near_best = best
         slots = self.slots
         return Decision("duplicate", slots.cluster_of(best), slots.id(best), round(min(best_est, 1.0), 4),
                         "near_duplicate", False)
@@ -536,7 +838,9 @@ class Deduper:
             np.array([np.nan if d.similarity is None else d.similarity for d in decisions], dtype=np.float32),
             np.fromiter((d.on_unique for d in decisions), dtype=np.bool_, count=e),
             [None if d.cluster_id == CLUSTER_PREFIX + aid else d.cluster_id for d, aid in zip(decisions, ids)],
-            [d.duplicate_of for d in decisions])
+            [d.supersedes or d.duplicate_of for d in decisions],
+            [ch.deliv[t[0]] for t in todo], [ch.feed_urls[t[0]] for t in todo], [ch.version[t[0]] for t in todo],
+            [ch.published[t[0]] for t in todo], [ch.credit[t[0]] for t in todo])
         kk: list[int] = []
         ks: list[int] = []
         for j, t in enumerate(todo):
@@ -555,7 +859,9 @@ class Deduper:
                 n, aid, ts, d, (_, url_key, guid_key, text_key) = t[:5]
                 self._rows.append((aid, ts, sb.text_hash[n], url_key, guid_key, text_key, int(sb.tau[n]),
                                    raw[4 * o0:4 * o1], a.tobytes(), d.status, d.signal, d.similarity,
-                                   int(d.on_unique), d.cluster_id, d.duplicate_of))
+                                   int(d.on_unique), d.cluster_id, d.supersedes or d.duplicate_of,
+                                   ch.deliv[n] or None, ch.feed_urls[n], ch.version[n] or None,
+                                   ch.published[n] or None, ch.credit[n] or None))
 
     def _housekeeping(self) -> None:
         """Between chunks: persist every ``flush_every`` articles, merge the key indexes when due."""
@@ -579,7 +885,7 @@ class Deduper:
         ts = self._event_time(value)
         self.watermark = max(self.watermark, ts)
         cutoff = self.watermark - self.window
-        sb = self._sign([value.get("text") or ""])
+        sb = self._sign_near([value.get("text") or ""], [(value, aid)])
         canonical = value.get("canonical_url") or value.get("url")
         g = guid_signal(value.get("entry_id"), value.get("feed_url"))
         usable = bool(sb.words[0] >= cfg.min_words)
@@ -593,6 +899,8 @@ class Deduper:
         d = Decision(status, info["cluster_id"], info.get("duplicate_of"), info.get("similarity"),
                      info.get("signal"), status == "unique" or (status == "update" and not info.get("duplicate_of")))
         ch = _Chunk(sb, np.array([usable and sb.off[1] > 0]))
+        ch.deliv[0], ch.feed_urls[0] = delivery_of(value)
+        ch.version[0] = version_of(value, ch.deliv[0])
         if ch.usable[0]:
             self._anchor_lookups(ch, cutoffs)
         self._push(ch, 0, aid, ts, d, (id_key, url_key, guid_key, text_key), None)
@@ -624,9 +932,13 @@ class Deduper:
         died = 0
         if cutoff - self.window // 64 > self.slots.min_ts:
             died = self.slots.evict_before(cutoff)
-        if self.store is not None and (self._rows or died or self.watermark != self._saved_watermark):
+        sources = self.chrome.dump() if self.chrome is not None and self.store is not None else ([], [])
+        if self.store is not None and (self._rows or died or self.watermark != self._saved_watermark
+                                       or sources[0] or sources[1] or self._new_roots):
             # (the runner's commit() after process_batch's own flush finds nothing new)
-            self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None)
+            self.store.save(self._rows, {"watermark": str(self.watermark)}, cutoff if died else None, sources,
+                            self._new_roots)
+            self._new_roots = []
             self._rows = []
             self._saved_watermark = self.watermark
         if died:
@@ -645,13 +957,16 @@ class Deduper:
         assert self.store is not None
         self.watermark = int(self.store.meta("watermark", "0") or 0)
         self._saved_watermark = self.watermark
+        if self.chrome is not None:
+            self.chrome.load(self.store.sources())
+        self.roots.update(self.store.roots())
         rows = self.store.rows(self.watermark - self.window)
         while True:
             part = [r for _, r in zip(range(batch), rows)]
             if not part:
                 break
             (ids, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
-             on_unique, cluster_id, duplicate_of) = zip(*part)
+             on_unique, cluster_id, duplicate_of, delivery, feed_url, version, published, credit) = zip(*part)
             e = len(part)
             samples = [np.frombuffer(s, dtype=np.uint32) for s in sample]
             first = self.slots.add_many(
@@ -662,7 +977,8 @@ class Deduper:
                 np.fromiter((SIGNAL_CODE[s] for s in signal), dtype=np.int8, count=e),
                 np.array([np.nan if x is None else x for x in similarity], dtype=np.float32),
                 np.array(on_unique, dtype=np.bool_),
-                [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of))
+                [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of),
+                list(delivery), list(feed_url), list(version), list(published), list(credit))
             kk: list[int] = []
             ks: list[int] = []
             for j, (aid, u, g, t) in enumerate(zip(ids, url_key, guid_key, text_key)):

@@ -57,7 +57,8 @@ def trim_heap() -> None:
 
 STATUS = ("unique", "duplicate", "update")
 CLUSTER_PREFIX = "c-"
-SIGNALS = (None, "canonical_url", "guid", "text_hash", "near_duplicate", "id")
+# (appended only: the codes live in memory, the store keeps the names)
+SIGNALS = (None, "canonical_url", "guid", "text_hash", "near_duplicate", "id", "same_article", "original")
 STATUS_CODE = {s: i for i, s in enumerate(STATUS)}
 SIGNAL_CODE = {s: i for i, s in enumerate(SIGNALS)}
 
@@ -418,10 +419,30 @@ class Decision:
     similarity: float | None
     signal: str | None
     on_unique: bool  # which topic the article flows on: articles.unique or articles.duplicates
+    # the feeds listing the story so far (signal ``same_article`` only)
+    feeds: tuple[str, ...] | None = None
+    # the id the article is keyed by when it is not the one extract gave it: a second story
+    # under an id another story already holds (a section-page canonical) gets its own
+    article_id: str | None = None
+    shared_id: str | None = None  # ...and the id it shared
+    # an original that arrived after its copy: the copy it replaces as the cluster's unique story
+    supersedes: str | None = None
 
     def as_dict(self) -> dict:
-        return {"status": self.status, "cluster_id": self.cluster_id, "duplicate_of": self.duplicate_of,
-                "similarity": self.similarity, "signal": self.signal}
+        d = {"status": self.status, "cluster_id": self.cluster_id, "duplicate_of": self.duplicate_of,
+             "similarity": self.similarity, "signal": self.signal}
+        if self.feeds is not None:
+            d["feeds"] = list(self.feeds)
+        if self.shared_id is not None:
+            d["shared_id"] = self.shared_id
+        if self.supersedes is not None:
+            d["supersedes"] = self.supersedes
+        return d
+
+
+def unchanged() -> Decision:
+    """The same entry again from a later poll, with the text its story already has: no output."""
+    return Decision("unchanged", "", None, None, None, False)
 
 
 class Slots:
@@ -442,6 +463,19 @@ class Slots:
         self.ids = StrColumn()
         self.cluster = StrColumn()  # None: CLUSTER_PREFIX + the slot's id
         self.dup_of = StrColumn()
+        # who delivered the version: a hash of (feed_url, entry) (0: unknown, rows of an
+        # older store) and the feed, interned (-1: none)
+        self.delivery = Column(np.int64)
+        # which message: a hash of the delivery and the poll that emitted it (0: unknown); a
+        # replay has the same, the same entry polled again another
+        self.version = Column(np.int64)
+        self.feed = Column(np.int32)
+        # originals first: publication time (0: unknown) and the key of the source the text
+        # credits as its original ("originally published by ..."; 0: none)
+        self.published = Column(np.int64)
+        self.credit = Column(np.int64)
+        self.feed_names: list[str] = []
+        self._feed_code: dict[str, int] = {}
         self.live = 0
         self.min_ts = _NO_TS  # the oldest event time among live slots (_NO_TS: none)
 
@@ -451,7 +485,9 @@ class Slots:
     def add_many(self, ids: list[str], ts: np.ndarray, text_hash: np.ndarray, tau: np.ndarray,
                  samples: np.ndarray, lens: np.ndarray, status: np.ndarray, signal: np.ndarray,
                  similarity: np.ndarray, on_unique: np.ndarray, clusters: list[str | None],
-                 dup_of: list[str | None]) -> int:
+                 dup_of: list[str | None], delivery: list[int | None] | None = None,
+                 feeds: list[str | None] | None = None, versions: list[int | None] | None = None,
+                 published: list[int | None] | None = None, credit: list[int | None] | None = None) -> int:
         """Append slots (``samples``: their samples one after the other, ``lens`` long).
 
         ``clusters[j]`` is None when the cluster id is ``"c-"`` + the slot's own id
@@ -481,8 +517,29 @@ class Slots:
         self.ids.extend(ids)
         self.cluster.extend(clusters)
         self.dup_of.extend(dup_of)
+        self.delivery.extend(np.zeros(n, dtype=np.int64) if delivery is None else
+                             np.array([d or 0 for d in delivery], dtype=np.int64))
+        for col, vals in ((self.published, published), (self.credit, credit)):
+            col.extend(np.zeros(n, dtype=np.int64) if vals is None else np.array([v or 0 for v in vals], dtype=np.int64))
+        self.version.extend(np.zeros(n, dtype=np.int64) if versions is None else
+                            np.array([v or 0 for v in versions], dtype=np.int64))
+        self.feed.extend(np.full(n, -1, dtype=np.int32) if feeds is None else
+                         np.array([self._intern(f) for f in feeds], dtype=np.int32))
         self.live += n
         return first
+
+    def _intern(self, feed: str | None) -> int:
+        if not feed:
+            return -1
+        code = self._feed_code.get(feed)
+        if code is None:
+            code = self._feed_code[feed] = len(self.feed_names)
+            self.feed_names.append(feed)
+        return code
+
+    def feed_of(self, slot: int) -> str | None:
+        code = int(self.feed.a[slot])
+        return None if code < 0 else self.feed_names[code]
 
     def id(self, slot: int) -> str:
         return self.ids.get(slot)  # type: ignore[return-value]
@@ -500,9 +557,12 @@ class Slots:
 
     def decision(self, slot: int) -> Decision:
         sim = float(self.similarity.a[slot])
+        signal = SIGNALS[self.signal.a[slot]]
+        if signal == "original":  # (duplicate_of holds the copy it superseded)
+            return Decision(STATUS[self.status.a[slot]], self.cluster_of(slot), None, None, signal,
+                            bool(self.on_unique.a[slot]), supersedes=self.duplicate_of(slot))
         return Decision(STATUS[self.status.a[slot]], self.cluster_of(slot), self.duplicate_of(slot),
-                        None if sim != sim else round(sim, 4), SIGNALS[self.signal.a[slot]],
-                        bool(self.on_unique.a[slot]))
+                        None if sim != sim else round(sim, 4), signal, bool(self.on_unique.a[slot]))
 
     def evict_before(self, cutoff: int) -> int:
         """Mark slots with ts < cutoff dead; returns how many died."""
@@ -538,7 +598,8 @@ class Slots:
         self.samples.replace(self.samples.view[idx])
         self.s_off.replace(new_off)
         for col in (self.ts, self.text_hash, self.tau, self.s_len, self.status, self.signal,
-                    self.similarity, self.on_unique, self.alive):
+                    self.similarity, self.on_unique, self.alive, self.delivery, self.version, self.feed,
+                    self.published, self.credit):
             col.replace(col.view[keep])
         for sc in (self.ids, self.cluster, self.dup_of):
             sc.compact(keep)
@@ -548,7 +609,8 @@ class Slots:
     def nbytes(self) -> int:
         """Bytes of the numeric columns and samples (allocated capacity included)."""
         cols = (self.ts, self.text_hash, self.tau, self.s_off, self.s_len, self.status, self.signal,
-                self.similarity, self.on_unique, self.alive, self.samples)
+                self.similarity, self.on_unique, self.alive, self.samples, self.delivery, self.version, self.feed,
+                self.published, self.credit)
         return sum(c.nbytes() for c in cols)
 
     def string_bytes(self) -> int:

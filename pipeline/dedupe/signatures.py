@@ -273,6 +273,27 @@ def _finish(sh: np.ndarray, tau0: int, min_samples: int, max_samples: int) -> tu
     return sample, tau0
 
 
+def text_hashes(texts: list[str]) -> list[int]:
+    """The text hashes ``sign_batch(texts)`` gives, without shingling or sampling (0 for no words).
+
+    For texts whose sample is taken from another text (dedupe signs a text without its
+    site's repeated lines, but keys its identity by the whole text).
+    """
+    norms = [normalize(t) for t in texts]
+    if not norms:
+        return []
+    lens = np.fromiter((len(b) for b in norms), dtype=np.int64, count=len(norms))
+    boff = np.zeros(len(norms), dtype=np.int64)
+    np.cumsum(lens[:-1] + 1, out=boff[1:])
+    wh, starts = _words(b" ".join(norms))
+    woff = np.empty(len(norms) + 1, dtype=np.int64)
+    woff[:-1] = np.searchsorted(starts, boff)
+    woff[-1] = len(starts)
+    whb = memoryview(wh.tobytes())
+    b2 = _b2_64
+    return [b2(_EMPTY_B2, whb[8 * a:8 * b]) if b > a else 0 for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
+
+
 def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
                max_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
     """(samples one text after the other, their counts, tau, words, text hashes) of ``norms``."""

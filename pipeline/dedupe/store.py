@@ -30,14 +30,24 @@ CREATE TABLE IF NOT EXISTS slots (
     similarity REAL,
     on_unique INTEGER NOT NULL,
     cluster_id TEXT NOT NULL,
-    duplicate_of TEXT
+    duplicate_of TEXT,
+    delivery INTEGER,
+    feed_url TEXT,
+    version INTEGER,
+    published INTEGER,
+    credit INTEGER
 );
 CREATE INDEX IF NOT EXISTS slots_ts ON slots(ts);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (cluster_id TEXT PRIMARY KEY, root TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, used INTEGER NOT NULL, state BLOB NOT NULL);
 """
 
 COLUMNS = ("id", "ts", "text_hash", "url_key", "guid_key", "text_key", "tau", "sample", "anchors", "status",
-           "signal", "similarity", "on_unique", "cluster_id", "duplicate_of")
+           "signal", "similarity", "on_unique", "cluster_id", "duplicate_of", "delivery", "feed_url",
+           "version", "published", "credit")
+# columns added after the first release: a store written before gets them (NULL: unknown)
+_ADDED = {"delivery": "INTEGER", "feed_url": "TEXT", "version": "INTEGER", "published": "INTEGER", "credit": "INTEGER"}
 
 
 class Store:
@@ -50,6 +60,10 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(slots)")}
+        for col, kind in _ADDED.items():
+            if col not in have:
+                self.db.execute(f"ALTER TABLE slots ADD COLUMN {col} {kind}")
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
@@ -60,11 +74,31 @@ class Store:
         yield from self.db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM slots WHERE ts >= ? ORDER BY seq", (min_ts,))
 
-    def save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None) -> None:
-        """Append ``rows``, set ``meta`` and delete rows older than ``evict_before``, atomically."""
+    def roots(self) -> list[tuple[str, str]]:
+        """Clusters whose unique story changed (an original arrived after its copy): (cluster_id, root id)."""
+        return self.db.execute("SELECT cluster_id, root FROM roots").fetchall()
+
+    def sources(self) -> list[tuple[str, int, bytes]]:
+        """The per-source chrome state rows (``ChromeFilter.dump``)."""
+        return self.db.execute("SELECT source, used, state FROM sources").fetchall()
+
+    def save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None,
+             sources: tuple[list[tuple[str, int, bytes]], list[str]] = ([], []),
+             roots: list[tuple[str, str]] | None = None) -> None:
+        """Append ``rows``, set ``meta``, replace the changed ``sources`` (and delete the forgotten
+        ones) and delete rows older than ``evict_before``, atomically."""
         db = self.db
         db.execute("BEGIN")
         try:
+            if roots:
+                db.executemany("INSERT INTO roots (cluster_id, root) VALUES (?, ?) ON CONFLICT(cluster_id) "
+                               "DO UPDATE SET root = excluded.root", roots)
+            changed, dropped = sources
+            if changed:
+                db.executemany("INSERT INTO sources (source, used, state) VALUES (?, ?, ?) ON CONFLICT(source) "
+                               "DO UPDATE SET used = excluded.used, state = excluded.state", changed)
+            if dropped:
+                db.executemany("DELETE FROM sources WHERE source = ?", [(s,) for s in dropped])
             if rows:
                 db.executemany(
                     f"INSERT INTO slots ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)

@@ -9,6 +9,11 @@ Tables
 - ``seen``: per feed, the identity keys of entries already emitted, each with
   a hash of title+content so a changed entry is re-emitted as an update.  Keys
   are 16-byte digests (``entry_key``) to keep 5,000 feeds x their entries small.
+- ``entry_updated``: per feed and entry key, the entry's ``updated`` date (epoch) when
+  last emitted or seen, so an entry whose ``updated`` moves forward is re-emitted.
+- ``listed``: per feed, the keys of the entries its last parsed document listed;
+  when the feed answers 304 or the same bytes, their ``seen`` rows are refreshed
+  (``touch_listed``), so entries still listed never age out of ``seen``.
 - ``imported``: feeds added with ``pipeline feeds import FILE.opml``; they are
   polled alongside ``feeds:`` from the YAML (the YAML wins on the same URL).
 - ``meta``: ``imports_version`` is bumped by every import so a running poller
@@ -57,6 +62,17 @@ CREATE TABLE IF NOT EXISTS seen (
     key BLOB NOT NULL,
     hash INTEGER NOT NULL,
     last_seen REAL NOT NULL,
+    PRIMARY KEY (feed_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entry_updated (
+    feed_id INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (feed_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS listed (
+    feed_id INTEGER NOT NULL,
+    key BLOB NOT NULL,
     PRIMARY KEY (feed_id, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS imported (
@@ -224,6 +240,51 @@ class PollState:
             self.update_feeds(feed_updates)
             self.mark_seen(seen_rows)
 
+    def seen_updated(self, feed_id: int, keys: list[bytes]) -> dict[bytes, float]:
+        """Return ``{key: updated}`` (epoch) of those of ``keys`` whose ``updated`` date was recorded."""
+        out: dict[bytes, float] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                q = f"SELECT key, updated FROM entry_updated WHERE feed_id=? AND key IN ({','.join('?' * len(chunk))})"
+                out.update(self._db.execute(q, [feed_id, *chunk]).fetchall())
+        return out
+
+    def record_updated(self, rows: list[tuple[int, bytes, float]]) -> None:
+        """Record ``(feed_id, key, updated)`` rows; compaction forgets them with their seen key."""
+        if not rows:
+            return
+        with self._lock, self._tx():
+            self._db.executemany(
+                "INSERT INTO entry_updated (feed_id, key, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (feed_id, key) DO UPDATE SET updated=excluded.updated", rows)
+
+    def record_listed(self, listed: dict[int, list[bytes]]) -> None:
+        """Replace the listed entry keys of each feed in ``listed`` (its last parsed document)."""
+        if not listed:
+            return
+        with self._lock, self._tx():
+            for feed_id, keys in listed.items():
+                self._db.execute("DELETE FROM listed WHERE feed_id=?", (feed_id,))
+                self._db.executemany("INSERT OR IGNORE INTO listed (feed_id, key) VALUES (?, ?)",
+                                     [(feed_id, k) for k in keys])
+
+    def touch_listed(self, feed_ids: list[int], now: float, every: float) -> int:
+        """Refresh ``last_seen`` of the ``seen`` keys the feeds still list (older than ``every`` s).
+
+        For feeds whose body did not change (304, identical bytes): their entries are
+        still listed though nothing was parsed.  Returns the number of keys refreshed.
+        """
+        if not feed_ids:
+            return 0
+        n = 0
+        with self._lock, self._tx():
+            for feed_id in feed_ids:
+                n += self._db.execute(
+                    "UPDATE seen SET last_seen=? WHERE feed_id=? AND last_seen<? AND key IN "
+                    "(SELECT key FROM listed WHERE feed_id=?)", (now, feed_id, now - every, feed_id)).rowcount
+        return n
+
     def compact(self, older_than: float) -> int:
         """Forget seen keys not listed by their feed since ``older_than`` (epoch seconds).
 
@@ -238,6 +299,8 @@ class PollState:
                     "(SELECT id FROM feeds WHERE last_success IS NOT NULL AND last_success > ?)",
                     (older_than, older_than))
                 removed = cur.rowcount
+                self._db.execute("DELETE FROM entry_updated WHERE NOT EXISTS (SELECT 1 FROM seen WHERE "
+                                 "seen.feed_id = entry_updated.feed_id AND seen.key = entry_updated.key)")
             self._db.execute("PRAGMA incremental_vacuum")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed

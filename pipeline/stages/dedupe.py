@@ -20,6 +20,7 @@ from pipeline import topics
 from pipeline.dedupe.engine import Deduper
 from pipeline.dedupe.index import Decision
 from pipeline.stages.base import Context, Output, Stage
+from pipeline.urls import canonicalize
 
 
 class DedupeStage(Stage):
@@ -41,12 +42,26 @@ class DedupeStage(Stage):
         return self._outputs(value, self.deduper.decide(value))
 
     def _outputs(self, value: dict[str, Any], d: Decision) -> list[Output]:
+        if d.status == "unchanged":
+            # the same entry re-fetched (an `updated` bump, listed again) with its story's
+            # current text: consumers have it already
+            if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
+                self.ctx.metrics.count("dedupe_decisions", status="unchanged", signal="none")
+            return []
         out = dict(value)
         out["dedupe"] = d.as_dict()
+        if d.article_id is not None:
+            # The story is keyed by another id than extract derived: a slug change keeps its
+            # story's id; a second story behind another's declared canonical gets the id of
+            # its landing URL (dedupe.shared_id keeps the declared one).
+            out["id"] = d.article_id
+            landing = value.get("url")
+            if d.shared_id is not None and isinstance(landing, str) and landing.strip():
+                out["canonical_url"] = canonicalize(landing)
         topic = topics.ARTICLES_UNIQUE if d.on_unique else topics.ARTICLES_DUPLICATES
         if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
             self.ctx.metrics.count("dedupe_decisions", status=d.status, signal=d.signal or "none")
-        return [Output(topic, out, key=value["id"])]
+        return [Output(topic, out, key=out["id"])]
 
     def process_batch(self, values: list[dict[str, Any]]) -> list[list[Output] | BaseException]:
         """As ``process`` for each value; the batch's decisions are on disk before it returns.

@@ -2,8 +2,8 @@
 
 Adds ``language`` and ``language_confidence`` (py3langid), ``entities``
 (spaCy NER, aliases merged; see ``pipeline.enrichment.entities``),
-``countries`` (ISO 3166-1 alpha-2), ``keywords``, ``summary`` (2-3 sentences
-taken from the text), ``word_count``, ``reading_time_minutes``,
+``countries`` (ISO 3166-1 alpha-2), ``keywords``, ``abstract`` (2-3 sentences
+taken from the text; the feed's ``summary`` stays as the entry carried it), ``word_count``, ``reading_time_minutes``,
 ``original_source`` (``{name, domain, evidence}`` or null) and
 ``entities_note`` (why entities are empty, or null).
 
@@ -167,7 +167,9 @@ class EnrichStage(Stage):
             countries=found.countries,
             keywords=kw.keywords(it.text, method=cfg.keywords_method, language=code, top=cfg.keywords_count,
                                  max_ngram=cfg.keywords_max_ngram),
-            summary=summarized,
+            # the extractive summary is ``abstract``: ``summary`` is the feed entry's own
+            # and, like every field a stage receives, passes on unchanged (CONTRACT.md)
+            abstract=summarized,
             word_count=count,
             reading_time_minutes=summary.reading_time_minutes(count, cfg.words_per_minute),
             original_source=sources.detect(it.text, removed),

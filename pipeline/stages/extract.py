@@ -81,11 +81,71 @@ def _is_home(url: str) -> bool:
     return parts.path in ("", "/") and not parts.query
 
 
+# Path segments (and host labels) of pages that stand in front of articles: a declared
+# canonical naming one of them names the wall, not the story.
+_WALL_WORDS = frozenset({
+    "login", "signin", "sign-in", "log-in", "logon", "auth", "oauth", "sso", "consent", "gdpr", "paywall",
+    "subscribe", "subscription", "subscriptions", "register", "registration", "account", "accounts",
+    "myaccount", "interstitial", "captcha", "challenge", "cdn-cgi", "cookie-consent", "privacy-consent",
+    "cookies", "verify", "gate"})
+# Segments of listing pages: a canonical under one names many articles at once.
+_LISTING_WORDS = frozenset({"tag", "tags", "category", "categories", "topic", "topics", "section", "sections",
+                            "author", "authors", "archive", "archives", "search", "page", "feed", "index"})
+# What may follow an article's path in a variant of it (AMP, print, an index file).
+_VARIANT_SEGMENTS = frozenset({"amp", "print", "index.html", "index.htm", "index.php", "full", "comments"})
+
+
+def _segments(url: str) -> list[str]:
+    return [s for s in urlsplit(url).path.lower().split("/") if s]
+
+
+def _article_like(segment: str) -> bool:
+    """A path segment that names one article: a slug of three words or more, or a number of 3+ digits."""
+    stem = segment.rsplit(".", 1)[0] if "." in segment else segment
+    words = [w for w in stem.replace("_", "-").split("-") if w]
+    return len(words) >= 3 or any(sum(ch.isdigit() for ch in w) >= 3 for w in words)
+
+
+def plausible_canonical(declared: str, final_url: str) -> bool:
+    """True when ``declared`` (a page's rel=canonical / og:url) plausibly names the article at ``final_url``.
+
+    False for another site, a home page, a login/consent/subscription wall, or a
+    section/listing page: templates that set one canonical on every article give
+    all the site's stories one id (issue 14), so a declared canonical must look like
+    an article at least as much as the landing URL does.
+    """
+    if not same_site(declared, final_url):
+        return False  # a canonical pointing elsewhere is a syndication or a template bug
+    if _is_home(declared) and not _is_home(final_url):
+        return False
+    d_parts, f_parts = urlsplit(declared), urlsplit(final_url)
+    d_segs, f_segs = _segments(declared), _segments(final_url)
+    host_label = (d_parts.hostname or "").split(".")[0]
+    if host_label in _WALL_WORDS or any(seg.rsplit(".", 1)[0] in _WALL_WORDS for seg in d_segs):
+        return canonicalize(declared) == canonicalize(final_url)
+    if d_parts.query and not f_parts.query:
+        return True  # (?p=123, ?id=...: the query names the article)
+    if d_segs == f_segs:
+        return True
+    f_article = bool(f_segs) and _article_like(f_segs[-1])
+    d_article = bool(d_segs) and _article_like(d_segs[-1])
+    if any(seg in _LISTING_WORDS for seg in d_segs[:-1]) or (d_segs and d_segs[-1] in _LISTING_WORDS) \
+            or (len(d_segs) >= 2 and d_segs[-2] == "page" and d_segs[-1].isdigit()):
+        return d_article and not (d_segs and d_segs[-1] in _LISTING_WORDS)
+    if len(d_segs) < len(f_segs) and f_segs[:len(d_segs)] == d_segs:
+        # an ancestor of the landing path: a section page, unless what follows is only
+        # a variant of the same article (/story/amp -> /story)
+        return all(seg in _VARIANT_SEGMENTS for seg in f_segs[len(d_segs):])
+    if f_article and not d_article and len(d_segs) <= 1 and not d_parts.query:
+        return False  # /news/ for /2024/05/12/council-votes-on-budget
+    return True
+
+
 def choose_canonical(final_url: str, declared: str | None) -> str:
     """Return the canonical form of the article URL: ``declared`` (the page's rel=canonical / og:url)
-    when it is on ``final_url``'s site and not a home page standing in for an article, else
-    ``final_url``; tracking parameters stripped."""
-    if declared and same_site(declared, final_url) and (not _is_home(declared) or _is_home(final_url)):
+    when it plausibly names this article (``plausible_canonical``), else ``final_url``; tracking
+    parameters stripped."""
+    if declared and plausible_canonical(declared, final_url):
         return canonicalize(declared)
     return canonicalize(final_url)
 

@@ -18,7 +18,11 @@ call ``commit``) is dropped at the start of the next round and its feeds polled 
 Entry identity does not trust GUIDs alone: an entry is known when its
 canonical link (tracking parameters stripped) or its GUID without scheme and
 host was seen in this feed before.  A known entry whose title or content
-changed is emitted again with ``is_update: true``.
+changed is emitted again with ``is_update: true``; so is one whose
+``updated``/``dc:modified`` date moved forward or whose link changed under the
+same GUID (a slug edit), within a budget (``poll.update_bumps_per_poll`` /
+``_per_day``): feeds that re-stamp every entry at every poll would otherwise make
+extract re-fetch them all.
 """
 
 from __future__ import annotations
@@ -90,6 +94,11 @@ class _Round:
     seen_rows: list[tuple[int, bytes, int, float]] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     deferred: dict[str, int] = field(default_factory=dict)  # feed URL -> entries left for a later poll
+    # retention: the entry keys each parsed feed lists now, and the feeds whose body did
+    # not change (304, same bytes), whose listed keys are still listed
+    listed: dict[int, list[bytes]] = field(default_factory=dict)
+    still_listed: list[int] = field(default_factory=list)
+    updated_rows: list[tuple[int, bytes, float]] = field(default_factory=list)  # entries' `updated` dates
 
 
 def _schedule_of(spec: FeedSpec) -> tuple:
@@ -119,6 +128,7 @@ class PollStage(Stage):
         self.feeds: dict[str, FeedSpec] = {}
         self.rows: dict[str, FeedRow] = {}
         self._pending: _Round | None = None
+        self._bump_budget: dict[int, tuple[int, int]] = {}  # feed id -> (day, dated/relinked re-emissions)
         self._config_feeds: list[FeedSpec] = [FeedSpec.from_config(f) for f in self.settings.feeds]
         self._config_mtime = self._mtime()
         self._imports_version: str | None = None
@@ -315,6 +325,11 @@ class PollStage(Stage):
         if rnd is None:
             return
         self.state.commit_round(list(rnd.feed_updates.items()), rnd.seen_rows)
+        # Entries still listed must not age out of ``seen`` (seen_retention_days) while the
+        # feed answers 304 or the same bytes: their next change would re-emit them all.
+        self.state.record_listed(rnd.listed)
+        self.state.record_updated(rnd.updated_rows)
+        self.state.touch_listed(rnd.still_listed, self._now(), TOUCH_EVERY)
         by_id = {row.id: row for row in self.rows.values()}
         for feed_id, cols in rnd.feed_updates.items():
             row = by_id.get(feed_id)
@@ -433,8 +448,10 @@ class PollStage(Stage):
                     result += " (unreadable dates, see warning)"
             elif res.kind == "unchanged":
                 result = f"{res.status}: unchanged"
+                rnd.still_listed.append(row.id)
             else:
                 result = "304: not modified"
+                rnd.still_listed.append(row.id)
             if res.kind != "not_modified" or res.headers.get("etag"):
                 upd["etag"] = res.headers.get("etag") or None
             if res.kind != "not_modified" or res.headers.get("last-modified"):
@@ -485,27 +502,39 @@ class PollStage(Stage):
                 keys.append(entry_key("t", f"{e.title or ''}\x00{e.published or ''}\x00{e.summary or ''}"[:2000]))
             keyed.append((e, keys, e.content_hash()))
             all_keys.extend(keys)
+        rnd.listed[row.id] = list(dict.fromkeys(all_keys))
         seen = self.state.seen_hashes(row.id, all_keys)
         first_poll = row.last_success is None and not seen and not self.state.has_seen_any(row.id)
 
+        stamped = self.state.seen_updated(row.id, all_keys) if seen else {}
         emit: list[tuple[ParsedEntry, bool]] = []
+        bumped: list[tuple[ParsedEntry, list[bytes], int]] = []
         done: set[bytes] = set()
         for e, keys, h in keyed:
             if any(k in done for k in keys):
                 continue  # the same entry twice in one document
             done.update(keys)
             known = [seen[k] for k in keys if k in seen]
+            upd = to_epoch(e.updated)
+            if upd:
+                rnd.updated_rows.extend((row.id, k, upd) for k in keys if stamped.get(k) != upd)
             if not known:
                 emit.append((e, False))
                 rows_for = keys
             elif all(old_h != h for old_h, _ in known):
                 emit.append((e, True))
                 rows_for = keys
+            elif self._bumped(e, keys, seen, stamped, upd):
+                # a correction that only says so by its date, or the same GUID under a new
+                # link (a slug edited after publication): an update, within the budget
+                bumped.append((e, keys, h))
+                rows_for = keys
             else:
                 # Unchanged: record keys that are new (e.g. a new GUID for a known link) and
                 # refresh last_seen once a day so compaction keeps entries still listed.
                 rows_for = [k for k in keys if k not in seen or now - seen[k][1] > TOUCH_EVERY]
             rnd.seen_rows.extend((row.id, k, h, now) for k in rows_for)
+        emit.extend((e, True) for e in self._within_budget(row, bumped, now))
 
         if first_poll:
             backfill = spec.backfill if spec.backfill is not None else self.ps.backfill
@@ -544,6 +573,40 @@ class PollStage(Stage):
         rnd.seen_rows[first_row:] = [r for r in rnd.seen_rows[first_row:] if r[1] not in unseen]
         rnd.deferred[spec.url] = len(later)
         return [x for i, x in enumerate(emit) if i in keep]
+
+    @staticmethod
+    def _bumped(e: ParsedEntry, keys: list[bytes], seen: dict[bytes, tuple[int, float]],
+                stamped: dict[bytes, float], upd: float | None) -> bool:
+        """True when a known entry with unchanged title/content says it changed otherwise:
+        its ``updated`` date moved forward, or its link changed under the same GUID."""
+        before = [stamped[k] for k in keys if k in stamped]
+        if upd and before and upd > max(before):
+            return True
+        # keys are [link, guid] when both exist: a new link key next to a known GUID key
+        return bool(e.link and e.guid and len(keys) == 2 and keys[0] not in seen and keys[1] in seen)
+
+    def _within_budget(self, row: FeedRow, bumped: list, now: float) -> list[ParsedEntry]:
+        """The bumped entries to re-emit: none when the feed re-stamps more than
+        ``update_bumps_per_poll`` at once, and at most ``update_bumps_per_day`` a day."""
+        if not bumped:
+            return []
+        ps = self.ps
+        if len(bumped) > ps.update_bumps_per_poll:
+            self.log.info("poll: %s changed the date or link of %d entries at once, not their text: "
+                          "not re-fetched (poll.update_bumps_per_poll %d)", row.url, len(bumped),
+                          ps.update_bumps_per_poll)
+            return []
+        budgets = self._bump_budget
+        day = int(now // 86400)
+        used_day, used = budgets.get(row.id, (day, 0))
+        if used_day != day:
+            used = 0
+        take = max(0, min(len(bumped), ps.update_bumps_per_day - used))
+        budgets[row.id] = (day, used + take)
+        if take < len(bumped):
+            self.log.info("poll: %s: %d dated/relinked entries over today's budget (poll.update_bumps_per_day %d)",
+                          row.url, len(bumped) - take, ps.update_bumps_per_day)
+        return [e for e, _, _ in bumped[:take]]
 
     @staticmethod
     def _value(spec: FeedSpec, row: FeedRow, parsed: ParsedFeed, e: ParsedEntry, is_update: bool,

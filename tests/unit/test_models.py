@@ -47,5 +47,5 @@ def test_each_topic_schema_is_a_superset_of_the_one_before():
     enriched = props[-1]
     for field in ("id", "url", "canonical_url", "feed_url", "source", "title", "authors", "published",
                   "fetched_at", "text", "dedupe", "boilerplate", "language", "language_confidence", "entities",
-                  "keywords", "summary", "word_count", "reading_time_minutes", "schema_version"):
+                  "keywords", "abstract", "word_count", "reading_time_minutes", "schema_version"):
         assert field in enriched, field

@@ -77,7 +77,7 @@ def test_the_article_has_every_enriched_field_and_validates(run):
     EnrichedArticle.model_validate({k: v for k, v in art.items() if k != "input"})
     for field in ("id", "url", "canonical_url", "feed_url", "source", "title", "authors", "published",
                   "fetched_at", "text", "dedupe", "boilerplate", "language", "language_confidence",
-                  "entities", "keywords", "summary", "word_count", "reading_time_minutes"):
+                  "entities", "keywords", "abstract", "word_count", "reading_time_minutes"):
         assert field in art, field
     assert art["url"] == PAGE_URL
     assert art["canonical_url"] == PAGE_URL  # the page's own rel=canonical

@@ -51,9 +51,19 @@ def test_enriches_an_english_article(stage):
     assert v["original_source"]["name"] == "CBS News"
     assert v["entities_note"] is None
     assert v["word_count"] == 88 and v["reading_time_minutes"] == 0.4
-    assert 2 <= v["summary"].count(".") and v["summary"].split(" ")[0] == "SEOUL,"
+    assert 2 <= v["abstract"].count(".") and v["abstract"].split(" ")[0] == "SEOUL,"
     assert v["keywords"] and all(isinstance(k, str) for k in v["keywords"])
     assert v["title"] == "Kim heads to Russia" and v["dedupe"]["status"] == "unique"  # fields kept
+
+
+def test_enrich_adds_an_abstract_and_keeps_every_field_it_received(stage):
+    """The feed's ``summary`` is the entry's; the extractive one is ``abstract`` (issue 14)."""
+    given = value(ARTICLE, summary="Kim Jong Un travels by train.", content="<p>Kim Jong Un travels.</p>")
+    [[out]] = stage.process_batch([given])
+    v = out.value
+    assert v["summary"] == "Kim Jong Un travels by train." and v["content"] == "<p>Kim Jong Un travels.</p>"
+    assert v["abstract"] and v["abstract"] != v["summary"]
+    assert all(v[k] == given[k] for k in given)  # adds fields, removes and rewrites none
 
 
 def test_non_english_gets_no_entities_and_a_note(stage):

@@ -101,6 +101,29 @@ def test_a_canonical_on_another_site_or_the_home_page_is_ignored():
     assert choose_canonical(ARTICLE, None) == ARTICLE
 
 
+@pytest.mark.parametrize("landing, declared, chosen", [
+    # a template's canonical naming the section, a listing or a wall: the landing URL
+    (ARTICLE, f"{SITE}/news/", ARTICLE),
+    (ARTICLE, f"{SITE}/news/2024/", ARTICLE),
+    (f"{SITE}/2024/05/12/council-votes-on-budget", f"{SITE}/news", f"{SITE}/2024/05/12/council-votes-on-budget"),
+    (ARTICLE, f"{SITE}/category/local-news", ARTICLE),
+    (ARTICLE, f"{SITE}/tag/harbour", ARTICLE),
+    (ARTICLE, f"{SITE}/news/page/2", ARTICLE),
+    (ARTICLE, f"{SITE}/login?next=/news", ARTICLE),
+    (ARTICLE, f"{SITE}/account/subscribe", ARTICLE),
+    (ARTICLE, "https://consent.coastalcourier.example/consent-form", ARTICLE),
+    # a canonical naming the article: kept (AMP and print variants, a shorter slug, a query id)
+    (f"{ARTICLE}/amp", ARTICLE, ARTICLE),
+    (f"{SITE}/amp/news/2024/05/harbour-town-tidal-mill", ARTICLE, ARTICLE),
+    (f"{SITE}/2024/05/12/harbour-town-tidal-mill/", f"{SITE}/harbour-town-tidal-mill", f"{SITE}/harbour-town-tidal-mill"),
+    (f"{SITE}/story?id=12345&utm_source=rss", f"{SITE}/news/2024/05/12345", f"{SITE}/news/2024/05/12345"),
+    (f"{SITE}/s/a1b2", f"{SITE}/index.php?p=123", f"{SITE}/index.php?p=123"),
+    (f"{SITE}/news/12345", f"{SITE}/news/12345/harbour-town-tidal-mill", f"{SITE}/news/12345/harbour-town-tidal-mill"),
+])
+def test_a_declared_canonical_is_used_only_when_it_names_the_article(landing, declared, chosen):
+    assert choose_canonical(landing, declared) == chosen
+
+
 def test_meta_refresh_redirector_is_followed_once():
     redirector = f"{SITE}/r/123"
     target = ARTICLE + "?utm_source=feedburner"

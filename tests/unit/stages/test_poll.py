@@ -515,3 +515,102 @@ def test_a_huge_feed_emits_its_newest_entries_per_poll_and_the_rest_later(tmp_pa
         assert row(stage, url).etag == '"v1"'  # validators kept once the feed is drained
     finally:
         stage.close()
+
+
+# --- retention of entries still listed (issue 14) ----------------------------------------------
+
+@pytest.mark.parametrize("etag", ['"v1"', None], ids=["304", "same-bytes"])
+def test_entries_still_listed_do_not_age_out_while_the_feed_is_unchanged(tmp_path, server, clock, etag):
+    """A feed answering 304 (or the same bytes) for longer than seen_retention_days still lists its
+    entries: when it changes, only the new entry comes out, not all the old ones again."""
+    server.routes["/feed"] = Route(body=rss([("a", "A"), ("b", "B")]), etag=etag)
+    url = server.base + "/feed"
+    stage = make_stage(write_config(tmp_path, [url], poll={"seen_retention_days": 7}), clock)
+    try:
+        assert len(stage.poll_source(force_all=True)) == 2
+        stage.commit()
+        for _ in range(6):  # 30 days of unchanged polls, compaction running daily
+            clock.advance(5 * 86400)
+            assert stage.poll_source(force_all=True) == []
+            stage.commit()
+        assert stage.state.counts()["seen"] >= 2
+        server.routes["/feed"] = Route(body=rss([("c", "C"), ("a", "A"), ("b", "B")]), etag='"v2"')
+        clock.advance(3600)
+        assert [v["title"] for v in values(stage.poll_source(force_all=True))] == ["C"]
+        stage.commit()
+        # an entry that fell off the feed still ages out
+        server.routes["/feed"] = Route(body=rss([("c", "C")]), etag='"v3"')
+        stage.poll_source(force_all=True)
+        stage.commit()
+        for _ in range(3):
+            clock.advance(5 * 86400)
+            stage.poll_source(force_all=True)
+            stage.commit()
+        server.routes["/feed"] = Route(body=rss([("c", "C"), ("a", "A")]), etag='"v4"')
+        assert [v["title"] for v in values(stage.poll_source(force_all=True))] == ["A"]
+    finally:
+        stage.close()
+
+
+# --- edits: dates, slugs, and feeds that re-stamp everything (issue 14) ----------------------
+
+def atom(entries: list[tuple[str, str, str, str]]) -> bytes:
+    """An Atom feed of (id, link path, title, updated) entries."""
+    out = ['<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>urn:f</id>'
+           '<updated>2024-05-01T00:00:00Z</updated>']
+    for eid, path, title, updated in entries:
+        out.append(f'<entry><id>{eid}</id><title>{title}</title><link href="http://site.test{path}"/>'
+                   f'<published>2024-04-30T00:00:00Z</published><updated>{updated}</updated>'
+                   f'<summary>About {title}</summary></entry>')
+    out.append("</feed>")
+    return "".join(out).encode()
+
+
+def test_a_later_updated_date_or_a_new_slug_under_the_same_guid_is_an_update(tmp_path, server, clock):
+    t0 = "2024-05-01T00:00:00Z"
+    server.routes["/feed"] = Route(body=atom([("urn:a", "/a", "A", t0), ("urn:b", "/b", "B", t0)]),
+                                   headers={"Content-Type": "application/atom+xml"})
+    url = server.base + "/feed"
+    stage = make_stage(write_config(tmp_path, [url]), clock)
+    try:
+        first = {v["entry_id"]: v for v in values(stage.poll_source(force_all=True))}
+        stage.commit()
+        # a correction that only moves <updated>
+        server.routes["/feed"].body = atom([("urn:a", "/a", "A", "2024-05-01T06:00:00Z"), ("urn:b", "/b", "B", t0)])
+        out = values(stage.poll_source(force_all=True))
+        stage.commit()
+        assert [(v["entry_id"], v["is_update"]) for v in out] == [("urn:a", True)]
+        assert out[0]["id"] == first["urn:a"]["id"] and out[0]["updated"] == "2024-05-01T06:00:00Z"
+        assert stage.poll_source(force_all=True) == []  # once
+        stage.commit()
+        # the slug edited after publication: same GUID, new link
+        server.routes["/feed"].body = atom([("urn:a", "/a", "A", "2024-05-01T06:00:00Z"),
+                                            ("urn:b", "/b-renamed", "B", t0)])
+        out = values(stage.poll_source(force_all=True))
+        stage.commit()
+        assert [(v["entry_id"], v["is_update"], v["url"]) for v in out] == [("urn:b", True, "http://site.test/b-renamed")]
+        assert stage.poll_source(force_all=True) == []
+    finally:
+        stage.close()
+
+
+def test_a_feed_restamping_every_entry_does_not_cause_refetches(tmp_path, server, clock):
+    entries = [(f"urn:{i}", f"/{i}", f"E{i}") for i in range(8)]
+    server.routes["/feed"] = Route(body=atom([(e, p, t, "2024-05-01T00:00:00Z") for e, p, t in entries]))
+    url = server.base + "/feed"
+    stage = make_stage(write_config(tmp_path, [url], poll={"update_bumps_per_poll": 5}), clock)
+    try:
+        assert len(stage.poll_source(force_all=True)) == 8
+        stage.commit()
+        for hour in range(1, 4):  # every poll: every entry's <updated> is "now"
+            clock.advance(3600)
+            server.routes["/feed"].body = atom([(e, p, t, f"2024-05-01T0{hour}:00:00Z") for e, p, t in entries])
+            assert stage.poll_source(force_all=True) == []
+            stage.commit()
+        # a real edit of one entry's text still comes through
+        server.routes["/feed"].body = atom([(e, p, t + (" (corrected)" if e == "urn:3" else ""),
+                                             "2024-05-01T03:00:00Z") for e, p, t in entries])
+        out = values(stage.poll_source(force_all=True))
+        assert [(v["entry_id"], v["is_update"]) for v in out] == [("urn:3", True)]
+    finally:
+        stage.close()

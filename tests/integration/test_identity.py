@@ -1,0 +1,315 @@
+"""Issue 14 end to end: one story reaches ``articles.unique`` / ``articles.enriched`` once, and
+two stories never share an id — through the workers, on the local transport and on Kafka.
+
+A loopback publisher (``identity_site``) lists one article in three RSS category feeds and
+a JSON Feed, and serves three other stories whose template declares the section page
+(``/news/``) as every article's canonical.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from integration.identity_site import Site, at, page, rss, stories
+from integration.workers import read_topic, start_worker, terminate, values, wait_for, write_config
+from pipeline import stages, topics
+from pipeline.models import EnrichedArticle
+from pipeline.urls import article_id, canonicalize
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[2]
+STORIES = stories()
+SHARED = "/news/2024/03/quake-toll-rises-as-rescuers-search"
+SECTION_STORIES = {"kim-train": "/news/2024/03/kim-train-heads-to-russia",
+                   "fed-hold": "/news/2024/03/fed-leaves-rates-unchanged",
+                   "wildfire-ca": "/news/2024/03/wildfire-forces-evacuations"}
+
+
+def publish(site: Site) -> list[dict]:
+    """Serve the scenario; returns the feeds for the config."""
+    title, paras = STORIES["quake-toll"]
+    site.html(SHARED, page(title, paras, canonical=site.url(SHARED)))
+    item = {"title": title, "link": site.url(SHARED), "published": at(0)}
+    for name in ("world", "top", "uk"):
+        site.feed(f"/{name}.xml", rss(f"{name} news", [item]))
+    site.feed("/feed.json", json.dumps({
+        "version": "https://jsonfeed.org/version/1.1", "title": "All news",
+        "items": [{"id": site.url(SHARED), "url": site.url(SHARED), "title": title,
+                   "date_published": at(0).isoformat(), "content_text": title}]}).encode(),
+        ctype="application/feed+json")
+    latest = []
+    for i, (key, path) in enumerate(SECTION_STORIES.items()):
+        t, p = STORIES[key]
+        site.html(path, page(t, p, canonical=site.url("/news/")))  # the template bug
+        latest.append({"title": t, "link": site.url(path), "published": at(10 + i)})
+    site.feed("/latest.xml", rss("latest", latest))
+    return [{"url": site.url(p)} for p in ("/world.xml", "/top.xml", "/uk.xml", "/feed.json", "/latest.xml")]
+
+
+def check(site: Site, unique: list[dict], duplicates: list[dict], enriched: list[dict]) -> None:
+    shared_id = article_id(canonicalize(site.url(SHARED)))
+    section_ids = {article_id(canonicalize(site.url(p))) for p in SECTION_STORIES.values()}
+    # one record per story on articles.unique and articles.enriched: 1 + 3 stories
+    assert Counter(v["id"] for v in unique) == Counter({i: 1 for i in section_ids | {shared_id}})
+    assert sorted(v["id"] for v in enriched) == sorted(v["id"] for v in unique)
+    for v in enriched:
+        EnrichedArticle.model_validate(v)
+    # the other three listings are recorded, with the feeds listing the story
+    same = [v for v in duplicates if v["dedupe"]["signal"] == "same_article"]
+    assert len(same) == 3 and {v["id"] for v in same} == {shared_id}
+    assert all(v["dedupe"]["duplicate_of"] == shared_id for v in same)
+    assert len(max((v["dedupe"]["feeds"] for v in same), key=len)) == 4
+    # the section page named as canonical is not used as anyone's identity
+    by_id = {v["id"]: v for v in unique}
+    for path in SECTION_STORIES.values():
+        assert by_id[article_id(canonicalize(site.url(path)))]["canonical_url"] == canonicalize(site.url(path))
+    assert not [v for v in duplicates if v["dedupe"]["signal"] != "same_article"]
+
+
+def _pipeline(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def _tail(cfg: Path, topic: str) -> list[dict]:
+    out = _pipeline("tail", topic, "--config", str(cfg), "--from-beginning", timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_one_story_once_and_two_stories_apart_on_the_local_transport(tmp_path):
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
+            "state_dir": str(tmp_path / "state"), "feeds": publish(site),
+            "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}), encoding="utf-8")
+        run = _pipeline("run", "--config", str(cfg), "--until-idle")
+        assert run.returncode == 0, run.stderr[-3000:]
+        check(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_DUPLICATES),
+              _tail(cfg, topics.ARTICLES_ENRICHED))
+        # polled again (a restart, the same bodies): nothing new reaches consumers
+        again = _pipeline("run", "--config", str(cfg), "--until-idle")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(_tail(cfg, topics.ARTICLES_UNIQUE)) == 4
+
+
+@pytest.mark.kafka
+def test_one_story_once_and_two_stories_apart_on_kafka(kafka_bootstrap, tmp_path):
+    prefix = f"ident{uuid.uuid4().hex[:8]}."
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        settings = write_config(cfg, {
+            "transport": {"kind": "kafka", "topic_prefix": prefix,
+                          "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
+                                    "group_id_prefix": prefix}},
+            "state_dir": str(tmp_path / "state"), "feeds": publish(site),
+            "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+        log = tmp_path / "workers.log"
+        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
+        try:
+            def settled():
+                n = {t: len(read_topic(settings, t, settle=0.3)) for t in
+                     (topics.FEED_ENTRIES, topics.ARTICLES_EXTRACTED, topics.ARTICLES_UNIQUE,
+                      topics.ARTICLES_DUPLICATES, topics.ARTICLES_ENRICHED)}
+                done = n[topics.FEED_ENTRIES] == 7 and n[topics.ARTICLES_EXTRACTED] == 7 and \
+                    n[topics.ARTICLES_UNIQUE] + n[topics.ARTICLES_DUPLICATES] == 7 and \
+                    n[topics.ARTICLES_ENRICHED] == n[topics.ARTICLES_UNIQUE]
+                return n if done else None
+
+            wait_for(settled, timeout=300, every=2.0, what=f"the chain to drain (log: {log})")
+        finally:
+            codes = {name: terminate(p) for name, p in workers.items()}
+        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+        check(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
+              values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
+              values(read_topic(settings, topics.ARTICLES_ENRICHED)))
+
+
+# --- edits: corrections, slug changes, re-stamped dates (Atom and RSS) -------------------------
+
+EDITS = {  # key -> (feed, guid, path)
+    "quake-toll": ("atom", "urn:story:quake", "/news/2024/03/quake-toll-rises"),
+    "kim-train": ("atom", "urn:story:kim", "/news/2024/03/kim-train-heads-north"),
+    "wildfire-ca": ("atom", "urn:story:wildfire", "/news/2024/03/wildfire-forces-evacuations"),
+    "fed-hold": ("rss", "rss-guid-fed", "/news/2024/03/fed-leaves-rates-unchanged"),
+    "mars-rover": ("rss", "rss-guid-mars", "/news/2024/03/mars-rover-finds-clay"),
+}
+
+
+def publish_edits(site: Site, phase: int) -> list[dict]:
+    """Phase 0: five stories.  Phase 1: quake corrected (Atom <updated> moves, text changes), kim's
+    slug and text edited (Atom, same id), fed corrected (RSS title and text), mars's slug edited
+    (RSS, same guid, same text), wildfire re-stamped (<updated> moves, page unchanged)."""
+    from integration.identity_site import atom
+
+    feeds: dict[str, list[dict]] = {"atom": [], "rss": []}
+    for i, (key, (feed, guid, path)) in enumerate(EDITS.items()):
+        title, paras = STORIES[key]
+        updated = at(i)
+        if phase == 1:
+            if key in ("quake-toll", "kim-train", "fed-hold"):
+                paras = paras[:1] + [paras[1] + " Correction: an earlier version of this story misstated a figure."] \
+                    + paras[2:]
+            if key in ("kim-train", "mars-rover"):
+                path += "-updated"
+            if key == "fed-hold":
+                title += " (corrected)"
+            if feed == "atom":
+                updated = at(60 + i)
+        site.html(path, page(title, paras, canonical=site.url(path)))
+        feeds[feed].append({"title": title, "link": site.url(path), "guid": guid, "published": at(i),
+                            "updated": updated})
+    site.feed("/edits.atom", atom("edits", feeds["atom"]), ctype="application/atom+xml")
+    site.feed("/edits.rss", rss("edits", feeds["rss"]))
+    return [{"url": site.url("/edits.atom")}, {"url": site.url("/edits.rss")}]
+
+
+def check_edits(site: Site, unique: list[dict], duplicates: list[dict], enriched: list[dict]) -> None:
+    originals = {key: article_id(canonicalize(site.url(path))) for key, (_, _, path) in EDITS.items()}
+    by_id: dict[str, list[dict]] = {}
+    for v in unique:
+        by_id.setdefault(v["id"], []).append(v)
+    # every edit arrives once, under its story's original id; the re-stamped page does not
+    assert set(by_id) == set(originals.values())
+    assert {k: [v["dedupe"]["status"] for v in by_id[i]] for k, i in originals.items()} == {
+        "quake-toll": ["unique", "update"], "kim-train": ["unique", "update"], "wildfire-ca": ["unique"],
+        "fed-hold": ["unique", "update"], "mars-rover": ["unique", "update"]}
+    assert not duplicates  # no story is a duplicate of itself
+    # what an upserting consumer of articles.enriched keeps: the latest version of each story
+    latest = {v["id"]: v for v in enriched}
+    assert len(enriched) == len(unique) and set(latest) == set(originals.values())
+    for key in ("quake-toll", "kim-train", "fed-hold"):
+        assert "Correction: an earlier version" in latest[originals[key]]["text"]
+    assert latest[originals["mars-rover"]]["url"].endswith("-updated")
+    assert latest[originals["kim-train"]]["canonical_url"].endswith("-updated")
+    assert latest[originals["fed-hold"]]["title"].endswith("(corrected)")
+
+
+def test_edits_reach_consumers_once_on_the_local_transport(tmp_path):
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        doc = {"transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
+               "state_dir": str(tmp_path / "state"), "feeds": publish_edits(site, 0),
+               "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}
+        cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        for phase in (0, 1):
+            publish_edits(site, phase)
+            run = _pipeline("run", "--config", str(cfg), "--until-idle")
+            assert run.returncode == 0, run.stderr[-3000:]
+        check_edits(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_DUPLICATES),
+                    _tail(cfg, topics.ARTICLES_ENRICHED))
+
+
+@pytest.mark.kafka
+def test_edits_reach_consumers_once_on_kafka(kafka_bootstrap, tmp_path):
+    prefix = f"edits{uuid.uuid4().hex[:8]}."
+    with Site() as site:
+        cfg = tmp_path / "pipeline.yaml"
+        feeds = [dict(f, interval=2, interval_min=1) for f in publish_edits(site, 0)]  # polled every 2 s
+        settings = write_config(cfg, {
+            "transport": {"kind": "kafka", "topic_prefix": prefix,
+                          "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
+                                    "group_id_prefix": prefix}},
+            "state_dir": str(tmp_path / "state"), "feeds": feeds,
+            "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+        log = tmp_path / "workers.log"
+        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
+        try:
+            def enriched(n):
+                return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
+
+            wait_for(enriched(5), timeout=300, every=2.0, what=f"five stories enriched (log: {log})")
+            publish_edits(site, 1)
+            wait_for(enriched(9), timeout=300, every=2.0, what=f"four edits enriched (log: {log})")
+            import time
+            time.sleep(8)  # more polls of unchanged feeds: nothing more may come
+        finally:
+            codes = {name: terminate(p) for name, p in workers.items()}
+        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+        check_edits(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
+                    values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
+                    values(read_topic(settings, topics.ARTICLES_ENRICHED)))
+
+
+# --- originals first -------------------------------------------------------------------------------
+
+COPY, ORIGINAL = "/metro/2024/03/council-approves-stadium-copy", "/wire/2024/03/council-approves-stadium"
+
+
+def publish_copy_and_original(site: Site) -> tuple[dict, dict]:
+    """The copy (crediting the wire in its footer) and the original, each in its own feed."""
+    title, paras = STORIES["council-stadium"]
+    site.html(COPY, page(title, paras + ["This story was originally published by Example Wire."],
+                         canonical=site.url(COPY), site_name="Metro Copy"))
+    site.html(ORIGINAL, page(title, paras, canonical=site.url(ORIGINAL), site_name="Example Wire"))
+    site.feed("/metro.xml", rss("metro", [{"title": title, "link": site.url(COPY), "published": at(5)}]))
+    site.feed("/wire.xml", rss("wire", [{"title": title, "link": site.url(ORIGINAL), "published": at(0)}]))
+    return {"url": site.url("/metro.xml")}, {"url": site.url("/wire.xml")}
+
+
+def check_original(site: Site, unique: list[dict], enriched: list[dict]) -> None:
+    copy_id, orig_id = (article_id(canonicalize(site.url(p))) for p in (COPY, ORIGINAL))
+    by_id = {v["id"]: v for v in unique}
+    assert set(by_id) == {copy_id, orig_id} and len(unique) == 2
+    assert by_id[copy_id]["dedupe"]["status"] == "unique"  # it was first: consumers got it
+    d = by_id[orig_id]["dedupe"]
+    assert (d["status"], d["signal"], d["supersedes"], d["cluster_id"]) == (
+        "unique", "original", copy_id, by_id[copy_id]["dedupe"]["cluster_id"])
+    assert {v["id"] for v in enriched} == {copy_id, orig_id}
+    assert [v for v in enriched if v["id"] == orig_id][0]["dedupe"]["supersedes"] == copy_id
+
+
+def test_an_original_after_its_copy_reaches_consumers_on_the_local_transport(tmp_path):
+    with Site() as site:
+        copy_feed, wire_feed = publish_copy_and_original(site)
+        cfg = tmp_path / "pipeline.yaml"
+        doc = {"transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
+               "state_dir": str(tmp_path / "state"), "feeds": [copy_feed],
+               "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}
+        for feeds in ([copy_feed], [copy_feed, wire_feed]):  # the wire's feed is slower
+            doc["feeds"] = feeds
+            cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+            run = _pipeline("run", "--config", str(cfg), "--until-idle")
+            assert run.returncode == 0, run.stderr[-3000:]
+        check_original(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_ENRICHED))
+
+
+@pytest.mark.kafka
+def test_an_original_after_its_copy_reaches_consumers_on_kafka(kafka_bootstrap, tmp_path):
+    prefix = f"orig{uuid.uuid4().hex[:8]}."
+    with Site() as site:
+        # polled every 2 s: the poller wakes up often enough to see the new feed list
+        copy_feed, wire_feed = (dict(f, interval=2, interval_min=1) for f in publish_copy_and_original(site))
+        cfg = tmp_path / "pipeline.yaml"
+        doc = {"transport": {"kind": "kafka", "topic_prefix": prefix,
+                             "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
+                                       "group_id_prefix": prefix}},
+               "state_dir": str(tmp_path / "state"), "feeds": [copy_feed],
+               "fetch": {"allow_private_addresses": True},
+               "runner": {"poll_timeout": 0.2}, "poll": {"reload_check_seconds": 0.5}}
+        settings = write_config(cfg, doc)
+        log = tmp_path / "workers.log"
+        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
+        try:
+            def enriched(n):
+                return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
+
+            wait_for(enriched(1), timeout=300, every=2.0, what=f"the copy enriched (log: {log})")
+            doc["feeds"] = [copy_feed, wire_feed]  # the poller picks up the new feed list
+            write_config(cfg, doc)
+            wait_for(enriched(2), timeout=300, every=2.0, what=f"the original enriched (log: {log})")
+        finally:
+            codes = {name: terminate(p) for name, p in workers.items()}
+        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+        check_original(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
+                       values(read_topic(settings, topics.ARTICLES_ENRICHED)))
