@@ -33,7 +33,7 @@ import unicodedata
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -70,7 +70,7 @@ def day(value: str | None) -> str | None:
 def serve(pages: dict[str, bytes]) -> tuple[ThreadingHTTPServer, int]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
-            body = pages.get(self.path)
+            body = pages.get(unquote(self.path))  # clients may re-encode %d8 as %D8
             if body is None:
                 self.send_error(404)
                 return
@@ -110,7 +110,10 @@ def run_pipeline(urls: dict[str, str]) -> dict[str, dict]:
     try:
         for key, url in urls.items():
             r = inspector.inspect(url)
-            out[key] = {"date": r.get("published"), "title": r.get("title"), "authors": r.get("authors") or [],
+            # The day as the page states it (its own UTC offset) when the page's date won; the
+            # byline a reader is shown: the people, else the organisation credited.
+            out[key] = {"date": r.get("published_local") or r.get("published"), "title": r.get("title"),
+                        "authors": r.get("authors") or r.get("credit") or [],
                         "error": r.get("error"), "source": r.get("published_source"),
                         "page_type": r.get("page_type")}
     finally:
@@ -176,7 +179,7 @@ def main() -> int:
         truth = {k: v for k, v in truth.items() if k.startswith(args.only + "-")}
     raw = {k: gzip.decompress((args.data_dir / "html" / f"{k}.html.gz").read_bytes()) for k in truth}
     paths = {k: served_path(k, v) for k, v in truth.items()}
-    server, port = serve({paths[k]: raw[k] for k in truth})
+    server, port = serve({unquote(paths[k]): raw[k] for k in truth})
     urls = {k: f"http://127.0.0.1:{port}{paths[k]}" for k in truth}
     wanted = args.systems.split(",")
     runners = {"pipeline": lambda: run_pipeline(urls), "trafilatura": lambda: run_trafilatura(raw, urls),

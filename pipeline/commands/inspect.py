@@ -155,7 +155,10 @@ class Inspector:
         except FetchError as exc:
             return {"input": raw, "error": str(exc) or type(exc).__name__, "error_class": type(exc).__name__}
         except PipelineError as exc:
-            return {"input": raw, "error": str(exc) or type(exc).__name__, "error_class": type(exc).__name__}
+            # What the page's markup said (date, title, byline, verdict) survives a rejected body.
+            known = getattr(exc, "metadata", None) or {}
+            return {"input": raw, **known, "error": str(exc) or type(exc).__name__,
+                    "error_class": type(exc).__name__}
         except Exception as exc:  # noqa: BLE001 - a stage bug on one input must not hide the others
             log.debug("inspect: %s failed", raw, exc_info=True)
             return {"input": raw, "error": f"inspect: unexpected {type(exc).__name__}: {exc}",

@@ -31,8 +31,8 @@ class ExtractSettings(Section):
                     "category/tag links and licences (~20 ms a page more). Off: meta tags, OpenGraph, JSON-LD, "
                     "<title>/<h1> and htmldate on the markup; the feed's authors fill in.")
     extensive_date_search: bool = Field(
-        False, description="Let htmldate search the page text for dates when the markup has none (slower); "
-                           "the entry's own date is preferred anyway.")
+        True, description="When neither the markup (JSON-LD, meta tags, <time>) nor the URL gives a date, let "
+                          "htmldate search the page text for one (a few ms on those pages only).")
 
     # --- limits against hostile or pathological pages ---------------------------------
     max_html_bytes: int = Field(
