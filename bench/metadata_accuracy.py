@@ -92,7 +92,7 @@ def served_path(key: str, meta: dict) -> str:
     """The original URL's host and path (and query) for d-* pages; a made-up path for r-*."""
     url = meta.get("url")
     if not url:
-        return f"/readability/{key[2:]}/"
+        return f"/readability/{key[2:]}/source.html"  # its file name in the Readability test suite
     parts = urlsplit(url)
     path = "/" + quote(parts.hostname or "site", safe="") + quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
     return path + (f"?{parts.query}" if parts.query else "")

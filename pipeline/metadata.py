@@ -340,7 +340,7 @@ def read_dates(tree: HtmlElement, url: str | None, meta: dict[str, list[str]], l
         st, source = found[0]
         # JSON-LD and the meta tags disagreeing by hours (not days): one of them is a later
         # edit or a local time mislabelled as UTC; the earlier is the original publication.
-        if len(found) == 2 and timedelta(hours=1) < st.when - found[1][0].when <= timedelta(days=3):
+        if len(found) == 2 and timedelta(hours=1) < st.when - found[1][0].when < timedelta(days=1):
             st, source = found[1]
         return _local_day_from_url(st, url_stamp), source, modified
     if _usable(url_stamp, now):
@@ -425,7 +425,8 @@ _ORG_WORDS = re.compile(r"\b(news|press|associated|agency|agence|reuters|afp|ap|
 _GENERIC = {"username", "admin", "administrator", "author", "authors", "guest", "anonymous", "unknown", "editor",
             "editors", "staff", "webmaster", "user", "root", "none", "null", "undefined", "by", "作者", "匿名",
             "redaction", "rédaction", "redaktion", "team", "contributor", "contributors", "moderator"}
-_SPLIT = re.compile(r"\s*(?:;|,|\||/|&|\+|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|\bog\b|\ben\b|\bavec\b|\bwith\b|"
+_SPLIT = re.compile(r"\s*(?:\b(?:edited|reported|additional reporting|reporting|photos?|photographs|"
+                    r"illustrations?|graphics|video)\s+by\b|;|,|\||/|&|\+|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|\bog\b|\ben\b|\bavec\b|\bwith\b|"
                     r"\bcon\b|、|，|・|\n)\s*", re.I)
 
 
@@ -682,7 +683,7 @@ def read_title(tree: HtmlElement, meta: dict[str, list[str]], ld_articles: list[
     raw = _text(title_el.text_content()) if title_el is not None else ""
     title = reconcile_title(raw, h1s, site_names)
     if title:
-        return title, "title" if raw and title in raw else "h1"
+        return title, "h1" if title in h1s and title != raw else "title"
     return None, None
 
 

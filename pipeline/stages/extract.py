@@ -187,7 +187,8 @@ class ExtractStage(Stage):
                 # A consent wall, bot check, soft 404 or listing is never the story, however long.
                 page_problem = f"is a {page.page_type} ({page.page_type_signal})"
             elif self._page_thin(page):
-                page_problem = f"too thin ({words} words" + (f"; {page.truncated})" if page.truncated else ")")
+                kind = f"is a {PAYWALL} ({page.page_type_signal}; " if page.page_type == PAYWALL else "too thin ("
+                page_problem = f"{kind}{words} words" + (f"; {page.truncated})" if page.truncated else ")")
 
         feed_text, feed_blocks = ("", [])
         paywalled = page is not None and (page.paywalled or page.page_type == PAYWALL)
