@@ -486,13 +486,24 @@ def _add_name(names: list[str], name: str) -> None:
     names.append(name)
 
 
+_PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "bin", "al", "el",
+              "ibn", "y", "dos", "das", "ter", "zu", "af", "av"}
+
+
 def _person_ok(name: str) -> bool:
     """A person's name as bylines write it: one token only for non-Latin scripts ("个人" is not
     one, but a Japanese or Chinese name is one token), no more than five words."""
     words = name.split()
     if len(words) == 1:
         return not words[0].isascii() and len(words[0]) >= 2 and _key(name) not in _GENERIC
-    return len(words) <= 5
+    if len(words) > 5 or all(len(w.strip(".")) < 2 for w in words):
+        return False  # "J J": avatar initials, not a byline
+    # In scripts with case, a name's words are capitalised but for particles (van, de, al...).
+    cased = [w for w in words if w[:1].isalpha() and w[:1].lower() != w[:1].upper()]
+    if not cased:
+        return True
+    upper = sum(w[:1].isupper() or w.lower() in _PARTICLES for w in cased)
+    return cased[0][:1].isupper() and upper * 2 > len(cased)
 
 
 def _ld_authors(articles: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
