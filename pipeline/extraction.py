@@ -553,8 +553,8 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
     result.paywalled = is_paywalled(tree)
     result.refresh_url = refresh_target(tree, url)
     try:
-        # Before trafilatura, which prunes the tree it is given; and so that a page whose body is
-        # thin still carries its date, byline and title to the caller.
+        # Read whatever the body turns out to be: a page whose body is thin or not an article
+        # still carries its date, byline, title and verdict to the caller.
         page_meta = read_metadata(tree, url, extensive_dates=settings.extensive_date_search, html=text)
     except RecursionError:
         raise PageTooComplex("extract: page too deeply nested for the metadata reader") from None

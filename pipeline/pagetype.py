@@ -24,7 +24,7 @@ article.  Measured on tests/data/pages/types (bench/page_types.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
@@ -113,21 +113,6 @@ def _head_text(tree: HtmlElement) -> tuple[str, str]:
     return title, " ".join((h1.text_content() if h1 is not None else "").split())
 
 
-def _markup(tree: HtmlElement, limit: int = 400) -> str:
-    """Class, id, src, action and name attributes of the page, as one string to search."""
-    parts = []
-    for i, el in enumerate(tree.iter()):
-        if i > 20_000:
-            break
-        if not isinstance(el.tag, str):
-            continue
-        for attr in ("class", "id", "src", "action", "data-sitekey", "name"):
-            v = el.get(attr)
-            if v:
-                parts.append(v[:limit])
-    return " ".join(parts)
-
-
 def _visible_text(tree: HtmlElement) -> str:
     body = tree.find(".//body")
     if body is None:
@@ -158,24 +143,42 @@ def _link_share(tree: HtmlElement, visible: str) -> tuple[float, int]:
     return (linked / total if total else 0.0), stories
 
 
-@dataclass
 class PageFeatures:
-    """What the classifier reads from the page's tree, taken before the extractor prunes it."""
+    """What the classifier reads from the page's tree.  The costly parts (visible text, link
+    share, attributes) are computed on first use: most articles never need them."""
 
-    title: str
-    h1: str
-    markup: str  # class/id/src/action attributes
-    visible: str  # the body's visible text
-    link_share: float  # share of visible words inside links
-    story_links: int  # anchors with four words or more
+    def __init__(self, tree: HtmlElement):
+        self.tree = tree
+        self.title, self.h1 = _head_text(tree)
+
+    @cached_property
+    def markup(self) -> str:
+        """The class, id, src, action, name and data-sitekey attributes, as one string to search."""
+        values = self.tree.xpath("//@class|//@id|//@src|//@action|//@name|//@data-sitekey", smart_strings=False)
+        return " ".join(v[:400] for v in values[:20_000])
+
+    @cached_property
+    def visible(self) -> str:
+        return _visible_text(self.tree)
+
+    @cached_property
+    def _links(self) -> tuple[float, int]:
+        return _link_share(self.tree, self.visible)
+
+    @property
+    def link_share(self) -> float:
+        """Share of the body's visible words inside links."""
+        return self._links[0]
+
+    @property
+    def story_links(self) -> int:
+        """Anchors with four words or more of text."""
+        return self._links[1]
 
 
 def page_features(tree: HtmlElement) -> PageFeatures:
-    """Return the features ``classify_page`` needs from ``tree`` (call before trafilatura runs)."""
-    title, h1 = _head_text(tree)
-    visible = _visible_text(tree)
-    share, stories = _link_share(tree, visible)
-    return PageFeatures(title, h1, _markup(tree), visible, share, stories)
+    """Return the (lazily computed) features ``classify_page`` reads from ``tree``."""
+    return PageFeatures(tree)
 
 
 def classify_page(page: HtmlElement | PageFeatures, url: str | None, text: str, *,
@@ -189,7 +192,7 @@ def classify_page(page: HtmlElement | PageFeatures, url: str | None, text: str, 
     """
     f = page if isinstance(page, PageFeatures) else page_features(page)
     words = _words(text)
-    title, h1, markup, visible = f.title, f.h1, f.markup, f.visible
+    title, h1 = f.title, f.h1
     short = words < SHORT_WORDS
     path = urlsplit(url).path if url else ""
 
@@ -197,11 +200,11 @@ def classify_page(page: HtmlElement | PageFeatures, url: str | None, text: str, 
     if short:
         if _CHALLENGE_TITLE.search(title):
             return CHALLENGE, f"title {title[:60]!r} on a {words}-word page"
-        if _words(visible) < 400:
-            m = _CHALLENGE_MARKUP.search(markup)
+        if _words(f.visible) < 400:
+            m = _CHALLENGE_MARKUP.search(f.markup)
             if m:
                 return CHALLENGE, f"challenge markup {m.group(0)!r} on a {words}-word page"
-            m = _CHALLENGE_TEXT.search(visible)
+            m = _CHALLENGE_TEXT.search(f.visible)
             if m:
                 return CHALLENGE, f"text {m.group(0)!r} on a {words}-word page"
 
@@ -210,8 +213,8 @@ def classify_page(page: HtmlElement | PageFeatures, url: str | None, text: str, 
         host = (urlsplit(url).hostname or "") if url else ""
         if url and _CONSENT_URL.search(host + path + "?" + (urlsplit(url).query or "")):
             return CONSENT, f"consent URL {host}{path[:40]}"
-        hits = {m.group(0).lower() for m in _CONSENT_TEXT.finditer(visible[:20_000])}
-        if len(hits) >= 3 or (hits and _CONSENT_MARKUP.search(markup) and _words(visible) < 400):
+        hits = {m.group(0).lower() for m in _CONSENT_TEXT.finditer(f.visible[:20_000])}
+        if len(hits) >= 3 or (hits and _CONSENT_MARKUP.search(f.markup) and _words(f.visible) < 400):
             return CONSENT, f"consent text {sorted(hits)[:3]} on a {words}-word page"
 
     # --- soft 404 -------------------------------------------------------------------------------
@@ -228,8 +231,8 @@ def classify_page(page: HtmlElement | PageFeatures, url: str | None, text: str, 
     if words < 2 * SHORT_WORDS:
         if paywalled:
             return PAYWALL, f"isAccessibleForFree=false, {words}-word body"
-        m = _PAYWALL_TEXT.search(visible[:30_000])
-        if m and short and _PAYWALL_MARKUP.search(markup):
+        m = _PAYWALL_TEXT.search(f.visible[:30_000]) if short else None
+        if m and _PAYWALL_MARKUP.search(f.markup):
             return PAYWALL, f"text {m.group(0)!r}, {words}-word body"
 
     # --- live blog (a story: kept as content) ---------------------------------------------------
