@@ -585,6 +585,7 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
         log.debug("trafilatura failed on %s", url, exc_info=True)
         raise ExtractionError(f"extract: extractor failed on the page ({type(exc).__name__}: {exc})") from None
 
+    other_title = _clean(meta.title) if meta is not None else None
     if meta is not None:
         if not result.title:
             result.title, result.title_source = _clean(meta.title) or None, "trafilatura"
@@ -595,6 +596,10 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
         result.og_type = meta.pagetype
     if settings.drop_title_heading:
         blocks = drop_title_headings(blocks, result.title)
+        if other_title and other_title != result.title:
+            # the headline and the <title>/og:title may differ ("Vision Pro hands-on" / "Vision Pro
+            # is..."); a leading heading repeating either is the title, not body text
+            blocks = drop_title_headings(blocks, other_title)
     result.blocks = blocks
     result.text = blocks_text(blocks)
     result.page_type, result.page_type_signal = classify_page(
