@@ -505,30 +505,6 @@ def _trafilatura(tree: HtmlElement, url: str | None, settings: "ExtractSettings"
     )
 
 
-def _light_metadata(tree: HtmlElement, url: str | None, settings: "ExtractSettings"):
-    """trafilatura's metadata from the markup only: meta tags, OpenGraph, JSON-LD, <title>/<h1>
-    (the date, title and byline are read by ``pipeline.metadata``).  Skips ``extract_metadata``'s scans of the body for bylines, category
-    links and licences, which cost ~20 ms a page (as much as extraction itself; bench/extract_speed.py).
-    The feed entry's authors and tags stand in when the markup has none."""
-    from trafilatura.metadata import examine_meta, examine_title_element, extract_meta_json
-
-    doc = examine_meta(tree)
-    if doc.author and " " not in doc.author:
-        doc.author = None  # a single token is a handle or a site name, not a person (as trafilatura does)
-    try:
-        doc = extract_meta_json(tree, doc)
-    except Exception:  # noqa: BLE001 - broken JSON-LD is common; the meta tags still count
-        log.debug("JSON-LD metadata failed on %s", url, exc_info=True)
-    if not doc.title:
-        h1 = tree.findall(".//h1")
-        if len(h1) == 1 and _clean(h1[0].text_content()):
-            doc.title = _clean(h1[0].text_content())
-        else:
-            full, first, second = examine_title_element(tree)
-            doc.title = next((t for t in (first, second) if t and "." not in t), None) or full or None
-    return doc
-
-
 def extract_html(html: bytes | str, url: str | None = None, *, settings: "ExtractSettings | None" = None,
                  encoding: str | None = None) -> PageExtraction:
     """Extract the article of one page from its bytes (or text).
@@ -564,10 +540,10 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
     result.published_source, result.modified = page_meta.published_source, page_meta.modified
     features = page_features(tree)
     try:
-        meta = None if settings.full_metadata else _light_metadata(tree, url, settings)
+        # Without full_metadata, pipeline.metadata has read what trafilatura's metadata pass would
+        # (title, byline, date, site name, image, description, tags) from the same markup.
         doc = _trafilatura(tree, url, settings, settings.focus, with_metadata=settings.full_metadata)
-        if meta is None:
-            meta = doc
+        meta = doc if settings.full_metadata else None
         body = doc.body if doc is not None else None
         blocks = body_blocks(body)
         if settings.recheck_below_chars and settings.focus != "balanced" \
@@ -585,8 +561,14 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
         log.debug("trafilatura failed on %s", url, exc_info=True)
         raise ExtractionError(f"extract: extractor failed on the page ({type(exc).__name__}: {exc})") from None
 
-    other_title = _clean(meta.title) if meta is not None else None
-    if meta is not None:
+    other_titles = [_clean(meta.title)] if meta is not None and meta.title else page_meta.other_titles
+    if meta is None:
+        result.sitename = (page_meta.sitename or "").lstrip("@") or None
+        result.image = _http_url(page_meta.image, url)
+        result.description = _clean(page_meta.description) or None
+        result.tags = page_meta.tags
+        result.og_type = page_meta.og_type
+    else:
         if not result.title:
             result.title, result.title_source = _clean(meta.title) or None, "trafilatura"
         result.sitename = (_clean(meta.sitename) or "").lstrip("@") or None
@@ -596,10 +578,11 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
         result.og_type = meta.pagetype
     if settings.drop_title_heading:
         blocks = drop_title_headings(blocks, result.title)
-        if other_title and other_title != result.title:
+        for other in other_titles:
             # the headline and the <title>/og:title may differ ("Vision Pro hands-on" / "Vision Pro
-            # is..."); a leading heading repeating either is the title, not body text
-            blocks = drop_title_headings(blocks, other_title)
+            # is..."); a leading heading repeating any of them is the title, not body text
+            if other != result.title:
+                blocks = drop_title_headings(blocks, other)
     result.blocks = blocks
     result.text = blocks_text(blocks)
     result.page_type, result.page_type_signal = classify_page(

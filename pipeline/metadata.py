@@ -64,6 +64,11 @@ class PageMetadata:
     published_source: str | None = None
     modified: str | None = None
     sitename: str | None = None
+    image: str | None = None  # og:image / twitter:image / JSON-LD image, as written (maybe relative)
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)  # sections and keywords the page declares
+    og_type: str | None = None
+    other_titles: list[str] = field(default_factory=list)  # og:title, twitter:title, <title> as written
     ld_types: list[str] = field(default_factory=list)  # JSON-LD @type values seen (for the page verdict)
 
 
@@ -81,9 +86,9 @@ def meta_values(tree: HtmlElement) -> dict[str, list[str]]:
     """Return ``{key: [content, ...]}`` of the page's ``<meta>`` tags, keys lower-cased from the
     ``property``, ``name`` or ``itemprop`` attribute, in document order."""
     out: dict[str, list[str]] = {}
-    for meta in tree.iter("meta"):
+    for meta in tree.xpath("//meta[@content]"):
         content = meta.get("content")
-        if content is None or not content.strip():
+        if not content.strip():
             continue
         for attr in ("property", "name", "itemprop"):
             # One tag may serve several keys: property="og:description twitter:description".
@@ -116,7 +121,7 @@ def json_ld(tree: HtmlElement) -> list[dict[str, Any]]:
             if isinstance(main, dict) and main.get("@type"):
                 visit(main, depth + 1)
 
-    for script in tree.iter("script"):
+    for script in tree.xpath("//script[@type]"):
         if "ld+json" not in _attr_lower(script, "type") or not script.text:
             continue
         # Wrappers pages put around the JSON: HTML comments, CDATA sections (XHTML habits).
@@ -713,6 +718,41 @@ def read_title(tree: HtmlElement, meta: dict[str, list[str]], ld_articles: list[
 
 # --- all of it ----------------------------------------------------------------------------------
 
+def _first(meta: dict[str, list[str]], *keys: str) -> str | None:
+    for key in keys:
+        for v in meta.get(key, []):
+            if _text(v):
+                return _text(v)
+    return None
+
+
+def _describe(md: PageMetadata, meta: dict[str, list[str]], arts: list[dict[str, Any]]) -> None:
+    """Image, description, tags and og:type from the meta tags and the article's JSON-LD (what
+    trafilatura's ``examine_meta`` gave, without reading the page a second time)."""
+    md.image = _first(meta, "og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src")
+    md.description = _first(meta, "og:description", "description", "twitter:description", "dc.description",
+                            "dc:description")
+    md.og_type = _first(meta, "og:type")
+    tags: list[str] = []
+    values = [*meta.get("article:section", []), *meta.get("article:tag", []), *meta.get("news_keywords", []),
+              *meta.get("keywords", [])]
+    for obj in arts[:1]:
+        if md.image is None:
+            img = obj.get("image")
+            img = img[0] if isinstance(img, list) and img else img
+            img = img.get("url") if isinstance(img, dict) else img
+            md.image = img if isinstance(img, str) else None
+        for key in ("articleSection", "keywords"):
+            v = obj.get(key)
+            values += [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+    for value in values:
+        for part in value.split(","):
+            part = _text(part)
+            if part and len(part) <= 60 and part.casefold() not in (t.casefold() for t in tags):
+                tags.append(part)
+    md.tags = tags[:30]
+
+
 def read_metadata(tree: HtmlElement, url: str | None, *, sitename: str | None = None,
                   now: datetime | None = None, extensive_dates: bool = True, html: str | None = None) -> PageMetadata:
     """Return the page's publication time, authors, credited organisations and headline.
@@ -732,7 +772,8 @@ def read_metadata(tree: HtmlElement, url: str | None, *, sitename: str | None = 
     host = (urlsplit(url).hostname or "") if url else ""
     site_names = [sitename, *(meta.get("og:site_name") or []), *(meta.get("application-name") or []), *publishers]
     site_names += [host.removeprefix("www.").split(".")[0]] if host else []
-    md.sitename = next((s for s in site_names if s), None)
+    md.sitename = next((_text(s) for s in site_names[:-1] if s and _text(s)), None)
+    _describe(md, meta, arts)
     published, source, modified = read_dates(tree, url, meta, arts, now=now, extensive=extensive_dates, html=html)
     if published is not None:
         md.published, md.published_local, md.published_source = published.iso_utc, published.local, source
@@ -740,6 +781,10 @@ def read_metadata(tree: HtmlElement, url: str | None, *, sitename: str | None = 
         md.modified = modified.iso_utc
     md.authors, md.credit, md.authors_source = read_authors(tree, meta, arts, site_names)
     md.title, md.title_source = read_title(tree, meta, arts, site_names)
+    title_el = tree.find(".//title")
+    others = [_first(meta, "og:title"), _first(meta, "twitter:title"),
+              _text(title_el.text_content()) if title_el is not None else None]
+    md.other_titles = [t for i, t in enumerate(others) if t and t != md.title and t not in others[:i]]
     return md
 
 

@@ -28,8 +28,9 @@ class ExtractSettings(Section):
     full_metadata: bool = Field(
         False,
         description="Use trafilatura's full metadata extraction, which also scans the body for bylines, "
-                    "category/tag links and licences (~20 ms a page more). Off: meta tags, OpenGraph, JSON-LD, "
-                    "<title>/<h1> and htmldate on the markup; the feed's authors fill in.")
+                    "category/tag links and licences (~20 ms a page more) for the site name, image, description "
+                    "and tags. Off: pipeline.metadata reads them from meta tags, OpenGraph and JSON-LD. The title, "
+                    "byline and date always come from pipeline.metadata.")
     extensive_date_search: bool = Field(
         True, description="When neither the markup (JSON-LD, meta tags, <time>) nor the URL gives a date, let "
                           "htmldate search the page text for one (a few ms on those pages only).")
