@@ -20,6 +20,14 @@ emit the entry's fields plus the article's: ``canonical_url``, ``id``,
   teasers, script-only pages), or it declares a paywall and the feed has more
   text, the entry's ``content`` (else ``summary``) is used: ``text_source:
   feed`` and ``fallback_reason`` say so, ``fetch_error`` names a fetch failure.
+- **Metadata and the page verdict.**  ``title``, ``authors``/``credit``, ``published``
+  (``published_source``, ``published_local``) and ``modified`` come from
+  ``pipeline.metadata``; the entry's own date wins unless it is a re-post time
+  (``metadata.choose_published``).  ``page_type``/``page_type_signal`` come from
+  ``pipeline.pagetype``: a consent wall, bot challenge, soft 404 or listing is never used as
+  the article (feed fallback or dead letter, its markup's title/byline/date ignored); a
+  paywall teaser falls back to the feed or is dead-lettered too, but keeps its headline,
+  byline and date (its markup describes the real article).  ``pipeline_extract_page_types_total{page_type, outcome}`` counts them.
 - **Dead letters and retries.**  When the feed content is thin too, the entry
   cannot become an article: StageError naming both reasons (DLQ).  A
   transient fetch failure (timeout, connection, 5xx, 429) without usable feed
