@@ -435,6 +435,15 @@ _SPLIT = re.compile(r"\s*(?:\b(?:edited|reported|additional reporting|reporting|
                     r"\bcon\b|、|，|・|\n)\s*", re.I)
 
 
+def _strip_prefix(part: str) -> str:
+    """``part`` without a leading "By"/"Von"/"Por"...; a particle that leaves a single word
+    behind is the name's own ("De Gea", "Von Miller"), and stays."""
+    rest = _PREFIX.sub("", part)
+    if rest != part and len(rest.split()) < 2 and not re.match(r"(?i)\s*(?:\w+\s+)?by\b", part):
+        return part
+    return rest
+
+
 def _is_caps(name: str) -> bool:
     letters = [c for c in name if c.isalpha()]
     return bool(letters) and all(c.isupper() for c in letters)
@@ -456,12 +465,11 @@ def clean_byline(raw: str, *, site_names: Iterable[str] = ()) -> tuple[list[str]
     people: list[str] = []
     orgs: list[str] = []
     for part in _SPLIT.split(text):
-        part = _AUTHOR_LABEL.sub("", _text(part))
-        part = _PREFIX.sub("", part)
+        part = _strip_prefix(_AUTHOR_LABEL.sub("", _text(part)))
         part = _DATEISH.sub("", part)
         part = _JOB.sub("", part) if not _ORG_WORDS.search(part) or len(part.split()) > 2 else part
         part = part.strip(" .:-–—|•·,\"'“”‘’()[]")
-        part = _PREFIX.sub("", part).strip(" .:-–—|•·,")
+        part = _strip_prefix(part).strip(" .:-–—|•·,")
         if not part or len(part) > 60 or re.search(r"\d", part):
             continue
         key = _key(part)

@@ -64,6 +64,8 @@ def test_a_future_feed_date_is_ignored_and_no_date_stays_none():
     ("Username", [], []),
     ("作者", [], []),
     ("Associated Press", [], ["Associated Press"]),
+    ("By David De Gea and Von Miller", ["David De Gea", "Von Miller"], []),
+    ("Por Juan Pérez", ["Juan Pérez"], []),
 ])
 def test_bylines_are_split_cleaned_and_deduplicated(raw, people, orgs):
     assert clean_byline(raw) == (people, orgs)
