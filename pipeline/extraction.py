@@ -37,7 +37,7 @@ from lxml.html import HTMLParser, HtmlElement, document_fromstring, fragment_fro
 
 from pipeline.errors import StageError
 from pipeline.fetcher import codec_name
-from pipeline.metadata import read_metadata
+from pipeline.metadata import PageMetadata, read_metadata
 from pipeline.pagetype import classify_page, page_features
 
 if TYPE_CHECKING:
@@ -534,6 +534,9 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
         page_meta = read_metadata(tree, url, extensive_dates=settings.extensive_date_search, html=text)
     except RecursionError:
         raise PageTooComplex("extract: page too deeply nested for the metadata reader") from None
+    except Exception:  # noqa: BLE001 - a reader bug on one page costs its metadata, not the article
+        log.warning("metadata reader failed on %s", url, exc_info=True)
+        page_meta = PageMetadata()
     result.title, result.title_source = page_meta.title, page_meta.title_source
     result.authors, result.authors_source, result.credit = page_meta.authors, page_meta.authors_source, page_meta.credit
     result.published, result.published_local = page_meta.published, page_meta.published_local
@@ -585,8 +588,15 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
                 blocks = drop_title_headings(blocks, other)
     result.blocks = blocks
     result.text = blocks_text(blocks)
-    result.page_type, result.page_type_signal = classify_page(
-        features, url, result.text, ld_types=page_meta.ld_types, og_type=result.og_type, paywalled=result.paywalled)
+    try:
+        result.page_type, result.page_type_signal = classify_page(
+            features, url, result.text, ld_types=page_meta.ld_types, og_type=result.og_type,
+            paywalled=result.paywalled)
+    except RecursionError:
+        raise PageTooComplex("extract: page too deeply nested for the page-type verdict") from None
+    except Exception:  # noqa: BLE001 - judged as what the extractor found: an article
+        log.warning("page-type verdict failed on %s", url, exc_info=True)
+        result.page_type, result.page_type_signal = "article", "verdict failed (see logs)"
     return result
 
 
