@@ -38,6 +38,8 @@ from lxml.html import HTMLParser, HtmlElement, document_fromstring, fragment_fro
 from pipeline.errors import StageError
 from pipeline.fetcher import codec_name
 from pipeline.textnorm import clean_labels, clean_optional, clean_text
+from pipeline.metadata import PageMetadata, read_metadata
+from pipeline.pagetype import classify_page, page_features
 
 if TYPE_CHECKING:
     from pipeline.config.extract import ExtractSettings
@@ -82,8 +84,14 @@ class PageExtraction:
     text: str = ""
     blocks: list[dict[str, str]] = field(default_factory=list)
     title: str | None = None
+    title_source: str | None = None  # the signal the title came from (pipeline.metadata)
     authors: list[str] = field(default_factory=list)
+    authors_source: str | None = None
+    credit: list[str] = field(default_factory=list)  # organisations credited in the byline ("BBC News")
     published: str | None = None  # ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SSZ"
+    published_local: str | None = None  # the same time as the page wrote it, with its own UTC offset
+    published_source: str | None = None  # json-ld, meta, markup, url or htmldate
+    modified: str | None = None  # ISO 8601 UTC; never stands in for ``published``
     sitename: str | None = None
     canonical_url: str | None = None  # as declared by the page (<link rel=canonical>, else og:url), absolute
     image: str | None = None
@@ -91,7 +99,9 @@ class PageExtraction:
     tags: list[str] = field(default_factory=list)
     description: str | None = None
     paywalled: bool = False  # JSON-LD isAccessibleForFree: false
-    page_type: str | None = None
+    page_type: str | None = None  # verdict of pipeline.pagetype: article, consent_wall, challenge...
+    page_type_signal: str | None = None  # the evidence that decided it
+    og_type: str | None = None  # og:type as the page declares it ("article", "website"...)
     encoding: str | None = None  # the charset the bytes were decoded with
     recheck: bool = False  # the balanced-mode recheck replaced the first result
     refresh_url: str | None = None  # <meta http-equiv=refresh> target (redirector pages), absolute
@@ -318,7 +328,8 @@ def declared_canonical(tree: HtmlElement, base_url: str | None) -> str | None:
     return None
 
 
-_REFRESH = re.compile(r"^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]+)", re.I)
+# "0; url=..." redirects; a bare "1800" only reloads the same page every 30 minutes.
+_REFRESH = re.compile(r"^\s*\d*(?:\.\d*)?\s*[;,]\s*(?:url\s*=\s*)?['\"]?([^'\"]+)", re.I)
 
 
 def refresh_target(tree: HtmlElement, base_url: str | None) -> str | None:
@@ -495,32 +506,6 @@ def _trafilatura(tree: HtmlElement, url: str | None, settings: "ExtractSettings"
     )
 
 
-def _light_metadata(tree: HtmlElement, url: str | None, settings: "ExtractSettings"):
-    """trafilatura's metadata from the markup only: meta tags, OpenGraph, JSON-LD, <title>/<h1>, and
-    htmldate on the markup.  Skips ``extract_metadata``'s scans of the body for bylines, category
-    links and licences, which cost ~20 ms a page (as much as extraction itself; bench/extract_speed.py).
-    The feed entry's authors and tags stand in when the markup has none."""
-    from htmldate import find_date
-    from trafilatura.metadata import examine_meta, examine_title_element, extract_meta_json
-
-    doc = examine_meta(tree)
-    if doc.author and " " not in doc.author:
-        doc.author = None  # a single token is a handle or a site name, not a person (as trafilatura does)
-    try:
-        doc = extract_meta_json(tree, doc)
-    except Exception:  # noqa: BLE001 - broken JSON-LD is common; the meta tags still count
-        log.debug("JSON-LD metadata failed on %s", url, exc_info=True)
-    if not doc.title:
-        h1 = tree.findall(".//h1")
-        if len(h1) == 1 and _clean(h1[0].text_content()):
-            doc.title = _clean(h1[0].text_content())
-        else:
-            full, first, second = examine_title_element(tree)
-            doc.title = next((t for t in (first, second) if t and "." not in t), None) or full or None
-    doc.date = find_date(tree, url=url, **_date_params(settings))
-    return doc
-
-
 def extract_html(html: bytes | str, url: str | None = None, *, settings: "ExtractSettings | None" = None,
                  encoding: str | None = None) -> PageExtraction:
     """Extract the article of one page from its bytes (or text).
@@ -545,10 +530,24 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
     result.paywalled = is_paywalled(tree)
     result.refresh_url = refresh_target(tree, url)
     try:
-        meta = None if settings.full_metadata else _light_metadata(tree, url, settings)
+        # Read whatever the body turns out to be: a page whose body is thin or not an article
+        # still carries its date, byline, title and verdict to the caller.
+        page_meta = read_metadata(tree, url, extensive_dates=settings.extensive_date_search, html=text)
+    except RecursionError:
+        raise PageTooComplex("extract: page too deeply nested for the metadata reader") from None
+    except Exception:  # noqa: BLE001 - a reader bug on one page costs its metadata, not the article
+        log.warning("metadata reader failed on %s", url, exc_info=True)
+        page_meta = PageMetadata()
+    result.title, result.title_source = page_meta.title, page_meta.title_source
+    result.authors, result.authors_source, result.credit = page_meta.authors, page_meta.authors_source, page_meta.credit
+    result.published, result.published_local = page_meta.published, page_meta.published_local
+    result.published_source, result.modified = page_meta.published_source, page_meta.modified
+    features = page_features(tree)
+    try:
+        # Without full_metadata, pipeline.metadata has read what trafilatura's metadata pass would
+        # (title, byline, date, site name, image, description, tags) from the same markup.
         doc = _trafilatura(tree, url, settings, settings.focus, with_metadata=settings.full_metadata)
-        if meta is None:
-            meta = doc
+        meta = doc if settings.full_metadata else None
         body = doc.body if doc is not None else None
         blocks = body_blocks(body)
         if settings.recheck_below_chars and settings.focus != "balanced" \
@@ -566,20 +565,41 @@ def extract_html(html: bytes | str, url: str | None = None, *, settings: "Extrac
         log.debug("trafilatura failed on %s", url, exc_info=True)
         raise ExtractionError(f"extract: extractor failed on the page ({type(exc).__name__}: {exc})") from None
 
-    if meta is not None:
-        result.title = _clean(meta.title) or None
-        result.authors = _split_list(meta.author, ";")
-        result.published = iso_utc(meta.date)
+    other_titles = [_clean(meta.title)] if meta is not None and meta.title else page_meta.other_titles
+    if meta is None:
+        result.sitename = (page_meta.sitename or "").lstrip("@") or None
+        result.image = _http_url(page_meta.image, url)
+        result.description = _clean(page_meta.description) or None
+        result.tags = page_meta.tags
+        result.og_type = page_meta.og_type
+    else:
+        if not result.title:
+            result.title, result.title_source = _clean(meta.title) or None, "trafilatura"
         result.sitename = (_clean(meta.sitename) or "").lstrip("@") or None
         result.image = _http_url(meta.image, url)
         result.description = _clean(meta.description) or None
         result.tags = _split_list(list(meta.categories or []) + list(meta.tags or []), ",")
-        result.page_type = meta.pagetype
+        result.og_type = meta.pagetype
     if settings.drop_title_heading:
         blocks = drop_title_headings(blocks, result.title)
+        for other in other_titles:
+            # the headline and the <title>/og:title may differ ("Vision Pro hands-on" / "Vision Pro
+            # is..."); a leading heading repeating any of them is the title, not body text
+            if other != result.title:
+                blocks = drop_title_headings(blocks, other)
     result.blocks = blocks
     result.text = blocks_text(blocks)
-    return normalise_page(result)
+    normalise_page(result)
+    try:
+        result.page_type, result.page_type_signal = classify_page(
+            features, url, result.text, ld_types=page_meta.ld_types, og_type=result.og_type,
+            paywalled=result.paywalled)
+    except RecursionError:
+        raise PageTooComplex("extract: page too deeply nested for the page-type verdict") from None
+    except Exception:  # noqa: BLE001 - judged as what the extractor found: an article
+        log.warning("page-type verdict failed on %s", url, exc_info=True)
+        result.page_type, result.page_type_signal = "article", "verdict failed (see logs)"
+    return result
 
 
 def normalise_page(page: PageExtraction) -> PageExtraction:

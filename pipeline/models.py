@@ -77,6 +77,20 @@ class ExtractedArticle(FeedEntry):
     image: str | None = None
     language_hint: str | None = None
     description: str | None = None
+    published_source: str | None = Field(
+        None, description="Which signal gave `published`: 'feed', or 'page:<signal>' (json-ld, meta, markup, "
+                          "url, htmldate), with a note when the page's date overrode a feed re-post time.")
+    published_local: str | None = Field(
+        None, description="`published` as the page wrote it (its own UTC offset, or the day its URL names); "
+                          "only when the page's date won.")
+    modified: str | None = Field(None, description="ISO 8601 UTC of the last modification the page declares.")
+    credit: list[str] = Field(
+        default_factory=list, description="Organisations credited in the byline (agency, newsroom, site); "
+                                          "`authors` holds people only.")
+    page_type: str | None = Field(
+        None, description="Verdict on the fetched page: article, consent_wall, challenge, soft_404, paywall, "
+                          "listing or live_blog; null when no page was read.")
+    page_type_signal: str | None = Field(None, description="The evidence that decided `page_type`.")
 
 
 class DedupeInfo(BaseModel):

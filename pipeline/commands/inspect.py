@@ -155,7 +155,10 @@ class Inspector:
         except FetchError as exc:
             return {"input": raw, "error": str(exc) or type(exc).__name__, "error_class": type(exc).__name__}
         except PipelineError as exc:
-            return {"input": raw, "error": str(exc) or type(exc).__name__, "error_class": type(exc).__name__}
+            # What the page's markup said (date, title, byline, verdict) survives a rejected body.
+            known = getattr(exc, "metadata", None) or {}
+            return {"input": raw, **known, "error": str(exc) or type(exc).__name__,
+                    "error_class": type(exc).__name__}
         except Exception as exc:  # noqa: BLE001 - a stage bug on one input must not hide the others
             log.debug("inspect: %s failed", raw, exc_info=True)
             return {"input": raw, "error": f"inspect: unexpected {type(exc).__name__}: {exc}",
@@ -227,7 +230,10 @@ def pretty(result: dict[str, Any], text_lines: int = 8) -> str:
         f"title:     {result.get('title') or '-'}",
         f"source:    {result.get('source') or '-'}   <{result.get('canonical_url') or result.get('url')}>",
         f"authors:   {', '.join(result.get('authors') or []) or '-'}",
-        f"published: {result.get('published') or '-'}",
+        f"published: {result.get('published') or '-'}"
+        + (f"   ({result['published_source']})" if result.get("published_source") else ""),
+        f"page type: {result.get('page_type') or '-'}"
+        + (f"   ({result['page_type_signal']})" if result.get("page_type_signal") else ""),
         f"language:  {result.get('language') or 'unknown'}" + (f" ({conf:.2f})" if isinstance(conf, float) else ""),
         f"length:    {result.get('word_count', 0)} words, {result.get('reading_time_minutes', 0)} min",
     ]

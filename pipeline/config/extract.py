@@ -28,11 +28,12 @@ class ExtractSettings(Section):
     full_metadata: bool = Field(
         False,
         description="Use trafilatura's full metadata extraction, which also scans the body for bylines, "
-                    "category/tag links and licences (~20 ms a page more). Off: meta tags, OpenGraph, JSON-LD, "
-                    "<title>/<h1> and htmldate on the markup; the feed's authors fill in.")
+                    "category/tag links and licences (~20 ms a page more) for the site name, image, description "
+                    "and tags. Off: pipeline.metadata reads them from meta tags, OpenGraph and JSON-LD. The title, "
+                    "byline and date always come from pipeline.metadata.")
     extensive_date_search: bool = Field(
-        False, description="Let htmldate search the page text for dates when the markup has none (slower); "
-                           "the entry's own date is preferred anyway.")
+        True, description="When neither the markup (JSON-LD, meta tags, <time>) nor the URL gives a date, let "
+                          "htmldate search the page text for one (a few ms on those pages only).")
 
     # --- limits against hostile or pathological pages ---------------------------------
     max_html_bytes: int = Field(

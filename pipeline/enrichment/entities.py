@@ -207,6 +207,44 @@ def _surname_matches(pattern: re.Pattern, word: str, text: str):
             q = text.find(word, q + 1)
 
 
+_WEATHER = r"(?:storm|hurricane|typhoon|cyclone|tropical\s+storm|tropical\s+depression|windstorm|blizzard)"
+_COMPASS = r"(?:north|south|east|west|north-?east|north-?west|south-?east|south-?west)"
+_PLACE_PREP = r"(?:in|near|outside|off|around|across|at)"
+
+
+def _retype_by_context(mentions: list[_Mention], text: str) -> None:
+    """Correct types the text contradicts, in place (``kind`` None: drop the mention).
+
+    - A name the text calls a storm ("storm Ylva", "the storm, named Ylva", "Hurricane
+      Maria") is no person, organisation or place: dropped.
+    - A one- or two-word ORG or PERSON the text places on a map is a place: "X, Norway" (a
+      country after it, as datelines and captions write), "west of X", or "in/near/off X"
+      at least twice and never "the X".
+    """
+    for key in {m.key for m in mentions if m.kind in (PEOPLE, ORGS, PLACES)}:
+        ms = [m for m in mentions if m.key == key]
+        surface = re.escape(ms[0].surface)
+        if re.search(rf"\b{_WEATHER}\s+(?:named\s+|called\s+)?{surface}\b|\b{_WEATHER}\b[^.!?]{{0,30}}"
+                     rf"\b(?:named|called|dubbed)\s+{surface}\b", text, re.I):
+            for m in ms:
+                m.kind = None
+            continue
+        if ms[0].kind == PLACES or len(ms[0].words) > 2 or (ms[0].kind == PEOPLE and len(ms[0].words) > 1):
+            continue  # "John Smith, Texas Republican": a full name stays a person
+        strong = False
+        for after in re.finditer(rf"\b{surface},\s+([A-Z][\w.]+(?:\s[A-Z][\w.]+)?)", text):
+            if country_code(after.group(1)) is not None or us_state(after.group(1)):
+                strong = True
+                break
+        strong = strong or bool(re.search(rf"\b{_COMPASS}\s+of\s+{surface}\b", text, re.I))
+        if not strong:
+            preps = len(re.findall(rf"\b{_PLACE_PREP}\s+{surface}\b", text))
+            strong = preps >= 2 and not re.search(rf"\bthe\s+{surface}\b", text)
+        if strong:
+            for m in ms:
+                m.kind = PLACES
+
+
 def merge(spans: Iterable[tuple[str, str]], text: str | None = None) -> EntityResult:
     """Merge NER ``(text, label)`` spans of one article into counted, de-aliased entities.
 
@@ -241,6 +279,11 @@ def merge(spans: Iterable[tuple[str, str]], text: str | None = None) -> EntityRe
     if winner:
         for m in mentions:
             m.kind = winner.get(m.key, m.kind)
+
+    # 1b. Context evidence against the model's type (the demo's "Ylva" PERSON, "Bergen" ORG).
+    if text:
+        _retype_by_context(mentions, text)
+        mentions = [m for m in mentions if m.kind is not None]
 
     # 2. Person evidence: a full name the model labelled ORG ("Novak Djokovic") is a person when
     #    its last word is a lone PERSON elsewhere ("Djokovic"); a lone surname is completed

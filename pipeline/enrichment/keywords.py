@@ -123,9 +123,17 @@ def fast_keywords(text: str, *, language: str | None = "en", top: int = 10, max_
         scored.append((-score, key))
     scored.sort()  # best first; equal scores in key order
 
+    # A first name is no keyword when the text writes the full name ("Tomasz" of "Tomasz Wisniewski"):
+    # the first word of a capitalised pair seen twice or more.
+    surfaces2 = Counter(found[2][0]) if 2 in found else Counter()
+    name_heads = {s.split(" ", 1)[0].lower() for s, c in surfaces2.items()
+                  if c >= 2 and all(w[:1].isupper() for w in s.split(" "))}
+
     chosen: list[str] = []
     chosen_sets: list[set[str]] = []
     for _, key in scored:
+        if key in name_heads:
+            continue
         words_in = set(key.split(" "))
         if any(words_in <= c or c <= words_in for c in chosen_sets):
             continue  # "north korea" already covers "korea" (and vice versa)

@@ -20,6 +20,14 @@ emit the entry's fields plus the article's: ``canonical_url``, ``id``,
   teasers, script-only pages), or it declares a paywall and the feed has more
   text, the entry's ``content`` (else ``summary``) is used: ``text_source:
   feed`` and ``fallback_reason`` say so, ``fetch_error`` names a fetch failure.
+- **Metadata and the page verdict.**  ``title``, ``authors``/``credit``, ``published``
+  (``published_source``, ``published_local``) and ``modified`` come from
+  ``pipeline.metadata``; the entry's own date wins unless it is a re-post time
+  (``metadata.choose_published``).  ``page_type``/``page_type_signal`` come from
+  ``pipeline.pagetype``: a consent wall, bot challenge, soft 404 or listing is never used as
+  the article (feed fallback or dead letter, its markup's title/byline/date ignored); a
+  paywall teaser falls back to the feed or is dead-lettered too, but keeps its headline,
+  byline and date (its markup describes the real article).  ``pipeline_extract_page_types_total{page_type, outcome}`` counts them.
 - **Dead letters and retries.**  When the feed content is thin too, the entry
   cannot become an article: StageError naming both reasons (DLQ).  A
   transient fetch failure (timeout, connection, 5xx, 429) without usable feed
@@ -38,6 +46,8 @@ from pipeline.budget import non_text_reason
 from pipeline.errors import FetchError, StageError
 from pipeline.extraction import (ExtractionError, PageExtraction, count_words, extract_html,
                                  html_to_text_blocks, is_thin)
+from pipeline.metadata import PageMetadata, choose_published
+from pipeline.pagetype import NOT_ARTICLES, PAYWALL
 from pipeline.stages.base import Context, Output, Stage
 from pipeline.urls import article_id, canonicalize, domain
 
@@ -148,6 +158,32 @@ def choose_canonical(final_url: str, declared: str | None) -> str:
     if declared and plausible_canonical(declared, final_url):
         return canonicalize(declared)
     return canonicalize(final_url)
+
+
+class PageRejected(StageError):
+    """Neither the page nor the feed gives an article; ``metadata`` keeps what the page's markup
+    said (title, date, byline, verdict) so that the dead letter and ``pipeline inspect`` show it."""
+
+    def __init__(self, message: str, metadata: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.metadata = metadata or {}
+
+
+def page_metadata_fields(page: PageExtraction | None, feed_published: str | None,
+                         now) -> dict[str, Any]:
+    """The article fields read from the page's markup, reconciled with the feed entry's date."""
+    md = None
+    if page is not None:
+        md = PageMetadata(published=page.published, published_source=page.published_source)
+    published, source = choose_published(feed_published, md, now=now)
+    page_won = source is not None and source.startswith("page")
+    return {
+        "published": published,
+        "published_source": source,
+        "published_local": page.published_local if page_won and page is not None else None,
+        "modified": page.modified if page is not None else None,
+        "credit": list(page.credit) if page is not None else [],
+    }
 
 
 class ExtractStage(Stage):
@@ -286,22 +322,29 @@ class ExtractStage(Stage):
 
         if page is not None:
             words = page.word_count
-            if self._page_thin(page):
-                page_problem = f"too thin ({words} words" + (f"; {page.truncated})" if page.truncated else ")")
+            if page.page_type in NOT_ARTICLES and page.page_type != PAYWALL:
+                # A consent wall, bot check, soft 404 or listing is never the story, however long.
+                page_problem = f"is a {page.page_type} ({page.page_type_signal})"
+            elif self._page_thin(page):
+                kind = f"is a {PAYWALL} ({page.page_type_signal}; " if page.page_type == PAYWALL else "too thin ("
+                page_problem = f"{kind}{words} words" + (f"; {page.truncated})" if page.truncated else ")")
             elif (not_text := non_text_reason(page.text)) is not None:
                 # A page that is one 5 MB token is no article: stop it here, before boilerplate
                 # and NER spend minutes and gigabytes on it.
                 page_problem = not_text
 
         feed_text, feed_blocks = ("", [])
-        if page_problem is not None or (page is not None and page.paywalled):
+        paywalled = page is not None and (page.paywalled or page.page_type == PAYWALL)
+        if page_problem is not None or paywalled:
             feed_text, feed_blocks = self._feed_body(value)
         feed_words = count_words(feed_text)
         feed_ok = not is_thin(feed_text, cfg.min_feed_words, cfg.min_feed_chars) and non_text_reason(feed_text) is None
 
-        if page_problem is None and page is not None and page.paywalled and feed_ok \
-                and feed_words > page.word_count:
+        if page_problem is None and paywalled and feed_ok and feed_words > page.word_count:
             page_problem = f"paywalled ({page.word_count} words on the page, {feed_words} in the feed)"
+        elif page_problem is None and page is not None and page.page_type == PAYWALL:
+            # A teaser with nothing better in the feed: not an article (issue 16).
+            page_problem = f"is a {PAYWALL} ({page.page_type_signal})"
 
         if page_problem is None:
             text, blocks, text_source = page.text, page.blocks, "page"
@@ -310,8 +353,19 @@ class ExtractStage(Stage):
         elif fetch_error is not None and fetch_error.retriable:
             raise fetch_error  # transient: the runner retries the entry later
         else:
-            raise StageError(f"extract: page {url} {page_problem} and feed content too thin ({feed_words} words)")
+            meta = page_metadata_fields(page, value.get("published"), self.ctx.now())
+            if page is not None:
+                meta.update(title=page.title, authors=page.authors, page_type=page.page_type,
+                            page_type_signal=page.page_type_signal)
+                self._count_page_type(page, "dead_letter")
+            raise PageRejected(f"extract: page {url} {page_problem} and feed content too thin ({feed_words} words)",
+                               {k: v for k, v in meta.items() if v})
 
+        # The markup of a consent wall, bot check, soft 404 or listing says nothing of the story.
+        if page is not None and page.page_type in NOT_ARTICLES and page.page_type != PAYWALL:
+            meta_page = None
+        else:
+            meta_page = page
         canonical = choose_canonical(final_url, page.canonical_url if page is not None else None)
         out = dict(value)
         out.update({
@@ -320,9 +374,12 @@ class ExtractStage(Stage):
             "canonical_url": canonical,
             "id": article_id(canonical),
             "source": (page.sitename if page is not None and page.sitename else None) or domain(canonical) or None,
-            "title": (page.title if page is not None and page.title else None) or value.get("title"),
-            "authors": (page.authors if page is not None and page.authors else None) or list(value.get("authors") or []),
-            "published": value.get("published") or (page.published if page is not None else None),
+            "title": (meta_page.title if meta_page is not None and meta_page.title else None) or value.get("title"),
+            "authors": (meta_page.authors if meta_page is not None and meta_page.authors else None)
+            or list(value.get("authors") or []),
+            **page_metadata_fields(meta_page, value.get("published"), self.ctx.now()),
+            "page_type": page.page_type if page is not None else None,
+            "page_type_signal": page.page_type_signal if page is not None else None,
             "fetched_at": fetched_at,
             "text": text,
             "blocks": blocks,
@@ -339,7 +396,15 @@ class ExtractStage(Stage):
                 out["fetch_error"] = f"{type(fetch_error).__name__}: {fetch_error}"
         if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
             self.ctx.metrics.count("extract_articles", text_source=text_source)
+        if page is not None:
+            self._count_page_type(page, "page" if text_source == "page" else "feed")
         return [Output(topics.ARTICLES_EXTRACTED, out, key=out["id"])]
+
+    def _count_page_type(self, page: PageExtraction, outcome: str) -> None:
+        """``pipeline_extract_page_types_total{page_type, outcome}``: outcome is page (its body
+        used), feed (fell back to the feed's content) or dead_letter."""
+        if self.ctx.metrics is not None and hasattr(self.ctx.metrics, "count"):
+            self.ctx.metrics.count("extract_page_types", page_type=page.page_type or "unknown", outcome=outcome)
 
 
 STAGE = ExtractStage

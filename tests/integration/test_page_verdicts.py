@@ -1,0 +1,114 @@
+"""Issue 16 end to end: a feed whose links lead to an article, a consent wall and a bot challenge,
+through ``pipeline run --until-idle`` on the local transport.  The article arrives with its page
+metadata; the consent wall is replaced by the feed's content and says why; the challenge (no feed
+content) is dead-lettered naming the verdict.  Nothing that is not an article arrives as one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import topics
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[2]
+TYPES = ROOT / "tests" / "data" / "pages" / "types"
+FEED_TEXT = " ".join(f"Feed sentence {i} tells the harbour story in the feed's own words." for i in range(15))
+
+
+def _pipeline(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def flowed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("verdicts")
+    pages = {"/news/2026/11/12/harbour-works-delayed-again": (TYPES / "article/article-00.html").read_bytes(),
+             "/news/2026/11/12/consent": (TYPES / "consent_wall/consent-05.html").read_bytes(),
+             "/news/2026/11/12/challenge": (TYPES / "challenge/challenge-00.html").read_bytes()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path == "/rss.xml":
+                body, ctype = feed.encode(), "application/rss+xml"
+            elif self.path in pages:
+                body, ctype = pages[self.path], "text/html; charset=utf-8"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    items = [("Harbour works delayed again", "harbour-works-delayed-again", None),
+             ("Consent story", "consent", f"<p>{FEED_TEXT}</p>"),
+             ("Challenge story", "challenge", None)]
+    feed = ("<?xml version='1.0'?><rss version='2.0'><channel><title>Courier</title><link>" + base + "</link>"
+            + "".join(f"<item><title>{t}</title><link>{base}/news/2026/11/12/{slug}</link><guid>{slug}</guid>"
+                      "<pubDate>Thu, 12 Nov 2026 07:00:00 GMT</pubDate>"
+                      + (f"<description><![CDATA[{c}]]></description>" if c else "") + "</item>"
+                      for t, slug, c in items) + "</channel></rss>")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = tmp / "pipeline.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "transport": {"kind": "local", "local": {"path": str(tmp / "bus.sqlite3")}},
+            "state_dir": str(tmp / "state"),
+            "feeds": [{"url": f"{base}/rss.xml", "name": "Courier"}],
+            "fetch": {"allow_private_addresses": True},
+            "runner": {"idle_after": 1.0},
+        }), encoding="utf-8")
+        run = _pipeline("run", "--config", str(cfg), "--until-idle")
+        assert run.returncode == 0, run.stderr[-3000:]
+        values = {}
+        for name in (topics.ARTICLES_ENRICHED, topics.dlq(topics.FEED_ENTRIES)):
+            tail = _pipeline("tail", name, "--config", str(cfg), "--from-beginning", "--with-headers", timeout=60)
+            assert tail.returncode == 0, tail.stderr
+            values[name] = [json.loads(line) for line in tail.stdout.splitlines()]
+        return values
+    finally:
+        server.shutdown()
+
+
+def _value(record):
+    return record.get("value", record)
+
+
+def test_the_article_arrives_with_its_page_metadata(flowed):
+    enriched = {_value(r)["title"]: _value(r) for r in flowed[topics.ARTICLES_ENRICHED]}
+    article = next(v for v in enriched.values() if v["page_type"] == "article")
+    assert article["text_source"] == "page"
+    assert article["authors"] == ["Kari Nordmann"]
+    assert article["published"] == "2026-11-12T07:00:00Z" and article["published_source"] == "feed"
+
+
+def test_the_consent_wall_is_replaced_by_the_feed_content(flowed):
+    consent = [_value(r) for r in flowed[topics.ARTICLES_ENRICHED] if _value(r)["page_type"] == "consent_wall"]
+    assert len(consent) == 1
+    v = consent[0]
+    assert v["text_source"] == "feed" and "is a consent_wall" in v["fallback_reason"]
+    assert v["title"] == "Consent story" and "Feed sentence 3" in v["text"]
+
+
+def test_the_challenge_is_dead_lettered_with_its_verdict(flowed):
+    enriched = [_value(r) for r in flowed[topics.ARTICLES_ENRICHED]]
+    assert not any(v["page_type"] == "challenge" for v in enriched)
+    dlq = flowed[topics.dlq(topics.FEED_ENTRIES)]
+    assert len(dlq) == 1
+    assert "is a challenge" in json.dumps(dlq[0])
