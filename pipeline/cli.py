@@ -33,9 +33,10 @@ def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
     setup_logging(level, settings.observe.log_format if settings else "text")
 
 
-def _worker_setup(args):
+def _worker_setup(args, stage: str | None = None):
     """What every process that runs stages needs: settings, logging, a stop event set by
-    SIGTERM/SIGINT, and metrics (served when observe.metrics_port is set)."""
+    SIGTERM/SIGINT, and metrics (served on ``observe.port_for(stage)`` when that is set).
+    Raises PortInUse when the metrics port is taken."""
     from pipeline.observe import Metrics, serve
     from pipeline.runner import install_signal_handlers
 
@@ -44,9 +45,12 @@ def _worker_setup(args):
     stop = threading.Event()
     install_signal_handlers(stop)
     metrics = Metrics()
-    if settings.observe.metrics_port is not None:
-        serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port,
-              stall_after=settings.runner.stall_exit_after)
+    port = settings.observe.port_for(stage)
+    if port is not None:
+        key = (f"observe.metrics_ports.{stage}" if stage in settings.observe.metrics_ports
+               else "observe.metrics_port")
+        serve(metrics, settings.observe.metrics_host, port, stall_after=settings.runner.stall_exit_after,
+              setting=key)
     return settings, stop, metrics
 
 
@@ -79,7 +83,7 @@ def cmd_run(args) -> int:
 def cmd_worker(args) -> int:
     from pipeline.app import build_runner
 
-    settings, stop, metrics = _worker_setup(args)
+    settings, stop, metrics = _worker_setup(args, args.stage)
     runner = build_runner(settings, args.stage, metrics=metrics, stop=stop)
     try:
         runner.run_forever()

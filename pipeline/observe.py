@@ -7,6 +7,7 @@ when ``observe.metrics_port`` is set, serves ``/metrics``, ``/live`` and
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -15,6 +16,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from pipeline.errors import PipelineError
+
+log = logging.getLogger("pipeline.observe")
+
+
+class PortInUse(PipelineError):
+    """The metrics port is taken (typically by another worker on the same host)."""
 
 
 class Metrics:
@@ -97,17 +106,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = None) -> ThreadingHTTPServer:
-    """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks one).
+def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = None,
+          setting: str = "observe.metrics_port") -> ThreadingHTTPServer:
+    """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks
+    a free one; the port bound is logged and is ``server.server_address[1]``).
 
     ``stall_after``: seconds without a turn of a worker loop after which /live answers 503;
-    the same limit as the worker's own watchdog (``runner.stall_exit_after``)."""
+    the same limit as the worker's own watchdog (``runner.stall_exit_after``).
+    ``setting``: the config key the port came from, named in the error.
+
+    Raises PortInUse when the port is taken, with one line that says what to change."""
     attrs: dict = {"metrics": metrics}
     if stall_after:
         attrs["stall_after"] = float(stall_after)
     handler = type("Handler", (_Handler,), attrs)
-    server = ThreadingHTTPServer((host, port), handler)
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"observe: metrics port {port} on {host} is already in use (another worker on "
+                            f"this host?); set {setting} to a free port, or 0 to pick one") from None
+        raise PipelineError(f"observe: cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
     server.daemon_threads = True
+    bound = server.server_address[1]
+    log.info("observe: /metrics, /live and /ready on http://%s:%d", host, bound)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
 

@@ -65,3 +65,33 @@ def test_live_turns_unhealthy_when_one_of_several_stages_stalls_after_the_config
         assert m.stalled_for("extract") < 5 and m.stalled_for("dedupe") >= 40
     finally:
         server.shutdown()
+
+
+def test_taken_port_is_one_clear_error_naming_the_setting():
+    import socket
+
+    import pytest
+
+    from pipeline.observe import PortInUse
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(PortInUse) as info:
+            serve(Metrics(), "127.0.0.1", port, setting="observe.metrics_ports.enrich")
+    assert str(info.value) == (f"observe: metrics port {port} on 127.0.0.1 is already in use (another worker "
+                               f"on this host?); set observe.metrics_ports.enrich to a free port, or 0 to pick one")
+
+
+def test_metrics_port_per_stage():
+    import pytest
+
+    from pipeline.config import ConfigError, loads
+
+    s = loads("observe: {metrics_port: 9400, metrics_ports: {enrich: 9405}}", env={})
+    assert s.observe.port_for("enrich") == 9405
+    assert s.observe.port_for("poll") == 9400
+    assert s.observe.port_for(None) == 9400
+    with pytest.raises(ConfigError, match="unknown stage 'enrch'"):
+        loads("observe: {metrics_ports: {enrch: 9405}}", env={})
