@@ -735,6 +735,25 @@ class KafkaBus(Bus):
             temp.close(autocommit=False)
         return {(tp.topic, tp.partition): off for tp, off in offsets.items()}
 
+    def list_topics(self) -> dict[str, int]:
+        admin = self._admin_client()
+        try:
+            described = admin.describe_topics()
+        except kerr.KafkaError as exc:
+            raise self._wrap("cannot list topics", exc) from exc
+        return {t["topic"]: len(t.get("partitions") or []) for t in described
+                if not t.get("is_internal") and not t["topic"].startswith("__")}
+
+    def group_offsets(self, group: str, topics: list[str]) -> dict[TopicPartition, int]:
+        admin = self._admin_client()
+        try:
+            found = admin.list_group_offsets({group: None}).get(group, {})
+        except kerr.KafkaError as exc:
+            raise self._wrap(f"cannot read the offsets of group {group}", exc) from exc
+        wanted = set(topics)
+        return {(tp.topic, tp.partition): om.offset for tp, om in found.items()
+                if tp.topic in wanted and om.offset >= 0}
+
     # --- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
