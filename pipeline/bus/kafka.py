@@ -741,8 +741,10 @@ class KafkaBus(Bus):
             described = admin.describe_topics()
         except kerr.KafkaError as exc:
             raise self._wrap("cannot list topics", exc) from exc
-        return {t["topic"]: len(t.get("partitions") or []) for t in described
-                if not t.get("is_internal") and not t["topic"].startswith("__")}
+        # kafka-python 3 names the key "name" (MetadataResponse v10+); older ones "topic".
+        names = ((t.get("name") or t.get("topic"), t) for t in described)
+        return {n: len(t.get("partitions") or []) for n, t in names
+                if n and not t.get("is_internal") and not n.startswith("__")}
 
     def group_offsets(self, group: str, topics: list[str]) -> dict[TopicPartition, int]:
         admin = self._admin_client()
