@@ -245,10 +245,13 @@ def cmd_check_config(args) -> int:
 
 def cmd_schema(args) -> int:
     name = args.topic
-    if name not in models.MODELS:
-        print(f"schema: unknown topic {name!r}; topics: {', '.join(models.MODELS)}", file=sys.stderr)
+    try:
+        schema = models.json_schema(name)
+    except KeyError:
+        print(f"schema: unknown topic {name!r}; topics: {', '.join(models.MODELS)} and their .dlq",
+              file=sys.stderr)
         return 2
-    print(json.dumps(models.json_schema(name), indent=2))
+    print(json.dumps(schema, indent=2))
     return 0
 
 
@@ -291,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("schema", help="print the JSON Schema of a topic's values")
-    p.add_argument("topic", help=", ".join(models.MODELS))
+    p.add_argument("topic", help=", ".join(models.MODELS) + ", or any of them + .dlq (the dead-letter envelope)")
     p.set_defaults(func=cmd_schema)
 
     for modname in _EXTRA_COMMANDS:
