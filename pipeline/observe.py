@@ -53,6 +53,8 @@ class Metrics:
         self._started = time.monotonic()
         self._extra: dict[tuple[str, tuple[str, ...]], Counter] = {}
         self._extra_lock = threading.Lock()
+        self.stall_after = 600.0  # serve() sets runner.stall_exit_after
+        r.register(_LivenessCollector(self))
 
     def loop_turned(self, stage: str) -> None:
         self.last_loops[stage] = time.monotonic()
@@ -80,16 +82,37 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class _LivenessCollector:
+    """What /live answers, as metrics computed at scrape time, so Prometheus can alert on a
+    stuck loop as well as on a dead process: ``pipeline_live`` (1/0) and, per stage, the
+    seconds since its loop last turned."""
+
+    def __init__(self, metrics: "Metrics") -> None:
+        self.metrics = metrics
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        m = self.metrics
+        live = GaugeMetricFamily("pipeline_live", "1 while every worker loop of the process turns (/live is 200)")
+        live.add_metric([], 1.0 if m.stalled_for() < m.stall_after else 0.0)
+        yield live
+        since = GaugeMetricFamily("pipeline_loop_idle_seconds", "Seconds since the stage's loop last turned",
+                                  labels=["stage"])
+        for stage in sorted(m.last_loops):
+            since.add_metric([stage], m.stalled_for(stage))
+        yield since
+
+
 class _Handler(BaseHTTPRequestHandler):
     metrics: Metrics
-    stall_after: float = 600.0
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         if self.path.startswith("/metrics"):
             body, ctype, code = self.metrics.render(), CONTENT_TYPE_LATEST, 200
         elif self.path.startswith("/live"):
             # Live while every worker loop turns; one stuck for stall_after seconds is not.
-            ok = self.metrics.stalled_for() < self.stall_after
+            ok = self.metrics.stalled_for() < self.metrics.stall_after
             body, ctype, code = (b"ok\n" if ok else b"stalled\n"), "text/plain", 200 if ok else 503
         elif self.path.startswith("/ready"):
             ok = self.metrics.ready
@@ -118,7 +141,7 @@ def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = No
     Raises PortInUse when the port is taken, with one line that says what to change."""
     attrs: dict = {"metrics": metrics}
     if stall_after:
-        attrs["stall_after"] = float(stall_after)
+        metrics.stall_after = float(stall_after)
     handler = type("Handler", (_Handler,), attrs)
     try:
         server = ThreadingHTTPServer((host, port), handler)

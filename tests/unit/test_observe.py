@@ -56,6 +56,7 @@ def test_live_turns_unhealthy_when_one_of_several_stages_stalls_after_the_config
         m.loop_turned("extract")
         m.loop_turned("dedupe")
         assert get(port, "/live")[0] == 200
+        assert "pipeline_live 1.0" in get(port, "/metrics")[1]
         m.last_loops["dedupe"] -= 20  # stuck for 20 s: under the 30 s limit
         assert get(port, "/live")[0] == 200
         m.last_loops["dedupe"] -= 20  # 40 s now, while extract keeps turning
@@ -63,6 +64,11 @@ def test_live_turns_unhealthy_when_one_of_several_stages_stalls_after_the_config
         status, body = get(port, "/live")
         assert (status, body) == (503, "stalled\n")
         assert m.stalled_for("extract") < 5 and m.stalled_for("dedupe") >= 40
+        # The same verdict as a metric, for an alert rule (deploy/prometheus/alerts.yml).
+        metrics = get(port, "/metrics")[1]
+        assert "pipeline_live 0.0" in metrics
+        idle = next(line for line in metrics.splitlines() if line.startswith('pipeline_loop_idle_seconds{stage="dedupe"}'))
+        assert float(idle.split()[-1]) >= 40
     finally:
         server.shutdown()
 
