@@ -19,7 +19,8 @@ log = logging.getLogger("pipeline.cli")
 
 # Command modules that register themselves (each has register(subparsers)).
 _EXTRA_COMMANDS = ("pipeline.commands.feeds", "pipeline.commands.inspect", "pipeline.commands.demo",
-                   "pipeline.commands.ops", "pipeline.commands.feeds_edit")  # feeds_edit after feeds
+                   "pipeline.commands.ops", "pipeline.commands.feeds_edit",  # feeds_edit after feeds
+                   "pipeline.commands.console")
 
 
 def _settings(args) -> Settings:

@@ -195,7 +195,8 @@ def _matches(m, filters: list[tuple[str, str]]) -> bool:
     return True
 
 
-def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, dry_run: bool = False) -> dict:
+def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, dry_run: bool = False,
+            only: set[tuple[int, int]] | None = None) -> dict:
     """Put the dead letters of ``stage`` back on its input topic, with their key, value and
     headers (minus the error headers), and leave a marker on the DLQ for each one moved.
 
@@ -206,7 +207,8 @@ def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, 
     consumer sees it once).
 
     Returns ``{"moved": [...], "skipped": n, "already": n}``; each moved item has the DLQ
-    partition, offset, key and error class. Raises TransportError when the bus fails."""
+    partition, offset, key and error class. ``only``: just the dead letters at these
+    ``(partition, offset)`` of the DLQ. Raises TransportError when the bus fails."""
     from pipeline.app import transactional_id
     from pipeline.bus import open_bus
 
@@ -238,7 +240,7 @@ def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, 
             ref = f"{dlq_topic}:{m.partition}:{m.offset}"
             if ref in done:
                 already += 1
-            elif not _matches(m, filters or []):
+            elif not _matches(m, filters or []) or (only is not None and (m.partition, m.offset) not in only):
                 skipped += 1
             else:
                 todo.append((ref, m))
@@ -258,6 +260,49 @@ def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, 
         return {"moved": moved, "skipped": skipped, "already": already, "to": source, "from": dlq_topic}
     finally:
         bus.close()
+
+
+def dead_letters(settings, stage: str, limit: int = 200) -> list[dict]:
+    """The dead letters of ``stage`` not re-driven yet, newest first (at most ``limit``): each
+    with partition, offset, key, value (text), headers (name -> text) and error class/message."""
+    from pipeline.bus import open_bus
+    from pipeline.cli import _drain
+
+    cls = stages.load(stage)
+    if cls.input_topic is None:
+        return []
+    dlq_topic = settings.topic(topics.dlq(cls.input_topic))
+    bus = open_bus(settings, client_id="pipeline-console")
+    try:
+        if dlq_topic not in bus.list_topics():
+            return []
+        bus.assign([dlq_topic], from_beginning=True)
+        letters, done = [], set()
+
+        def take(m):
+            marker = dict(m.headers).get(REDRIVEN)
+            if marker is not None:
+                done.add(marker.decode())
+            else:
+                letters.append(m)
+
+        _drain(bus, bus.end_offsets(), take)
+    finally:
+        bus.close()
+    out = []
+    for m in reversed(letters):
+        if f"{dlq_topic}:{m.partition}:{m.offset}" in done:
+            continue
+        headers = {k: v.decode("utf-8", "replace") for k, v in m.headers}
+        out.append({"partition": m.partition, "offset": m.offset,
+                    "key": m.key.decode("utf-8", "replace") if m.key is not None else None,
+                    "value": m.value.decode("utf-8", "replace") if m.value is not None else None,
+                    "headers": headers,
+                    "error_class": headers.get(topics.ERROR_HEADER_PREFIX + "exception.class.name", ""),
+                    "error": headers.get(topics.ERROR_HEADER_PREFIX + "exception.message", "")})
+        if len(out) >= limit:
+            break
+    return out
 
 
 def cmd_dlq_redrive(args) -> int:
