@@ -5,7 +5,7 @@ are rendered on the server as plain HTML with inline CSS: no JavaScript, no CDN,
 offline. It reads the same things the CLI reads (topics through the bus, feeds through the
 poll state), so it works on either transport.
 
-Read-only by default. Actions (re-drive dead letters, refresh or enable a feed) need the
+Read-only by default. Actions (re-drive dead letters, refresh, disable or enable a feed) need the
 console started with a token (``--token-file`` or ``PIPELINE_CONSOLE_TOKEN``): the operator
 signs in with it once, which sets an HttpOnly, SameSite=Strict session cookie, and every
 action form carries a CSRF token bound to that session; a POST whose Origin is another site
@@ -210,6 +210,15 @@ class ConsoleData:
             if send is not None:
                 send(self.settings, [url])
             return f"enabled {url}"
+        if action == "disable":
+            state = feeds_cmd._open_state(self.settings)
+            try:
+                ok = state.disable(url, "disabled by an operator (console)")
+            finally:
+                state.close()
+            if not ok:
+                raise PipelineError(f"console: no feed {url} in the poll state yet")
+            return f"disabled {url}; enable it to poll it again"
         raise PipelineError(f"console: unknown feed action {action!r}")
 
 
@@ -338,9 +347,9 @@ class Console:
         for i, f in enumerate(self.data.feeds()):
             actions = self._action_form(sid, "/actions/feed", {"action": "refresh", "url": f["url"]}, "Refresh",
                                         f"refresh-{i}")
-            if f["state"] == "disabled":
-                actions += " " + self._action_form(sid, "/actions/feed", {"action": "enable", "url": f["url"]},
-                                                   "Enable", f"enable-{i}")
+            flip = "enable" if f["state"] == "disabled" else "disable"
+            actions += " " + self._action_form(sid, "/actions/feed", {"action": flip, "url": f["url"]},
+                                               flip.capitalize(), f"{flip}-{i}")
             rows.append([_td(f["name"] or f["title"] or ""), _td(f["url"]), _td(f["state"]),
                          _td(f.get("delivery") or "poll"), _td(f["last_poll"] or "-"), _td(f["next_poll"] or "-"),
                          _td(f["last_result"] or f["last_error"] or "-"), _td(f["error_count"], True),

@@ -75,6 +75,21 @@ def _shot(driver, name):
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
+def _wait_id(driver, element_id: str):
+    """The element with ``element_id`` once the page that has it loaded (a submitted form's
+    response comes a moment after click() returns)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 90).until(ec.presence_of_element_located((By.ID, element_id)))
+
+
+def _msg(driver) -> str:
+    """The page's message after a form was submitted."""
+    return _wait_id(driver, "msg").text
+
+
 def _rows(driver, table_id):
     from selenium.webdriver.common.by import By
 
@@ -116,7 +131,7 @@ def test_inspect_box_shows_each_stage(console, browser):
         box = browser.find_element(By.NAME, "url")
         box.send_keys(page)
         browser.find_element(By.CSS_SELECTOR, "#inspect-form button").click()
-        extract = browser.find_element(By.ID, "inspect-extract").text
+        extract = _wait_id(browser, "inspect-extract").text
         assert "canonical URL" in extract and "title" in extract
         assert browser.find_element(By.ID, "inspect-enrich").text
         assert len(browser.find_element(By.ID, "inspect-text").text.split()) > 50
@@ -134,13 +149,13 @@ def test_redrive_from_the_browser_needs_the_token_and_moves_the_letter(console, 
     browser.get(console + "/login")
     browser.find_element(By.NAME, "token").send_keys(TOKEN)
     browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
-    assert "signed in" in browser.find_element(By.ID, "msg").text
+    assert "signed in" in _msg(browser)
 
     browser.get(console + "/dlq?stage=extract")
     first = _rows(browser, "dead-letters")[0]
     at = first.find_elements(By.TAG_NAME, "td")[0].text
     first.find_element(By.CSS_SELECTOR, "form button").click()
-    assert "re-drove 1 dead letter(s) of extract onto feed.entries" in browser.find_element(By.ID, "msg").text
+    assert "re-drove 1 dead letter(s) of extract onto feed.entries" in _msg(browser)
     assert len(_rows(browser, "dead-letters")) == 1
     _shot(browser, "dlq-after-redrive")
 
@@ -163,6 +178,38 @@ def test_redrive_from_the_browser_needs_the_token_and_moves_the_letter(console, 
     assert len(_rows(browser, "dead-letters")) == 1
 
 
+def _sign_in(console, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(console + "/login")
+    if "signed in" not in browser.find_element(By.TAG_NAME, "header").text:
+        browser.find_element(By.NAME, "token").send_keys(TOKEN)
+        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        assert _msg(browser) == "signed in"
+
+
+def test_disable_and_enable_a_feed_from_the_browser(console, browser, demo_workdir):
+    from selenium.webdriver.common.by import By
+
+    _sign_in(console, browser)
+    browser.get(console + "/feeds")
+    row = _rows(browser, "feeds")[0]
+    url = row.find_elements(By.TAG_NAME, "td")[1].text
+    row.find_element(By.CSS_SELECTOR, "form[id^=disable] button").click()
+    assert _msg(browser) == f"disabled {url}; enable it to poll it again"
+    row = _rows(browser, "feeds")[0]
+    assert row.find_elements(By.TAG_NAME, "td")[2].text == "disabled"
+    _shot(browser, "feeds-disabled")
+    status = subprocess.run([sys.executable, "-m", "pipeline", "feeds", "status", "--json", "--config",
+                             str(demo_workdir / "pipeline.yaml")], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    by_url = {r["url"]: r for r in map(json.loads, status.stdout.splitlines())}
+    assert by_url[url]["state"] == "disabled"  # the poller's own state says so, not just the page
+
+    row.find_element(By.CSS_SELECTOR, "form[id^=enable] button").click()
+    assert _msg(browser) == f"enabled {url}"
+    assert _rows(browser, "feeds")[0].find_elements(By.TAG_NAME, "td")[2].text != "disabled"
+
+
 def test_feed_refresh_from_the_browser(console, browser):
     from selenium.webdriver.common.by import By
 
@@ -170,11 +217,8 @@ def test_feed_refresh_from_the_browser(console, browser):
 
     if not hasattr(feeds_cmd, "send_refresh"):
         pytest.skip("needs `pipeline feeds refresh` (poll.control), from the supervisor branch")
-    browser.get(console + "/login")
-    if browser.find_elements(By.NAME, "token"):
-        browser.find_element(By.NAME, "token").send_keys(TOKEN)
-        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    _sign_in(console, browser)
     browser.get(console + "/feeds")
     _rows(browser, "feeds")[0].find_element(By.CSS_SELECTOR, "form[id^=refresh] button").click()
-    assert "asked the poller to poll" in browser.find_element(By.ID, "msg").text
+    assert "asked the poller to poll" in _msg(browser)
     _shot(browser, "feeds-after-refresh")
