@@ -10,6 +10,7 @@ groups and state get names of their own.  The metrics ports are the shipped conf
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -18,8 +19,6 @@ import sys
 import urllib.request
 import uuid
 from pathlib import Path
-
-import json
 
 import pytest
 
@@ -131,3 +130,22 @@ def test_worker_on_a_taken_metrics_port_says_so_in_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
     assert f"error: observe: metrics port {port} on 127.0.0.1 is already in use" in proc.stderr
     assert "observe.metrics_ports.extract" in proc.stderr
+
+
+def test_worker_started_before_its_broker_prints_one_line_per_retry(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = s.getsockname()[1]  # closed when the with ends: connections are refused
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE__")}
+    env.update({"PIPELINE__TRANSPORT__KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{down}",
+                "PIPELINE__TRANSPORT__KAFKA__STARTUP_TIMEOUT_S": "4",
+                "PIPELINE__OBSERVE__METRICS_PORTS__EXTRACT": "0",
+                "PIPELINE__STATE_DIR": str(tmp_path / "state")})
+    proc = subprocess.run(PIPELINE + ["worker", "extract", "--config", CONFIG], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    retries = [rec for rec in lines if "not reachable" in rec["msg"]]
+    assert retries and all(rec["logger"] == "pipeline.bus.kafka" and "retrying in" in rec["msg"] for rec in retries)
+    assert not [rec for rec in lines if rec["logger"].startswith("kafka")], proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: kafka: no broker answered at 127.0.0.1:{down}")
