@@ -209,14 +209,15 @@ def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, 
     Returns ``{"moved": [...], "skipped": n, "already": n}``; each moved item has the DLQ
     partition, offset, key and error class. ``only``: just the dead letters at these
     ``(partition, offset)`` of the DLQ. Raises TransportError when the bus fails."""
-    from pipeline.app import transactional_id
     from pipeline.bus import open_bus
 
     cls = stages.load(stage)
     if cls.input_topic is None:
         raise SystemExit("dlq: the poll stage reads no topic, so it has no dead letters to re-drive")
     source, dlq_topic = settings.topic(cls.input_topic), settings.topic(topics.dlq(cls.input_topic))
-    tid = transactional_id(settings, "redrive-" + stage)
+    # A stable id (no per-process suffix): opening the session fences any other re-drive of
+    # this stage still running, before we read, so two never move the same letter on Kafka.
+    tid = f"{settings.transport.kafka.client_id}-{settings.transport.topic_prefix}redrive-{stage}"
     bus = open_bus(settings, client_id="pipeline-redrive", transactional_id=tid)
     try:
         if dlq_topic not in bus.list_topics():
