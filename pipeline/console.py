@@ -73,11 +73,13 @@ class ConsoleData:
             group = next((g for g in (inp or {}).get("groups", []) if g["stage"] == name), None)
             done = sum((p["committed"] or 0) for p in group["partitions"]) if group else 0
             committed[name] = done
-            dlq = report.get(topics.dlq(cls.input_topic)) if cls.input_topic else None
+            # Dead letters still waiting: the DLQ's offsets would also count re-drive markers
+            # (and, on Kafka, transaction markers).
+            waiting = len(self.dead_letters(name, limit=10_000)) if cls.input_topic in report else 0
             outs = {t: report[t]["messages"] for t in cls.output_topics if t in report}
             rows.append({"stage": name, "input": cls.input_topic or "feeds", "processed": done if inp else None,
                          "lag": group["lag"] if group else None, "outputs": outs,
-                         "dlq": dlq["messages"] if dlq else 0, "errors": errors.get(name)})
+                         "dlq": waiting, "errors": errors.get(name)})
         self._samples = [(t, c) for t, c in self._samples if now - t <= 60] + [(now, committed)]
         first_t, first = self._samples[0]
         dt = now - first_t
@@ -118,11 +120,13 @@ class ConsoleData:
 
         return feed_statuses(self.settings)
 
-    def dead_letters(self, stage: str) -> list[dict[str, Any]]:
+    def dead_letters(self, stage: str, limit: int = 200) -> list[dict[str, Any]]:
         from pipeline.commands.ops import dead_letters
 
+        if stages.load(stage).input_topic is None:
+            return []
         with self._lock:
-            return dead_letters(self.settings, stage)
+            return dead_letters(self.settings, stage, limit=limit)
 
     def stories(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest stories on articles.enriched, each with its duplicates (from
@@ -255,7 +259,7 @@ def _page(title: str, body: str, *, msg: str = "", err: str = "", signed_in: boo
 
 def _table(head: list[str], rows: list[list[str]], table_id: str) -> str:
     th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(rows_cell for rows_cell in r) + "</tr>" for r in rows)
+    trs = "".join("<tr>" + "".join(cells) + "</tr>" for cells in rows)
     return f'<table id="{table_id}"><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>'
 
 

@@ -158,6 +158,9 @@ def test_redrive_from_the_browser_needs_the_token_and_moves_the_letter(console, 
     assert "re-drove 1 dead letter(s) of extract onto feed.entries" in _msg(browser)
     assert len(_rows(browser, "dead-letters")) == 1
     _shot(browser, "dlq-after-redrive")
+    browser.get(console + "/")
+    extract = next(r for r in _rows(browser, "stages") if r.text.startswith("extract"))
+    assert extract.find_elements(By.TAG_NAME, "td")[6].text == "1"  # waiting, the re-driven one not counted
 
     tail = subprocess.run([sys.executable, "-m", "pipeline", "tail", "feed.entries", "--config",
                            str(demo_workdir / "pipeline.yaml"), "--limit", "1", "--with-headers"],
