@@ -139,14 +139,13 @@ class ConsoleData:
             bus = open_bus(self.settings, client_id="pipeline-console")
             try:
                 existing = bus.list_topics()
-                found: dict[str, list] = {}
-                for logical in (topics.ARTICLES_ENRICHED, topics.ARTICLES_DUPLICATES):
-                    phys = self.settings.topic(logical)
-                    found[logical] = []
-                    if phys not in existing:
-                        continue
-                    bus.assign([phys], from_beginning=True)
-                    _drain(bus, bus.end_offsets(), found[logical].append)
+                wanted = {self.settings.topic(t): t for t in (topics.ARTICLES_ENRICHED, topics.ARTICLES_DUPLICATES)}
+                found: dict[str, list] = {t: [] for t in wanted.values()}
+                present = [p for p in wanted if p in existing]
+                if present:
+                    # One assignment for both: a Kafka session has one consumer.
+                    bus.assign(present, from_beginning=True)
+                    _drain(bus, bus.end_offsets(), lambda m: found[wanted[m.topic]].append(m))
             finally:
                 bus.close()
 

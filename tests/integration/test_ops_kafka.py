@@ -117,3 +117,37 @@ def test_dlq_redrive_and_topics_describe_on_kafka(kafka_settings_factory, tmp_pa
     # As kafka-consumer-groups counts it: end offset - committed, transaction markers included
     # (two re-drive transactions on one partition: 3 records + 2 markers).
     assert t["partitions"][0]["end"] == 5 and g["lag"] == 5 - (got[0].offset + 1) == 4
+
+
+def test_console_pages_and_redrive_on_kafka(kafka_settings_factory, tmp_path):
+    from pipeline.console import Console
+
+    settings = kafka_settings_factory(processing_guarantee="exactly_once")
+    cfg = _config_file(settings, tmp_path / "k.yaml")
+    assert main(["topics", "create", "--config", cfg]) == 0
+    bus = open_bus(settings, client_id="t-console")
+    try:
+        m = Message(settings.topic(topics.FEED_ENTRIES), 0, 0, b"k0", models.encode({"n": 0}))
+        bus.produce(settings.topic(topics.dlq(topics.FEED_ENTRIES)), m.key, m.value,
+                    error_headers(ValueError("bad entry"), "extract", m, 0))
+        for i, status in enumerate(("unique", "duplicate")):
+            value = {"id": f"a{i}", "url": f"https://s{i}.example/a", "title": f"Story {i}", "source": f"s{i}",
+                     "dedupe": {"status": status, "cluster_id": "c-a0", "duplicate_of": None if i == 0 else "a0"}}
+            topic = topics.ARTICLES_ENRICHED if i == 0 else topics.ARTICLES_DUPLICATES
+            bus.produce(settings.topic(topic), value["id"].encode(), models.encode(value))
+        bus.flush()
+    finally:
+        bus.close()
+
+    console = Console(settings, token="0123456789abcdef0123")
+    code, page = console.render("/", {}, None)
+    assert code == 200 and b"feed.entries" in page
+    code, page = console.render("/stories", {}, None)
+    assert code == 200 and b"Story 0" in page and b"Duplicates (1)" in page
+    code, page = console.render("/dlq", {"stage": ["extract"]}, None)
+    assert code == 200 and b"1 dead letter(s)" in page and b"bad entry" in page
+    sid = console.login("0123456789abcdef0123")
+    _, msg = console.act("/actions/redrive", {"stage": "extract", "csrf": console._sessions[sid]}, sid)
+    assert msg.startswith("re-drove 1 dead letter(s) of extract")
+    assert b"0 dead letter(s)" in console.render("/dlq", {"stage": ["extract"]}, sid)[1]
+    assert [models.decode(m.value)["n"] for m in read_topic(settings, topics.FEED_ENTRIES)] == [0]
