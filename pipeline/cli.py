@@ -19,7 +19,8 @@ log = logging.getLogger("pipeline.cli")
 
 # Command modules that register themselves (each has register(subparsers)).
 _EXTRA_COMMANDS = ("pipeline.commands.feeds", "pipeline.commands.inspect", "pipeline.commands.demo",
-                   "pipeline.commands.ops")
+                   "pipeline.commands.ops", "pipeline.commands.feeds_edit",  # feeds_edit after feeds
+                   "pipeline.commands.console")
 
 
 def _settings(args) -> Settings:
@@ -33,9 +34,10 @@ def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
     setup_logging(level, settings.observe.log_format if settings else "text")
 
 
-def _worker_setup(args):
+def _worker_setup(args, stage: str | None = None):
     """What every process that runs stages needs: settings, logging, a stop event set by
-    SIGTERM/SIGINT, and metrics (served when observe.metrics_port is set)."""
+    SIGTERM/SIGINT, and metrics (served on ``observe.port_for(stage)`` when that is set).
+    Raises PortInUse when the metrics port is taken."""
     from pipeline.observe import Metrics, serve
     from pipeline.runner import install_signal_handlers
 
@@ -44,9 +46,12 @@ def _worker_setup(args):
     stop = threading.Event()
     install_signal_handlers(stop)
     metrics = Metrics()
-    if settings.observe.metrics_port is not None:
-        serve(metrics, settings.observe.metrics_host, settings.observe.metrics_port,
-              stall_after=settings.runner.stall_exit_after)
+    port = settings.observe.port_for(stage)
+    if port is not None:
+        key = (f"observe.metrics_ports.{stage}" if stage in settings.observe.metrics_ports
+               else "observe.metrics_port")
+        serve(metrics, settings.observe.metrics_host, port, stall_after=settings.runner.stall_exit_after,
+              setting=key)
     return settings, stop, metrics
 
 
@@ -66,7 +71,7 @@ def cmd_run(args) -> int:
 def cmd_worker(args) -> int:
     from pipeline.app import build_runner
 
-    settings, stop, metrics = _worker_setup(args)
+    settings, stop, metrics = _worker_setup(args, args.stage)
     runner = build_runner(settings, args.stage, metrics=metrics, stop=stop)
     from pipeline.supervisor import attach_status
 
@@ -98,6 +103,8 @@ def cmd_tail(args) -> int:
     bus = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-tail")
     topic = settings.topic(args.topic)
     try:
+        if getattr(args, "follow", False):
+            return _tail_follow(bus, topic, args)
         bus.assign([topic], from_beginning=True)
         ends = bus.end_offsets()
         limit = args.limit
@@ -122,8 +129,64 @@ def cmd_tail(args) -> int:
         bus.close()
 
 
+def _tail_follow(bus, topic: str, args) -> int:
+    """``tail --follow``: what plain tail prints, then every new value as it is committed,
+    until SIGINT/SIGTERM (or ``--limit`` values in all). Returns the exit code."""
+    from pipeline.runner import install_signal_handlers
+
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    bus.assign([topic], from_beginning=True)
+    ends = bus.end_offsets()
+    last_n = None if args.from_beginning else (args.limit if args.limit is not None else 10)
+    backlog: list = []          # the last N values from before we started (plain tail's part)
+    early: list = []            # new values read before every partition's history was read
+    caught_up = False
+    count = 0
+
+    def out(m) -> None:
+        nonlocal count
+        _emit(m, args)
+        count += 1
+
+    while not stop.is_set() and (args.limit is None or count < args.limit):
+        for m in bus.poll(500, 0.5):
+            if not caught_up and m.offset < ends.get((m.topic, m.partition), 0):
+                if last_n is None:
+                    out(m)
+                else:
+                    backlog.append(m)
+                    del backlog[:-last_n or len(backlog)]
+                continue
+            if not caught_up:
+                # A new value arrived on one partition while others still had history to
+                # read: the history goes out first, then the new values in arrival order.
+                early.append(m)
+                continue
+            out(m)
+            if args.limit is not None and count >= args.limit:
+                break
+        if not caught_up:
+            pos = bus.positions()
+            if all(pos.get(tp, 0) >= end for tp, end in ends.items()):
+                caught_up = True
+                for m in backlog + early:
+                    if args.limit is None or count < args.limit:
+                        out(m)
+                backlog, early = [], []
+    return 0
+
+
 def _emit(m, args) -> None:
-    if args.with_headers:
+    if getattr(args, "key", False) and not args.with_headers:
+        value = None
+        try:
+            value = json.loads(m.value.decode("utf-8")) if m.value is not None else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            value = {"_raw": m.value.decode("utf-8", "replace")}
+        rec = {"key": m.key.decode("utf-8", "replace") if m.key is not None else None, "value": value}
+        sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    elif args.with_headers:
         value = None
         try:
             value = json.loads(m.value.decode("utf-8")) if m.value is not None else None
@@ -173,10 +236,13 @@ def cmd_check_config(args) -> int:
 
 def cmd_schema(args) -> int:
     name = args.topic
-    if name not in models.MODELS:
-        print(f"schema: unknown topic {name!r}; topics: {', '.join(models.MODELS)}", file=sys.stderr)
+    try:
+        schema = models.json_schema(name)
+    except KeyError:
+        print(f"schema: unknown topic {name!r}; topics: {', '.join(models.MODELS)} and their .dlq",
+              file=sys.stderr)
         return 2
-    print(json.dumps(models.json_schema(name), indent=2))
+    print(json.dumps(schema, indent=2))
     return 0
 
 
@@ -206,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--from-beginning", action="store_true", help="from the first value (default: the last --limit)")
     p.add_argument("--limit", type=int, default=None, help="at most N values")
-    p.add_argument("--with-headers", action="store_true", help="print partition, offset, key and headers too")
+    p.add_argument("--with-headers", action="store_true",
+                   help='one {"partition", "offset", "key", "headers", "value"} object per record; '
+                        '"value" is the value exactly as plain tail prints it')
+    p.add_argument("--key", action="store_true", help='one {"key", "value"} object per record')
+    p.add_argument("--follow", "-f", action="store_true",
+                   help="after the existing values, keep printing new ones as they are committed (until Ctrl-C)")
     p.set_defaults(func=cmd_tail)
 
     p = sub.add_parser("check-config", help="validate a config file")
@@ -214,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("schema", help="print the JSON Schema of a topic's values")
-    p.add_argument("topic", help=", ".join(models.MODELS))
+    p.add_argument("topic", help=", ".join(models.MODELS) + ", or any of them + .dlq (the dead-letter envelope)")
     p.set_defaults(func=cmd_schema)
 
     for modname in _EXTRA_COMMANDS:

@@ -91,6 +91,10 @@ class ExtractedArticle(FeedEntry):
         None, description="Verdict on the fetched page: article, consent_wall, challenge, soft_404, paywall, "
                           "listing or live_blog; null when no page was read.")
     page_type_signal: str | None = Field(None, description="The evidence that decided `page_type`.")
+    feed_entry_id: str | None = None
+    page_tags: list[str] = Field(default_factory=list)
+    fallback_reason: str | None = None
+    fetch_error: str | None = None
 
 
 class DedupeInfo(BaseModel):
@@ -174,8 +178,14 @@ MODELS: dict[str, type[_Value]] = {
 
 
 def json_schema(topic: str) -> dict[str, Any]:
-    """Return the JSON Schema of ``topic``'s values. Raises KeyError for an unknown topic."""
-    schema = MODELS[topic].model_json_schema()
+    """Return the JSON Schema of ``topic``'s values, every field described; for a ``*.dlq``
+    topic, of its dead letters as ``tail --with-headers`` prints them. Raises KeyError for
+    an unknown topic."""
+    from pipeline.schema_docs import describe, dlq_schema
+
+    if topic not in MODELS:
+        return dlq_schema(topic)  # a *.dlq name; KeyError for anything else
+    schema = describe(MODELS[topic].model_json_schema())
     schema["$id"] = f"pipeline:{topic}:v{SCHEMA_VERSION}"
     return schema
 

@@ -7,6 +7,7 @@ when ``observe.metrics_port`` is set, serves ``/metrics``, ``/live`` and
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -16,6 +17,14 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from pipeline.errors import PipelineError
+
+log = logging.getLogger("pipeline.observe")
+
+
+class PortInUse(PipelineError):
+    """The metrics port is taken (typically by another worker on the same host)."""
 
 
 class Metrics:
@@ -60,6 +69,8 @@ class Metrics:
         self._started = time.monotonic()
         self._extra: dict[tuple[str, tuple[str, ...]], Counter] = {}
         self._extra_lock = threading.Lock()
+        self.stall_after = 600.0  # serve() sets runner.stall_exit_after
+        r.register(_LivenessCollector(self))
 
     def observe_freshness(self, value: dict, now: float | None = None) -> None:
         """Observe the two freshness histograms for one article on articles.enriched (its
@@ -113,9 +124,30 @@ def iso_epoch(text) -> float | None:
     return dt.timestamp()
 
 
+class _LivenessCollector:
+    """What /live answers, as metrics computed at scrape time, so Prometheus can alert on a
+    stuck loop as well as on a dead process: ``pipeline_live`` (1/0) and, per stage, the
+    seconds since its loop last turned."""
+
+    def __init__(self, metrics: "Metrics") -> None:
+        self.metrics = metrics
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        m = self.metrics
+        live = GaugeMetricFamily("pipeline_live", "1 while every worker loop of the process turns (/live is 200)")
+        live.add_metric([], 1.0 if not m.failed and m.stalled_for() < m.stall_after else 0.0)
+        yield live
+        since = GaugeMetricFamily("pipeline_loop_idle_seconds", "Seconds since the stage's loop last turned",
+                                  labels=["stage"])
+        for stage in sorted(m.last_loops):
+            since.add_metric([stage], m.stalled_for(stage))
+        yield since
+
+
 class _Handler(BaseHTTPRequestHandler):
     metrics: Metrics
-    stall_after: float = 600.0
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         if self.path.startswith("/metrics"):
@@ -123,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/live"):
             # Live while every worker loop turns; one stuck for stall_after seconds is not.
             failed = self.metrics.failed
-            ok = not failed and self.metrics.stalled_for() < self.stall_after
+            ok = not failed and self.metrics.stalled_for() < self.metrics.stall_after
             if failed:
                 body = "".join(f"failed: {stage}: {why}\n" for stage, why in failed.items()).encode()
             else:
@@ -144,17 +176,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = None) -> ThreadingHTTPServer:
-    """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks one).
+def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = None,
+          setting: str = "observe.metrics_port") -> ThreadingHTTPServer:
+    """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks
+    a free one; the port bound is logged and is ``server.server_address[1]``).
 
     ``stall_after``: seconds without a turn of a worker loop after which /live answers 503;
-    the same limit as the worker's own watchdog (``runner.stall_exit_after``)."""
+    the same limit as the worker's own watchdog (``runner.stall_exit_after``).
+    ``setting``: the config key the port came from, named in the error.
+
+    Raises PortInUse when the port is taken, with one line that says what to change."""
     attrs: dict = {"metrics": metrics}
     if stall_after:
-        attrs["stall_after"] = float(stall_after)
+        metrics.stall_after = float(stall_after)
     handler = type("Handler", (_Handler,), attrs)
-    server = ThreadingHTTPServer((host, port), handler)
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"observe: metrics port {port} on {host} is already in use (another worker on "
+                            f"this host?); set {setting} to a free port, or 0 to pick one") from None
+        raise PipelineError(f"observe: cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
     server.daemon_threads = True
+    bound = server.server_address[1]
+    log.info("observe: /metrics, /live and /ready on http://%s:%d", host, bound)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
 

@@ -270,10 +270,16 @@ class Supervisor:
         # two workers of a stage never share one (an id set for the whole run gets the slot added).
         base = os.environ.get("PIPELINE_INSTANCE_ID") or f"{socket.gethostname()}-run{os.getpid()}"
         env["PIPELINE_INSTANCE_ID"] = f"{base}-{slot.index}"
-        port = self.settings.observe.metrics_port
+        observe = self.settings.observe
+        port = observe.metrics_port
+        per_stage = f"PIPELINE__OBSERVE__METRICS_PORTS__{slot.stage.upper()}"
         if port:
-            # One port per worker: observe.metrics_port + the worker's place in the list.
-            env["PIPELINE__OBSERVE__METRICS_PORT"] = str(port + self.slots.index(slot))
+            # One port per worker: observe.metrics_port + the worker's place in the list (the
+            # stage's own metrics_ports entry is for one `pipeline worker` per stage, and would
+            # clash between two workers of a stage here).
+            env["PIPELINE__OBSERVE__METRICS_PORT"] = env[per_stage] = str(port + self.slots.index(slot))
+        elif slot.stage in observe.metrics_ports and slot.index > 0:
+            env[per_stage] = "0"  # the stage's port is taken by its first worker: any free one, logged
         argv = [sys.executable, "-m", "pipeline", "worker", slot.stage, "--config", self.config_path]
         if self.verbose:
             argv.append("--verbose")

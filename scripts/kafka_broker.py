@@ -5,6 +5,7 @@
     python scripts/kafka_broker.py status  [--dir DIR]                 # exit 0 when running
     python scripts/kafka_broker.py stop    [--dir DIR]
     python scripts/kafka_broker.py restart [--dir DIR]                 # same ports, same data
+    python scripts/kafka_broker.py jars                                # prints the jars' folder
 
 The broker's jars come from Maven Central through Maven (``scripts/kafka/pom.xml``) and are
 kept in ``.kafka/<version>/jars`` of the repository (Maven's own ``~/.m2`` cache is used as
@@ -74,7 +75,8 @@ def ensure_jars(version: str, cache: Path) -> Path:
     """Return the folder of the broker's jars, fetching them with Maven when missing."""
     jars = cache / version / "jars"
     marker = jars / ".complete"
-    if marker.exists():
+    # A cache from before kafka-tools (the console consumer) was in the pom is refetched.
+    if marker.exists() and (jars / f"kafka-tools-{version}.jar").exists():
         return jars
     mvn = shutil.which("mvn")
     if not mvn:
@@ -357,6 +359,13 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def jars(args: argparse.Namespace) -> int:
+    """Fetch the jars if needed and print their folder: ``java -cp 'FOLDER/*' CLASS`` runs
+    Kafka's own tools, e.g. ``org.apache.kafka.tools.consumer.ConsoleConsumer``."""
+    print(ensure_jars(args.version, args.cache))
+    return 0
+
+
 def restart(args: argparse.Namespace) -> int:
     stop(args)
     return start(args)
@@ -364,7 +373,7 @@ def restart(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=["start", "stop", "status", "restart"])
+    p.add_argument("command", choices=["start", "stop", "status", "restart", "jars"])
     p.add_argument("--dir", type=Path, default=REPO / ".kafka" / "run",
                    help="run directory: config, data, log, pid (default: .kafka/run)")
     p.add_argument("--port", type=int, default=None,
@@ -379,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.dir = args.dir.resolve()
     args.cache = args.cache.resolve()
-    return {"start": start, "stop": stop, "status": status, "restart": restart}[args.command](args)
+    return {"start": start, "stop": stop, "status": status, "restart": restart, "jars": jars}[args.command](args)
 
 
 if __name__ == "__main__":

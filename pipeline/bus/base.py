@@ -121,6 +121,14 @@ class Bus(ABC):
         message at/after ``to_timestamp_ms`` (replay). The group must have no live members.
         Returns the new offsets."""
 
+    def list_topics(self) -> dict[str, int]:
+        """Every topic on the transport with its partition count (operators' ``topics list``)."""
+        raise NotImplementedError
+
+    def group_offsets(self, group: str, topics: list[str]) -> dict[TopicPartition, int]:
+        """``group``'s committed offsets on ``topics`` (partitions it never committed are absent)."""
+        raise NotImplementedError
+
     @abstractmethod
     def close(self) -> None:
         """Leave the group and release connections (does not commit)."""

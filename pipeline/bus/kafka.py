@@ -53,6 +53,43 @@ _UNREACHABLE = tuple(e for e in (getattr(kerr, "NoBrokersAvailable", None), kerr
                                  kerr.KafkaConnectionError, kerr.NodeNotReadyError) if e is not None)
 
 
+class _QuietWhileConnecting(logging.Filter):
+    """Drops kafka-python's own records while some session of this process is connecting.
+
+    Against a broker that is down, kafka-python logs four ERROR/WARNING lines per attempt
+    (connection failed, connection lost, bootstrap failed, ...) and ``_connect`` says the
+    same thing in one line per retry.  The records come from kafka-python's IO thread, not
+    the caller's, so the filter is process-wide while any connect is in progress: at start
+    (and when a hung consumer is replaced) a line of another session may be dropped too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("kafka-quiet")
+        self._lock = threading.Lock()
+        self._connecting = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self._connecting == 0 or record.levelno >= logging.CRITICAL
+
+    def __enter__(self) -> None:
+        # kafka-python makes its module loggers at import; a logger made since the last
+        # call gets the filter here (a logger's filters do not apply to its children).
+        for name in list(logging.root.manager.loggerDict):
+            if name == "kafka" or name.startswith("kafka."):
+                logger = logging.getLogger(name)
+                if self not in logger.filters:
+                    logger.addFilter(self)
+        with self._lock:
+            self._connecting += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._connecting -= 1
+
+
+_quiet_connect = _QuietWhileConnecting()
+
+
 class ProducerFenced(TransportError):
     """A newer session with the same ``transactional_id`` fenced this one (exactly_once).
 
@@ -247,7 +284,8 @@ class KafkaBus(Bus):
             # Short first attempts, so a broker that comes up soon is noticed soon.
             attempt_ms = max(500, min(left_ms, _ATTEMPT_MAX_MS, 1000 * 2 ** (attempt - 1)))
             try:
-                return factory(attempt_ms)
+                with _quiet_connect:
+                    return factory(attempt_ms)
             except _UNREACHABLE as exc:
                 last = exc
             except kerr.KafkaError as exc:
@@ -786,6 +824,27 @@ class KafkaBus(Bus):
         finally:
             temp.close(autocommit=False)
         return {(tp.topic, tp.partition): off for tp, off in offsets.items()}
+
+    def list_topics(self) -> dict[str, int]:
+        admin = self._admin_client()
+        try:
+            described = admin.describe_topics()
+        except kerr.KafkaError as exc:
+            raise self._wrap("cannot list topics", exc) from exc
+        # kafka-python 3 names the key "name" (MetadataResponse v10+); older ones "topic".
+        names = ((t.get("name") or t.get("topic"), t) for t in described)
+        return {n: len(t.get("partitions") or []) for n, t in names
+                if n and not t.get("is_internal") and not n.startswith("__")}
+
+    def group_offsets(self, group: str, topics: list[str]) -> dict[TopicPartition, int]:
+        admin = self._admin_client()
+        try:
+            found = admin.list_group_offsets({group: None}).get(group, {})
+        except kerr.KafkaError as exc:
+            raise self._wrap(f"cannot read the offsets of group {group}", exc) from exc
+        wanted = set(topics)
+        return {(tp.topic, tp.partition): om.offset for tp, om in found.items()
+                if tp.topic in wanted and om.offset >= 0}
 
     # --- lifecycle ----------------------------------------------------------------------
 

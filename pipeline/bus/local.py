@@ -369,6 +369,17 @@ class LocalBus(Bus):
                 out[(topic, p)] = off
         return out
 
+    def list_topics(self) -> dict[str, int]:
+        return self.topics()
+
+    def group_offsets(self, group: str, topics: list[str]) -> dict[TopicPartition, int]:
+        if not topics:
+            return {}
+        rows = self._db.execute(
+            f"SELECT topic, partition, offset FROM offsets WHERE grp=? AND topic IN ({','.join('?' * len(topics))})",
+            [group, *topics]).fetchall()
+        return {(t, p): off for t, p, off in rows}
+
     def group_members(self, group: str) -> list[str]:
         cutoff = time.time() - SESSION_TIMEOUT_S
         return [m for (m,) in self._db.execute("SELECT member FROM members WHERE grp=? AND heartbeat>=?", (group, cutoff))]

@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import reprlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, get_args
 
 import yaml
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from pipeline.config.base import Section
 from pipeline.config.boilerplate import BoilerplateSettings
@@ -246,6 +247,48 @@ def _list_problem(name: str, path: tuple[str, ...], i: int, size: int) -> tuple[
     return (where, None, msg)
 
 
+def _section_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    """The config section (model class) that holds the key at ``loc``, or None."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            if part.isdigit():
+                continue  # a list index: the item type was picked from the list's annotation
+            return None
+        model = _model_in(field.annotation)
+        if model is None:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``annotation`` (``X``, ``X | None``, ``list[X]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(loc: tuple[str, ...]) -> str:
+    """``"; did you mean 'metrics_port'?"`` for a mistyped key, or ``""``."""
+    section = _section_at(loc)
+    if section is None or not loc:
+        return ""
+    known = list(section.model_fields)
+    typed = loc[-1]
+    close = difflib.get_close_matches(typed.lower(), known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    # A key put in the wrong section is a common slip too (metrics_port under runner).
+    homes = [name for name, f in Settings.model_fields.items()
+             if (m := _model_in(f.annotation)) is not None and m is not section and typed in m.model_fields]
+    return f"; it belongs under {' or '.join(repr(h) for h in homes)}" if homes else ""
+
+
 def loads(text: str, *, base_dir: Path | None = None, source: str = "config",
           env: Mapping[str, str] | None = None) -> Settings:
     """Parse YAML text into Settings. Raises ConfigError listing every problem."""
@@ -279,7 +322,7 @@ def loads(text: str, *, base_dir: Path | None = None, source: str = "config",
                     break
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown key"
+                msg = "unknown key" + _did_you_mean(loc)
             elif "input" in err and err["type"] not in ("missing",):
                 msg = f"{msg} (got {_short_repr(err['input'])})"
             if any(loc[: len(p)] == p for p in env_paths):

@@ -41,11 +41,37 @@ class RunnerSettings(Section):
                                  "it; null = never. /live turns 503 at the same point.")
 
 
+_STAGES = ("poll", "extract", "dedupe", "boilerplate", "enrich")  # pipeline.stages.NAMES (no import: cycle)
+
+
 class ObserveSettings(Section):
-    metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus /metrics, /live, /ready; null = off.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus /metrics, /live, /ready; null = off; 0 = any free port "
+                                          "(logged). Used by `pipeline run`, and by a worker whose stage has "
+                                          "no entry in metrics_ports.")
+    metrics_ports: dict[str, int] = Field(
+        default_factory=dict, description="Port per stage for `pipeline worker STAGE` (e.g. {poll: 9401}), so "
+                                          "one worker per stage on one host never clash; 0 = any free port.")
     metrics_host: str = "127.0.0.1"
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("metrics_ports")
+    @classmethod
+    def _stage_ports(cls, v: dict[str, int]) -> dict[str, int]:
+        for stage, port in v.items():
+            if stage not in _STAGES:
+                raise ValueError(f"unknown stage {stage!r}; stages are: {', '.join(_STAGES)}")
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{stage}: port {port} is not in 0..65535")
+        return v
+
+    def port_for(self, stage: str | None) -> int | None:
+        """The metrics port of a worker of ``stage`` (None: the whole-pipeline process).
+        Returns None when metrics are off: no ``metrics_port`` and no entry for the stage."""
+        if stage is not None and stage in self.metrics_ports:
+            return self.metrics_ports[stage]
+        return self.metrics_port
 
 
 #: Stages whose work is CPU-bound: ``pipeline run`` gives them one process per core by default.

@@ -204,6 +204,16 @@ class PollState:
             self._bump_version()
             return cur.rowcount > 0
 
+    def disable(self, url: str, reason: str) -> bool:
+        """Stop polling a feed until ``enable``: ``reason`` is shown as its disabled reason.
+        A running poller drops it from its schedule when it re-reads the list. Returns False
+        if the feed is unknown."""
+        with self._lock, self._tx():
+            cur = self._db.execute("UPDATE feeds SET disabled_reason=? WHERE url=? OR current_url=?",
+                                   (reason, url, url))
+            self._bump_version()
+            return cur.rowcount > 0
+
     def _bump_version(self) -> None:
         # Tells a running poller to re-read its feed list (see PollStage._maybe_reload).
         self._db.execute("INSERT INTO meta (k, v) VALUES ('imports_version', '1') ON CONFLICT (k) "

@@ -34,7 +34,7 @@ from pipeline.config import Settings, loads
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER_SCRIPT = REPO / "scripts" / "kafka_broker.py"
-KAFKA_IMAGE = os.environ.get("KAFKA_IMAGE", "apache/kafka:4.1.1")
+KAFKA_IMAGE = os.environ.get("KAFKA_IMAGE", "apache/kafka:4.4.0")  # = docker-compose.yml, kafka_broker.py
 _IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

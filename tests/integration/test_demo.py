@@ -108,3 +108,41 @@ def test_summary_shows_freshness_of_every_enriched_article(demo):
     # The demo polls, extracts and enriches within one run: minutes at most from poll to enriched.
     m = re.search(r"polled -> enriched\s+median ([\d.]+)(s|min)", proc.stdout)
     assert m, proc.stdout
+def _strict(schema):
+    """``schema`` with ``additionalProperties: false`` on every object of the models, so a
+    field the pipeline emits but the schema does not declare fails validation."""
+    import copy
+
+    schema = copy.deepcopy(schema)
+    for sub in [schema, *schema.get("$defs", {}).values()]:
+        if sub.get("type") == "object" and "properties" in sub and "additionalProperties" not in sub:
+            sub["additionalProperties"] = False
+    return schema
+
+
+def test_every_emitted_value_matches_its_topics_schema(demo):
+    """What `pipeline schema TOPIC` promises, checked on every value the demo wrote, and every
+    dead letter as `tail --with-headers` prints it against the DLQ envelope schema."""
+    from jsonschema import Draft202012Validator
+
+    from pipeline import models, topics
+
+    workdir, proc = demo
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    checked = {}
+    for topic in [*models.MODELS, *(topics.dlq(t) for t in models.MODELS)]:
+        tail = subprocess.run([sys.executable, "-m", "pipeline", "tail", topic, "--config",
+                               str(workdir / "pipeline.yaml"), "--from-beginning", "--with-headers"],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert tail.returncode == 0, tail.stderr
+        records = [json.loads(line) for line in tail.stdout.splitlines()]
+        schema = models.json_schema(topic)
+        validator = Draft202012Validator(schema if topic.endswith(".dlq") else _strict(schema))
+        for rec in records:
+            doc = rec if topic.endswith(".dlq") else rec["value"]
+            problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+            assert not problems, f"{topic} offset {rec['offset']}: {problems[:5]}"
+        checked[topic] = len(records)
+    for topic in models.MODELS:
+        assert checked[topic] > 0, checked
+    assert checked[topics.dlq(topics.FEED_ENTRIES)] > 0, checked

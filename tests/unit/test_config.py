@@ -18,7 +18,7 @@ def test_unknown_key_and_wrong_type_are_named_with_path_and_line():
         loads(text)
     problems = {(p, line): msg for p, line, msg in err.value.problems}
     assert ("transport.kafka.procesing_guarantee", 5) in problems
-    assert problems[("transport.kafka.procesing_guarantee", 5)] == "unknown key"
+    assert problems[("transport.kafka.procesing_guarantee", 5)] == "unknown key; did you mean 'processing_guarantee'?"
     assert ("fetch.max_redirects", 7) in problems
 
 
@@ -86,3 +86,18 @@ def test_shipped_configs_are_valid():
     root = Path(__file__).resolve().parents[2] / "configs"
     for f in root.glob("*.yaml"):
         load(f, env={})
+
+
+def test_check_config_suggests_the_key_meant(tmp_path, capsys):
+    from pipeline.cli import main
+
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("observe:\n  metric_port: 9400\nfeeds:\n  - url: https://a.example/f\n    intervall: 60\n"
+                   "runner:\n  log_format: json\nstatedir: x\nzzz: 1\n")
+    assert main(["check-config", str(cfg)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert f"{cfg}: observe.metric_port (line 2): unknown key; did you mean 'metrics_port'?" in out
+    assert f"{cfg}: feeds.0.intervall (line 5): unknown key; did you mean 'interval'?" in out
+    assert f"{cfg}: runner.log_format (line 7): unknown key; it belongs under 'observe'" in out
+    assert f"{cfg}: statedir (line 8): unknown key; did you mean 'state_dir'?" in out
+    assert f"{cfg}: zzz (line 9): unknown key" in out  # nothing close: no guess

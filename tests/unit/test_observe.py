@@ -56,6 +56,7 @@ def test_live_turns_unhealthy_when_one_of_several_stages_stalls_after_the_config
         m.loop_turned("extract")
         m.loop_turned("dedupe")
         assert get(port, "/live")[0] == 200
+        assert "pipeline_live 1.0" in get(port, "/metrics")[1]
         m.last_loops["dedupe"] -= 20  # stuck for 20 s: under the 30 s limit
         assert get(port, "/live")[0] == 200
         m.last_loops["dedupe"] -= 20  # 40 s now, while extract keeps turning
@@ -63,5 +64,40 @@ def test_live_turns_unhealthy_when_one_of_several_stages_stalls_after_the_config
         status, body = get(port, "/live")
         assert (status, body) == (503, "stalled\n")
         assert m.stalled_for("extract") < 5 and m.stalled_for("dedupe") >= 40
+        # The same verdict as a metric, for an alert rule (deploy/prometheus/alerts.yml).
+        metrics = get(port, "/metrics")[1]
+        assert "pipeline_live 0.0" in metrics
+        idle = next(line for line in metrics.splitlines() if line.startswith('pipeline_loop_idle_seconds{stage="dedupe"}'))
+        assert float(idle.split()[-1]) >= 40
     finally:
         server.shutdown()
+
+
+def test_taken_port_is_one_clear_error_naming_the_setting():
+    import socket
+
+    import pytest
+
+    from pipeline.observe import PortInUse
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(PortInUse) as info:
+            serve(Metrics(), "127.0.0.1", port, setting="observe.metrics_ports.enrich")
+    assert str(info.value) == (f"observe: metrics port {port} on 127.0.0.1 is already in use (another worker "
+                               f"on this host?); set observe.metrics_ports.enrich to a free port, or 0 to pick one")
+
+
+def test_metrics_port_per_stage():
+    import pytest
+
+    from pipeline.config import ConfigError, loads
+
+    s = loads("observe: {metrics_port: 9400, metrics_ports: {enrich: 9405}}", env={})
+    assert s.observe.port_for("enrich") == 9405
+    assert s.observe.port_for("poll") == 9400
+    assert s.observe.port_for(None) == 9400
+    with pytest.raises(ConfigError, match="unknown stage 'enrch'"):
+        loads("observe: {metrics_ports: {enrch: 9405}}", env={})

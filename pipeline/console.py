@@ -1,0 +1,542 @@
+"""The operator console: a small web UI over the pipeline's topics, feeds and dead letters.
+
+``pipeline console --config FILE`` serves it on 127.0.0.1 (``--host`` to change that). Pages
+are rendered on the server as plain HTML with inline CSS: no JavaScript, no CDN, works
+offline. It reads the same things the CLI reads (topics through the bus, feeds through the
+poll state), so it works on either transport.
+
+Read-only by default. Actions (re-drive dead letters, refresh, disable or enable a feed) need the
+console started with a token (``--token-file`` or ``PIPELINE_CONSOLE_TOKEN``): the operator
+signs in with it once, which sets an HttpOnly, SameSite=Strict session cookie, and every
+action form carries a CSRF token bound to that session; a POST whose Origin is another site
+is refused as well.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+import secrets
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, quote, urlsplit
+
+from pipeline import stages, topics
+from pipeline.errors import PipelineError
+
+log = logging.getLogger("pipeline.console")
+
+SESSION_COOKIE = "pipeline_console"
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+# --- what the pages show -------------------------------------------------------------------
+
+
+class ConsoleData:
+    """Reads what the pages show. One bus session per read: the console is idle most of the
+    time and must not hold a consumer (or a lock on the local log) between page views."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()  # one bus session at a time
+        self._samples: list[tuple[float, dict[str, int]]] = []  # (time, committed per stage)
+
+    def overview(self) -> list[dict[str, Any]]:
+        """One row per stage: input topic, processed, lag, outputs, dead letters, throughput
+        (messages/s over the last minute of page views and samples), errors (from the worker's
+        /metrics when its port is configured and answers)."""
+        from pipeline.bus import open_bus
+        from pipeline.commands.ops import describe_topics
+
+        names = list(dict.fromkeys(t for n in stages.NAMES for t in self._stage_topics(n)))
+        with self._lock:
+            bus = open_bus(self.settings, client_id="pipeline-console")
+            try:
+                report = {t["topic"]: t for t in describe_topics(self.settings, bus, names)}
+            finally:
+                bus.close()
+        now = time.monotonic()
+        committed: dict[str, int] = {}
+        rows = []
+        errors = self._worker_errors()
+        for name in stages.NAMES:
+            cls = stages.load(name)
+            inp = report.get(cls.input_topic) if cls.input_topic else None
+            group = next((g for g in (inp or {}).get("groups", []) if g["stage"] == name), None)
+            done = sum((p["committed"] or 0) for p in group["partitions"]) if group else 0
+            committed[name] = done
+            # Dead letters still waiting: the DLQ's offsets would also count re-drive markers
+            # (and, on Kafka, transaction markers).
+            waiting = len(self.dead_letters(name, limit=10_000)) if cls.input_topic in report else 0
+            outs = {t: report[t]["messages"] for t in cls.output_topics if t in report}
+            rows.append({"stage": name, "input": cls.input_topic or "feeds", "processed": done if inp else None,
+                         "lag": group["lag"] if group else None, "outputs": outs,
+                         "dlq": waiting, "errors": errors.get(name)})
+        self._samples = [(t, c) for t, c in self._samples if now - t <= 60] + [(now, committed)]
+        first_t, first = self._samples[0]
+        dt = now - first_t
+        for row in rows:
+            # The poller reads no topic: its throughput shows as what it wrote (feed.entries).
+            ok = dt >= 1 and row["processed"] is not None
+            row["rate"] = round((committed[row["stage"]] - first.get(row["stage"], 0)) / dt, 2) if ok else None
+        return rows
+
+    @staticmethod
+    def _stage_topics(name: str) -> list[str]:
+        cls = stages.load(name)
+        out = list(cls.output_topics)
+        if cls.input_topic:
+            out = [cls.input_topic, topics.dlq(cls.input_topic)] + out
+        return out
+
+    def _worker_errors(self) -> dict[str, float]:
+        """pipeline_errors_total per stage, summed over the workers whose metrics port is known."""
+        obs = self.settings.observe
+        ports = {p for s in stages.NAMES if (p := obs.port_for(s))}
+        out: dict[str, float] = {}
+        for port in ports:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                    text = r.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("pipeline_errors_total{"):
+                    labels, _, value = line.rpartition(" ")
+                    stage = labels.split('stage="', 1)[1].split('"', 1)[0] if 'stage="' in labels else "?"
+                    out[stage] = out.get(stage, 0.0) + float(value)
+        return out
+
+    def feeds(self) -> list[dict[str, Any]]:
+        from pipeline.commands.feeds import feed_statuses
+
+        return feed_statuses(self.settings)
+
+    def dead_letters(self, stage: str, limit: int = 200) -> list[dict[str, Any]]:
+        from pipeline.commands.ops import dead_letters
+
+        if stages.load(stage).input_topic is None:
+            return []
+        with self._lock:
+            return dead_letters(self.settings, stage, limit=limit)
+
+    def stories(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest stories on articles.enriched, each with its duplicates (from
+        articles.duplicates, by cluster) and the boilerplate removed from it."""
+        from pipeline import models
+        from pipeline.bus import open_bus
+        from pipeline.cli import _drain
+
+        with self._lock:
+            bus = open_bus(self.settings, client_id="pipeline-console")
+            try:
+                existing = bus.list_topics()
+                wanted = {self.settings.topic(t): t for t in (topics.ARTICLES_ENRICHED, topics.ARTICLES_DUPLICATES)}
+                found: dict[str, list] = {t: [] for t in wanted.values()}
+                present = [p for p in wanted if p in existing]
+                if present:
+                    # One assignment for both: a Kafka session has one consumer.
+                    bus.assign(present, from_beginning=True)
+                    _drain(bus, bus.end_offsets(), lambda m: found[wanted[m.topic]].append(m))
+            finally:
+                bus.close()
+
+        def value(m):
+            try:
+                return models.decode(m.value)
+            except PipelineError:
+                return None
+
+        dups: dict[str, list[dict]] = {}
+        for m in found[topics.ARTICLES_DUPLICATES]:
+            v = value(m)
+            if v and isinstance(v.get("dedupe"), dict):
+                dups.setdefault(v["dedupe"].get("cluster_id"), []).append(v)
+        latest: dict[str, dict] = {}
+        for m in found[topics.ARTICLES_ENRICHED]:
+            v = value(m)
+            if v and v.get("id"):
+                latest.pop(v["id"], None)
+                latest[v["id"]] = v  # an update replaces the story, and moves it to the top
+        out = []
+        for v in reversed(list(latest.values())[-limit:]):
+            cluster = (v.get("dedupe") or {}).get("cluster_id")
+            out.append({**v, "duplicates": dups.get(cluster, [])})
+        return out
+
+    def inspect(self, url: str) -> dict[str, Any]:
+        from pipeline.commands.inspect import Inspector
+
+        inspector = Inspector(self.settings)
+        try:
+            return inspector.inspect(url)
+        finally:
+            inspector.close()
+
+    # --- actions ---
+
+    def redrive(self, stage: str, partition: int | None, offset: int | None) -> str:
+        from pipeline.commands.ops import redrive
+
+        only = {(partition, offset)} if partition is not None and offset is not None else None
+        with self._lock:
+            result = redrive(self.settings, stage, only=only)
+        return (f"re-drove {len(result['moved'])} dead letter(s) of {stage} onto {result.get('to', '?')}"
+                + (f" ({result['already']} already re-driven)" if result["already"] else ""))
+
+    def feed_action(self, action: str, url: str) -> str:
+        from pipeline.commands import feeds as feeds_cmd
+
+        if action == "refresh":
+            send = getattr(feeds_cmd, "send_refresh", None)
+            if send is None:
+                raise PipelineError("console: this build has no `pipeline feeds refresh`")
+            send(self.settings, [url])
+            return f"asked the poller to poll {url} now"
+        if action == "enable":
+            state = feeds_cmd._open_state(self.settings)
+            try:
+                ok = state.enable(url)
+            finally:
+                state.close()
+            if not ok:
+                raise PipelineError(f"console: no feed {url} in the poll state yet")
+            send = getattr(feeds_cmd, "send_refresh", None)
+            if send is not None:
+                send(self.settings, [url])
+            return f"enabled {url}"
+        if action == "disable":
+            state = feeds_cmd._open_state(self.settings)
+            try:
+                ok = state.disable(url, "disabled by an operator (console)")
+            finally:
+                state.close()
+            if not ok:
+                raise PipelineError(f"console: no feed {url} in the poll state yet")
+            return f"disabled {url}; enable it to poll it again"
+        raise PipelineError(f"console: unknown feed action {action!r}")
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}
+header{background:#1d2433;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center}
+header a{color:#cfe0ff;text-decoration:none}header b{margin-right:1em}
+main{padding:1em 1.2em}table{border-collapse:collapse;background:#fff;width:100%;margin:.5em 0 1.5em}
+th,td{border:1px solid #dde1e8;padding:.35em .5em;text-align:left;vertical-align:top}
+th{background:#eef1f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.msg{background:#e6f4ea;border:1px solid #9bd3ae;padding:.5em;margin-bottom:1em}
+.err{background:#fdecea;border:1px solid #f0a8a0;padding:.5em;margin-bottom:1em}
+pre{white-space:pre-wrap;word-break:break-word;max-height:14em;overflow:auto;margin:0;font-size:12px}
+form.inline{display:inline}button{cursor:pointer}.muted{color:#6b7485}
+.story{background:#fff;border:1px solid #dde1e8;padding:.6em .8em;margin-bottom:1em}
+"""
+
+
+def _page(title: str, body: str, *, msg: str = "", err: str = "", signed_in: bool, can_act: bool) -> bytes:
+    nav = "".join(f'<a href="{href}">{esc(label)}</a>' for href, label in
+                  (("/", "Overview"), ("/feeds", "Feeds"), ("/dlq", "Dead letters"),
+                   ("/stories", "Stories"), ("/inspect", "Inspect")))
+    who = ("signed in" if signed_in else '<a href="/login">sign in</a>') if can_act else \
+        '<span class="muted">read-only</span>'
+    notes = (f'<div class="msg" id="msg">{esc(msg)}</div>' if msg else "") + \
+            (f'<div class="err" id="err">{esc(err)}</div>' if err else "")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)} · pipeline</title>'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{_CSS}</style></head>'
+            f'<body><header><b>pipeline console</b>{nav}<span style="margin-left:auto">{who}</span></header>'
+            f'<main><h1>{esc(title)}</h1>{notes}{body}</main></body></html>').encode("utf-8")
+
+
+def _table(head: list[str], rows: list[list[str]], table_id: str) -> str:
+    th = "".join(f"<th>{esc(h)}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(cells) + "</tr>" for cells in rows)
+    return f'<table id="{table_id}"><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>'
+
+
+def _td(v: Any, numeric: bool = False) -> str:
+    return f'<td class="n">{esc(v)}</td>' if numeric else f"<td>{esc(v)}</td>"
+
+
+class Console:
+    """The web app: routes requests to pages and actions. Independent of the HTTP server so
+    it can be driven directly in tests."""
+
+    def __init__(self, settings, token: str | None = None, data: ConsoleData | None = None) -> None:
+        self.data = data or ConsoleData(settings)
+        self.token = token
+        self._sessions: dict[str, str] = {}  # session id -> CSRF token
+        self._secret = secrets.token_bytes(32)
+
+    # --- auth ---
+
+    def session(self, cookie_header: str | None) -> str | None:
+        for part in (cookie_header or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == SESSION_COOKIE and value in self._sessions:
+                return value
+        return None
+
+    def login(self, token: str) -> str | None:
+        """A new session id when ``token`` is the console's token, else None."""
+        if not self.token or not hmac.compare_digest(token.encode(), self.token.encode()):
+            return None
+        sid = secrets.token_urlsafe(32)
+        self._sessions[sid] = hmac.new(self._secret, sid.encode(), "sha256").hexdigest()
+        return sid
+
+    def csrf_ok(self, sid: str | None, form_token: str) -> bool:
+        return bool(sid) and hmac.compare_digest(self._sessions.get(sid, ""), form_token or "-")
+
+    def _action_form(self, sid: str | None, action: str, fields: dict[str, Any], label: str, form_id: str) -> str:
+        if not self.token:
+            return '<span class="muted">read-only</span>'
+        if sid is None:
+            return '<a href="/login">sign in to act</a>'
+        hidden = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in fields.items())
+        return (f'<form class="inline" method="post" action="{esc(action)}" id="{esc(form_id)}">{hidden}'
+                f'<input type="hidden" name="csrf" value="{esc(self._sessions[sid])}">'
+                f'<button type="submit">{esc(label)}</button></form>')
+
+    # --- pages ---
+
+    def render(self, path: str, query: dict[str, list[str]], sid: str | None) -> tuple[int, bytes]:
+        """``(status, html)`` of a GET page."""
+        q = {k: v[0] for k, v in query.items() if v}
+        msg, err = q.get("msg", ""), q.get("err", "")
+        kw = {"msg": msg, "err": err, "signed_in": sid is not None, "can_act": bool(self.token)}
+        try:
+            if path == "/":
+                return 200, _page("Overview", self._overview(), **kw)
+            if path == "/feeds":
+                return 200, _page("Feeds", self._feeds(sid), **kw)
+            if path == "/dlq":
+                return 200, _page("Dead letters", self._dlq(q.get("stage", "extract"), sid), **kw)
+            if path == "/stories":
+                return 200, _page("Stories", self._stories(), **kw)
+            if path == "/inspect":
+                return 200, _page("Inspect", self._inspect(q.get("url", "")), **kw)
+            if path == "/login":
+                return 200, _page("Sign in", self._login_form(), **kw)
+        except PipelineError as exc:
+            return 503, _page("Unavailable", "", **{**kw, "err": str(exc)})
+        return 404, _page("Not found", f"<p>No page {esc(path)}.</p>", **kw)
+
+    def _overview(self) -> str:
+        rows = []
+        for r in self.data.overview():
+            outs = ", ".join(f"{t}: {n}" for t, n in r["outputs"].items()) or "-"
+            rows.append([_td(r["stage"]), _td(r["input"]), _td("-" if r["processed"] is None else r["processed"], True),
+                         _td("-" if r["rate"] is None else r["rate"], True),
+                         _td("-" if r["lag"] is None else r["lag"], True), _td(outs),
+                         f'<td class="n"><a href="/dlq?stage={esc(r["stage"])}">{esc(r["dlq"])}</a></td>'
+                         if r["input"] != "feeds" else _td(r["dlq"], True),
+                         _td("-" if r["errors"] is None else int(r["errors"]), True)])
+        return (_table(["stage", "reads", "processed", "msg/s (last min)", "lag", "written", "dead letters",
+                        "errors"], rows, "stages")
+                + '<p class="muted">msg/s compares page views and samples of the last minute; errors come '
+                  "from each worker's /metrics when observe.metrics_ports names its port.</p>")
+
+    def _feeds(self, sid: str | None) -> str:
+        rows = []
+        for i, f in enumerate(self.data.feeds()):
+            actions = self._action_form(sid, "/actions/feed", {"action": "refresh", "url": f["url"]}, "Refresh",
+                                        f"refresh-{i}")
+            flip = "enable" if f["state"] == "disabled" else "disable"
+            actions += " " + self._action_form(sid, "/actions/feed", {"action": flip, "url": f["url"]},
+                                               flip.capitalize(), f"{flip}-{i}")
+            rows.append([_td(f["name"] or f["title"] or ""), _td(f["url"]), _td(f["state"]),
+                         _td(f.get("delivery") or "poll"), _td(f["last_poll"] or "-"), _td(f["next_poll"] or "-"),
+                         _td(f["last_result"] or f["last_error"] or "-"), _td(f["error_count"], True),
+                         f"<td>{actions}</td>"])
+        return _table(["feed", "url", "status", "push/poll", "last poll", "next poll", "last result", "errors", ""],
+                      rows, "feeds")
+
+    def _dlq(self, stage: str, sid: str | None) -> str:
+        choices = [n for n in stages.NAMES if n != "poll"]
+        if stage not in choices:
+            stage = "extract"
+        tabs = " · ".join(f'<a href="/dlq?stage={n}">{"<b>" + n + "</b>" if n == stage else n}</a>' for n in choices)
+        letters = self.data.dead_letters(stage)
+        rows = []
+        for d in letters:
+            headers = "\n".join(f"{k}: {v[:300]}" for k, v in d["headers"].items()
+                                if not k.endswith("exception.stacktrace"))
+            act = self._action_form(sid, "/actions/redrive", {"stage": stage, "partition": d["partition"],
+                                                              "offset": d["offset"]}, "Re-drive",
+                                    f"redrive-{d['partition']}-{d['offset']}")
+            rows.append([_td(f"{d['partition']}@{d['offset']}"), _td(d["key"]),
+                         f"<td><b>{esc(d['error_class'].rsplit('.', 1)[-1])}</b><br>{esc(d['error'][:500])}</td>",
+                         f"<td><pre>{esc((d['value'] or '')[:2000])}</pre></td>", f"<td><pre>{esc(headers)}</pre></td>",
+                         f"<td>{act}</td>"])
+        all_form = self._action_form(sid, "/actions/redrive", {"stage": stage}, f"Re-drive all {len(letters)}",
+                                     "redrive-all") if letters else ""
+        return (f"<p>{tabs}</p><p>{len(letters)} dead letter(s) of <b>{esc(stage)}</b> not re-driven yet. "
+                f"{all_form}</p>"
+                + _table(["at", "key", "error", "value", "headers", ""], rows, "dead-letters"))
+
+    def _stories(self) -> str:
+        parts = []
+        for s in self.data.stories():
+            dups = "".join(f"<li>{esc(d.get('source'))}: <a href=\"{esc(d.get('url'))}\">{esc(d.get('title'))}</a> "
+                           f"<span class=\"muted\">({esc((d.get('dedupe') or {}).get('signal'))}, similarity "
+                           f"{esc((d.get('dedupe') or {}).get('similarity'))})</span></li>" for d in s["duplicates"])
+            removed = "".join(f"<li><span class=\"muted\">{esc(r.get('reason'))}:</span> {esc(r.get('text', '')[:200])}</li>"
+                              for r in (s.get("boilerplate") or {}).get("removed", []))
+            parts.append(
+                f'<div class="story"><h3><a href="{esc(s.get("url"))}">{esc(s.get("title"))}</a></h3>'
+                f'<div class="muted">{esc(s.get("source"))} · {esc(s.get("published"))} · {esc(s.get("language"))} · '
+                f'{esc(s.get("word_count"))} words · id {esc(s.get("id"))}</div>'
+                f'<p>{esc((s.get("text") or "")[:400])}…</p>'
+                f'<b>Duplicates ({len(s["duplicates"])})</b><ul class="dups">{dups or "<li class=muted>none</li>"}</ul>'
+                f'<b>Boilerplate removed ({len((s.get("boilerplate") or {}).get("removed", []))})</b>'
+                f'<ul class="removed">{removed or "<li class=muted>none</li>"}</ul></div>')
+        return "".join(parts) or '<p class="muted">No stories on articles.enriched yet.</p>'
+
+    def _inspect(self, url: str) -> str:
+        form = (f'<form method="get" action="/inspect" id="inspect-form"><input name="url" size="80" '
+                f'placeholder="https://example.com/story" value="{esc(url)}"> <button type="submit">Inspect</button>'
+                '</form><p class="muted">Fetches the page (with the config\'s fetch limits and address checks) and '
+                "runs extract, boilerplate and enrich on it; nothing is written to any topic.</p>")
+        if not url:
+            return form
+        r = self.data.inspect(url)
+        if "error" in r:
+            return form + f'<div class="err" id="inspect-error">{esc(r["error"])}</div>'
+        bp = (r.get("boilerplate") or {}).get("removed", [])
+        ents = r.get("entities") or {}
+        sections = [
+            ("extract", [("title", r.get("title")), ("canonical URL", r.get("canonical_url")), ("id", r.get("id")),
+                         ("source", r.get("source")), ("authors", ", ".join(r.get("authors") or [])),
+                         ("published", r.get("published")), ("text from", r.get("text_source"))]),
+            ("boilerplate", [("removed", "; ".join(f"{b.get('reason')}: {b.get('text', '')[:120]}" for b in bp) or "none"),
+                             ("flagged", (r.get("boilerplate") or {}).get("flagged"))]),
+            ("enrich", [("language", f"{r.get('language')} ({r.get('language_confidence')})"),
+                        ("people", ", ".join(e["name"] for e in ents.get("people", []))),
+                        ("organizations", ", ".join(e["name"] for e in ents.get("organizations", []))),
+                        ("locations", ", ".join(e["name"] for e in ents.get("locations", []))),
+                        ("keywords", ", ".join(r.get("keywords") or [])), ("words", r.get("word_count"))]),
+        ]
+        out = form
+        for name, fields in sections:
+            out += f"<h2>{esc(name)}</h2>" + _table(["field", "value"], [[_td(k), _td(v)] for k, v in fields],
+                                                    f"inspect-{name}")
+        return out + f"<h2>text</h2><pre id=\"inspect-text\">{esc(r.get('text'))}</pre>"
+
+    def _login_form(self) -> str:
+        if not self.token:
+            return "<p>This console is read-only: start it with --token-file (or PIPELINE_CONSOLE_TOKEN) to act.</p>"
+        return ('<form method="post" action="/login" id="login-form"><input type="password" name="token" '
+                'placeholder="console token" size="40"> <button type="submit">Sign in</button></form>')
+
+    # --- actions ---
+
+    def act(self, path: str, form: dict[str, str], sid: str | None) -> tuple[str, str]:
+        """Run a POSTed action; return ``(page to go back to, message)``. Raises PermissionError
+        without a valid session and CSRF token, PipelineError when the action fails."""
+        if not self.token:
+            raise PermissionError("the console is read-only (started without a token)")
+        if not self.csrf_ok(sid, form.get("csrf", "")):
+            raise PermissionError("sign in first (missing or stale session or CSRF token)")
+        if path == "/actions/redrive":
+            stage = form.get("stage", "")
+            if stage not in stages.NAMES or stage == "poll":
+                raise PipelineError(f"console: no dead letters for stage {stage!r}")
+            part = int(form["partition"]) if form.get("partition", "").isdigit() else None
+            off = int(form["offset"]) if form.get("offset", "").isdigit() else None
+            return f"/dlq?stage={stage}", self.data.redrive(stage, part, off)
+        if path == "/actions/feed":
+            return "/feeds", self.data.feed_action(form.get("action", ""), form.get("url", ""))
+        raise PipelineError(f"console: no action {path}")
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+
+def make_server(console: Console, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server for ``console`` on ``host:port`` (0 = any free port), not yet serving."""
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "pipeline-console"
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/html; charset=utf-8",
+                  extra: dict[str, str] | None = None) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            # No framing by other sites (clickjacking an action button), no inline scripts at all.
+            self.send_header("X-Frame-Options", "DENY")
+            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                                                        "img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+            self.send_header("Referrer-Policy", "same-origin")
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _redirect(self, to: str, extra: dict[str, str] | None = None) -> None:
+            self._send(303, b"", extra={"Location": to, **(extra or {})})
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            parts = urlsplit(self.path)
+            code, body = console.render(parts.path, parse_qs(parts.query), console.session(self.headers.get("Cookie")))
+            self._send(code, body)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            parts = urlsplit(self.path)
+            length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
+            origin = self.headers.get("Origin")
+            if origin and origin != "null" and urlsplit(origin).netloc != self.headers.get("Host"):
+                self._send(403, b"cross-site request refused\n", "text/plain")
+                return
+            sid = console.session(self.headers.get("Cookie"))
+            if parts.path == "/login":
+                new = console.login(form.get("token", ""))
+                if new is None:
+                    self._redirect("/login?err=" + quote("wrong token" if console.token else "read-only console"))
+                    return
+                cookie = f"{SESSION_COOKIE}={new}; HttpOnly; SameSite=Strict; Path=/"
+                self._redirect("/?msg=" + quote("signed in"), {"Set-Cookie": cookie})
+                return
+            try:
+                back, msg = console.act(parts.path, form, sid)
+            except PermissionError as exc:
+                self._send(403, _page("Refused", "", err=str(exc), signed_in=sid is not None,
+                                      can_act=bool(console.token)))
+                return
+            except (PipelineError, ValueError, KeyError) as exc:
+                back = "/feeds" if parts.path == "/actions/feed" else f"/dlq?stage={quote(form.get('stage', ''))}"
+                self._redirect(back + ("&" if "?" in back else "?") + "err=" + quote(str(exc)[:500]))
+                return
+            self._redirect(back + ("&" if "?" in back else "?") + "msg=" + quote(msg))
+
+        def log_message(self, fmt: str, *args) -> None:
+            log.debug("console: " + fmt, *args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve_forever(server: ThreadingHTTPServer, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve until ``stop`` is set."""
+    thread = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
+    thread.start()
+    if on_ready:
+        on_ready()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+

@@ -1,0 +1,227 @@
+"""The operator console end to end in a real headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, installed through apt-get when missing; Selenium from the test extras).
+
+The pipeline data is the demo's (stories with duplicates, removed boilerplate, a dead
+letter for a page that is gone). Screenshots of every page go to
+``build/test-artifacts/console/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipeline.demo.server import DemoServer
+
+from integration.system import ensure_debian_packages
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "build" / "test-artifacts" / "console"
+TOKEN = "console-test-token-0123456789"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("console") / "work"
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "demo", "--workdir", str(workdir)],
+                          capture_output=True, text=True, timeout=280, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def console(demo_workdir, tmp_path_factory):
+    token_file = tmp_path_factory.mktemp("token") / "token"
+    token_file.write_text(TOKEN + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "console", "--config", str(demo_workdir / "pipeline.yaml"),
+                             "--port", "0", "--token-file", str(token_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+    assert m, line + proc.stderr.read() if proc.poll() is not None else line
+    yield m.group(1)
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    tools = ensure_debian_packages({"chromium": "chromium", "chromedriver": "chromium-driver"})
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = tools["chromium"]
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
+                "--disable-gpu", "--no-first-run"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(tools["chromedriver"]), options=opts)
+    driver.set_page_load_timeout(120)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _shot(driver, name):
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def _wait_id(driver, element_id: str):
+    """The element with ``element_id`` once the page that has it loaded (a submitted form's
+    response comes a moment after click() returns)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 90).until(ec.presence_of_element_located((By.ID, element_id)))
+
+
+def _msg(driver) -> str:
+    """The page's message after a form was submitted."""
+    return _wait_id(driver, "msg").text
+
+
+def _rows(driver, table_id):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr")
+
+
+def test_pages_render_in_chromium(console, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(console + "/")
+    stages = [r.find_elements(By.TAG_NAME, "td")[0].text for r in _rows(browser, "stages")]
+    assert stages == ["poll", "extract", "dedupe", "boilerplate", "enrich"]
+    extract = next(r for r in _rows(browser, "stages") if r.text.startswith("extract"))
+    assert extract.find_elements(By.TAG_NAME, "td")[6].text == "2"  # the demo's dead letters
+    _shot(browser, "overview")
+
+    browser.get(console + "/feeds")
+    feeds = _rows(browser, "feeds")
+    assert len(feeds) == 6 and all("ok" in r.text or "error" in r.text for r in feeds)
+    assert "sign in to act" in feeds[0].text  # no action without signing in
+    _shot(browser, "feeds")
+
+    browser.get(console + "/stories")
+    stories = browser.find_elements(By.CSS_SELECTOR, ".story")
+    assert stories
+    wire = [s for s in stories if "Duplicates (3)" in s.text]
+    assert len(wire) == 1 and len(wire[0].find_elements(By.CSS_SELECTOR, ".dups li")) == 3
+    assert any(s.find_elements(By.CSS_SELECTOR, ".removed li") and "none" not in
+               s.find_element(By.CSS_SELECTOR, ".removed").text for s in stories)  # removed boilerplate shown
+    _shot(browser, "stories")
+
+
+def test_inspect_box_shows_each_stage(console, browser):
+    from selenium.webdriver.common.by import By
+
+    with DemoServer() as demo:
+        page = demo.base_url + "/harborledger/local/2024/11/10/library-makerspace-opens-3d-printers-sewing"
+        browser.get(console + "/inspect")
+        box = browser.find_element(By.NAME, "url")
+        box.send_keys(page)
+        browser.find_element(By.CSS_SELECTOR, "#inspect-form button").click()
+        extract = _wait_id(browser, "inspect-extract").text
+        assert "canonical URL" in extract and "title" in extract
+        assert browser.find_element(By.ID, "inspect-enrich").text
+        assert len(browser.find_element(By.ID, "inspect-text").text.split()) > 50
+        _shot(browser, "inspect")
+
+
+def test_redrive_from_the_browser_needs_the_token_and_moves_the_letter(console, browser, demo_workdir):
+    from selenium.webdriver.common.by import By
+
+    browser.get(console + "/dlq?stage=extract")
+    letters = _rows(browser, "dead-letters")
+    assert len(letters) == 2 and all("StageError" in r.text and "extract: page" in r.text for r in letters)
+    assert not browser.find_elements(By.CSS_SELECTOR, "form[id^=redrive]")  # read-only until signed in
+
+    browser.get(console + "/login")
+    browser.find_element(By.NAME, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    assert "signed in" in _msg(browser)
+
+    browser.get(console + "/dlq?stage=extract")
+    first = _rows(browser, "dead-letters")[0]
+    at = first.find_elements(By.TAG_NAME, "td")[0].text
+    first.find_element(By.CSS_SELECTOR, "form button").click()
+    assert "re-drove 1 dead letter(s) of extract onto feed.entries" in _msg(browser)
+    assert len(_rows(browser, "dead-letters")) == 1
+    _shot(browser, "dlq-after-redrive")
+    browser.get(console + "/")
+    extract = next(r for r in _rows(browser, "stages") if r.text.startswith("extract"))
+    assert extract.find_elements(By.TAG_NAME, "td")[6].text == "1"  # waiting, the re-driven one not counted
+
+    tail = subprocess.run([sys.executable, "-m", "pipeline", "tail", "feed.entries", "--config",
+                           str(demo_workdir / "pipeline.yaml"), "--limit", "1", "--with-headers"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    rec = json.loads(tail.stdout)
+    partition, offset = at.split("@")
+    assert rec["headers"]["__pipeline.redrive.from"] == f"feed.entries.dlq:{partition}:{offset}"
+
+    # The same action without the session's CSRF token, or from another site, is refused.
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    for headers, body in (({"Cookie": cookie}, "stage=extract&csrf=wrong"),
+                          ({"Cookie": cookie, "Origin": "http://evil.example"}, "stage=extract")):
+        req = urllib.request.Request(console + "/actions/redrive", data=body.encode(), headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 403
+    browser.get(console + "/dlq?stage=extract")
+    assert len(_rows(browser, "dead-letters")) == 1
+
+
+def _sign_in(console, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(console + "/login")
+    if "signed in" not in browser.find_element(By.TAG_NAME, "header").text:
+        browser.find_element(By.NAME, "token").send_keys(TOKEN)
+        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        assert _msg(browser) == "signed in"
+
+
+def test_disable_and_enable_a_feed_from_the_browser(console, browser, demo_workdir):
+    from selenium.webdriver.common.by import By
+
+    _sign_in(console, browser)
+    browser.get(console + "/feeds")
+    row = _rows(browser, "feeds")[0]
+    url = row.find_elements(By.TAG_NAME, "td")[1].text
+    row.find_element(By.CSS_SELECTOR, "form[id^=disable] button").click()
+    assert _msg(browser) == f"disabled {url}; enable it to poll it again"
+    row = _rows(browser, "feeds")[0]
+    assert row.find_elements(By.TAG_NAME, "td")[2].text == "disabled"
+    _shot(browser, "feeds-disabled")
+    status = subprocess.run([sys.executable, "-m", "pipeline", "feeds", "status", "--json", "--config",
+                             str(demo_workdir / "pipeline.yaml")], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    by_url = {r["url"]: r for r in map(json.loads, status.stdout.splitlines())}
+    assert by_url[url]["state"] == "disabled"  # the poller's own state says so, not just the page
+
+    row.find_element(By.CSS_SELECTOR, "form[id^=enable] button").click()
+    assert _msg(browser) == f"enabled {url}"
+    assert _rows(browser, "feeds")[0].find_elements(By.TAG_NAME, "td")[2].text != "disabled"
+
+
+def test_feed_refresh_from_the_browser(console, browser):
+    from selenium.webdriver.common.by import By
+
+    from pipeline.commands import feeds as feeds_cmd
+
+    if not hasattr(feeds_cmd, "send_refresh"):
+        pytest.skip("needs `pipeline feeds refresh` (poll.control), from the supervisor branch")
+    _sign_in(console, browser)
+    browser.get(console + "/feeds")
+    _rows(browser, "feeds")[0].find_element(By.CSS_SELECTOR, "form[id^=refresh] button").click()
+    assert "asked the poller to poll" in _msg(browser)
+    _shot(browser, "feeds-after-refresh")
