@@ -196,10 +196,7 @@ class ConsoleData:
         from pipeline.commands import feeds as feeds_cmd
 
         if action == "refresh":
-            send = getattr(feeds_cmd, "send_refresh", None)
-            if send is None:
-                raise PipelineError("console: this build has no `pipeline feeds refresh`")
-            send(self.settings, [url])
+            feeds_cmd.send_refresh(self.settings, [url])
             return f"asked the poller to poll {url} now"
         if action == "enable":
             state = feeds_cmd._open_state(self.settings)
@@ -209,9 +206,7 @@ class ConsoleData:
                 state.close()
             if not ok:
                 raise PipelineError(f"console: no feed {url} in the poll state yet")
-            send = getattr(feeds_cmd, "send_refresh", None)
-            if send is not None:
-                send(self.settings, [url])
+            feeds_cmd.send_refresh(self.settings, [url])  # a running poller polls it at once
             return f"enabled {url}"
         if action == "disable":
             state = feeds_cmd._open_state(self.settings)

@@ -213,15 +213,21 @@ def test_disable_and_enable_a_feed_from_the_browser(console, browser, demo_workd
     assert _rows(browser, "feeds")[0].find_elements(By.TAG_NAME, "td")[2].text != "disabled"
 
 
-def test_feed_refresh_from_the_browser(console, browser):
+def test_feed_refresh_from_the_browser(console, browser, demo_workdir):
+    """The refresh button puts a request for that feed on poll.control, where a running
+    poller reads it (test_refresh.py shows a poller acting on such a request)."""
     from selenium.webdriver.common.by import By
 
-    from pipeline.commands import feeds as feeds_cmd
-
-    if not hasattr(feeds_cmd, "send_refresh"):
-        pytest.skip("needs `pipeline feeds refresh` (poll.control), from the supervisor branch")
     _sign_in(console, browser)
     browser.get(console + "/feeds")
-    _rows(browser, "feeds")[0].find_element(By.CSS_SELECTOR, "form[id^=refresh] button").click()
+    row = _rows(browser, "feeds")[0]
+    url = row.find_elements(By.TAG_NAME, "td")[1].text
+    row.find_element(By.CSS_SELECTOR, "form[id^=refresh] button").click()
     assert "asked the poller to poll" in _msg(browser)
     _shot(browser, "feeds-after-refresh")
+    tail = subprocess.run([sys.executable, "-m", "pipeline", "tail", "poll.control", "--config",
+                           str(demo_workdir / "pipeline.yaml"), "--from-beginning"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert tail.returncode == 0, tail.stderr
+    requests = [json.loads(line) for line in tail.stdout.splitlines()]
+    assert any(r.get("action") == "refresh" and url in r.get("urls", []) for r in requests), (url, requests)
