@@ -341,7 +341,8 @@ def test_a_huge_feed_emits_its_newest_entries_and_keeps_the_rest_for_later(run: 
 def test_malformed_redirect_is_a_typed_fetch_error_with_the_page_url(run: Run):
     b = run.server.base
     headers = run.dead(topics.FEED_ENTRIES)[f"{b}/pages/bad-redirect.html"]
-    assert headers[H + "exception.class.name"] == "pipeline.errors.StageError"
+    # Dead-lettered as bad input for good (extract's PageRejected is a StageError), not a bare ValueError.
+    assert headers[H + "exception.class.name"] in ("pipeline.errors.StageError", "pipeline.stages.extract.PageRejected")
     assert f"{b}/pages/bad-redirect.html" in headers[H + "exception.message"]
     assert "InvalidURL" in headers[H + "exception.message"]
     rich = run.by_url(topics.ARTICLES_EXTRACTED)[f"{b}/pages/bad-redirect-rich.html"]
