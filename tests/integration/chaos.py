@@ -287,7 +287,7 @@ def config_doc(bootstrap: str, guarantee: str, feeds: list[dict], state_dir: Pat
         "state_dir": str(state_dir),
         "feeds": feeds,
         "fetch": {"allow_private_addresses": True, "per_host_concurrency": 8},
-        "poll": {"interval_default": 86400, "interval_min": 86400, "adaptive": False,
+        "poll": {"interval_default": 86400, "interval_min": 86400, "interval_max": 86400, "adaptive": False,
                  "backfill": "all", "backoff_initial": 2, "backoff_max": 10},
         "extract": {"batch_size": 10},
         "dedupe": {"batch_size": 20},
