@@ -268,12 +268,23 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
             reasons[str(r.get("reason", "?")).split(":")[0]] += 1
     removed = sum(reasons.values())
 
+    uniques = [v for _, _, v in data[topics.ARTICLES_UNIQUE] if isinstance(v, dict)]
+    by_id = {v.get("id"): v for v in uniques}
+    superseded = {}  # copy id -> the original that superseded it
+    for v in uniques:
+        copy_id = (v.get("dedupe") or {}).get("supersedes")
+        if copy_id in by_id:
+            superseded[copy_id] = v
+
     rows = [
         ("feeds", "", n_feeds),
         ("entries", topics.FEED_ENTRIES, n[topics.FEED_ENTRIES]),
         ("extracted", topics.ARTICLES_EXTRACTED, n[topics.ARTICLES_EXTRACTED]),
         ("unique", topics.ARTICLES_UNIQUE, n[topics.ARTICLES_UNIQUE]),
         ("duplicates", topics.ARTICLES_DUPLICATES, n[topics.ARTICLES_DUPLICATES]),
+        # A copy that reached articles.unique before its original did: the original's message
+        # names it (dedupe.supersedes), and a consumer folds it into the original's story.
+        ("superseded", "copies on " + topics.ARTICLES_UNIQUE, len(superseded)),
         ("clean", topics.ARTICLES_CLEAN, n[topics.ARTICLES_CLEAN]),
         ("enriched", topics.ARTICLES_ENRICHED, n[topics.ARTICLES_ENRICHED]),
         ("DLQ records", "*.dlq", dead),
@@ -294,6 +305,10 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
     for _, _, v in data[topics.ARTICLES_DUPLICATES]:
         if isinstance(v, dict):
             clusters[(v.get("dedupe") or {}).get("cluster_id") or "?"].append(v)
+    for copy_id, original in superseded.items():
+        cid = (original.get("dedupe") or {}).get("cluster_id") or original.get("id")
+        copy = by_id[copy_id]
+        clusters[cid].insert(0, {**copy, "dedupe": {"signal": "superseded by its original"}})
     if clusters:
         out += ["", "Duplicates (the copy kept, then the copies dropped):"]
         for cid, dups in clusters.items():

@@ -66,7 +66,9 @@ def test_table_counts_add_up(demo):
 def test_wire_copies_become_one_unique_and_three_duplicates(demo):
     _, proc = demo
     out = proc.stdout
-    assert _row(out, "duplicates") == len(WIRE_TITLES) - 1
+    # Which copy arrives first depends on the worker processes; when a copy beat its original to
+    # articles.unique, the original's message supersedes it: either way one story, the rest copies.
+    assert _row(out, "duplicates") + _row(out, "superseded") == len(WIRE_TITLES) - 1
     section = out.split("Duplicates (", 1)[1].split("\n\n", 1)[0]
     kept = [line for line in section.splitlines()[1:] if not line.strip().startswith("=")]
     dropped = [line for line in section.splitlines()[1:] if line.strip().startswith("=")]
