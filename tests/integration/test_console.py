@@ -115,8 +115,9 @@ def test_pages_render_in_chromium(console, browser):
     browser.get(console + "/stories")
     stories = browser.find_elements(By.CSS_SELECTOR, ".story")
     assert stories
-    wire = [s for s in stories if "Duplicates (3)" in s.text]
-    assert len(wire) == 1 and len(wire[0].find_elements(By.CSS_SELECTOR, ".dups li")) == 3
+    # 3 duplicates, or 2 when a copy beat its original to articles.unique (it is then superseded)
+    wire = [s for s in stories if "Duplicates (3)" in s.text or "Duplicates (2)" in s.text]
+    assert len(wire) == 1 and len(wire[0].find_elements(By.CSS_SELECTOR, ".dups li")) in (2, 3)
     assert any(s.find_elements(By.CSS_SELECTOR, ".removed li") and "none" not in
                s.find_element(By.CSS_SELECTOR, ".removed").text for s in stories)  # removed boilerplate shown
     _shot(browser, "stories")
@@ -163,12 +164,13 @@ def test_redrive_from_the_browser_needs_the_token_and_moves_the_letter(console, 
     extract = next(r for r in _rows(browser, "stages") if r.text.startswith("extract"))
     assert extract.find_elements(By.TAG_NAME, "td")[6].text == "1"  # waiting, the re-driven one not counted
 
+    # feed.entries may have several partitions (one per extract worker): look at all of it
     tail = subprocess.run([sys.executable, "-m", "pipeline", "tail", "feed.entries", "--config",
-                           str(demo_workdir / "pipeline.yaml"), "--limit", "1", "--with-headers"],
+                           str(demo_workdir / "pipeline.yaml"), "--from-beginning", "--with-headers"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
-    rec = json.loads(tail.stdout)
     partition, offset = at.split("@")
-    assert rec["headers"]["__pipeline.redrive.from"] == f"feed.entries.dlq:{partition}:{offset}"
+    froms = [json.loads(line)["headers"].get("__pipeline.redrive.from") for line in tail.stdout.splitlines()]
+    assert froms.count(f"feed.entries.dlq:{partition}:{offset}") == 1, froms
 
     # The same action without the session's CSRF token, or from another site, is refused.
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
