@@ -154,26 +154,21 @@ def test_boilerplate_templates_survive_a_move_to_an_empty_state_dir(kafka_bootst
         reader.close()
         return out
 
+    def work(s, n: int) -> None:  # one boilerplate worker on ``s``'s state_dir, n inputs, then closed
+        runner = build_runner(s, "boilerplate")
+        try:
+            run_until(runner, n)
+        finally:
+            runner.close()
+
     publish(settings, range(12))
-    first = build_runner(settings, "boilerplate")
-    try:
-        run_until(first, 12)
-    finally:
-        first.close()
+    work(settings, 12)
     # Learned from those 12 (whether they came in one batch or several): the next one loses it.
     publish(settings, [12])
-    again = build_runner(settings, "boilerplate")
-    try:
-        run_until(again, 1)
-    finally:
-        again.close()
+    work(settings, 1)
     assert removed(settings)["a12"] == ["learned-template"]
 
     moved = settings.model_copy(update={"state_dir": str(tmp_path / "new-node")})
     publish(moved, [13])
-    second = build_runner(moved, "boilerplate")
-    try:
-        run_until(second, 1)
-    finally:
-        second.close()
+    work(moved, 1)
     assert removed(moved)["a13"] == ["learned-template"]
