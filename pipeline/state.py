@@ -94,6 +94,13 @@ class StateStore:
         self.stage = stage
         self.changelog_topic = changelog_topic
         self._pending: dict[str, Any] = {}   # key -> value, or _DELETED
+        self._wire: dict[str, bytes | None] = {}  # the pending changes as last put on the changelog
+        # A write-ahead store journals state its stage has already applied to its own cache
+        # (the dedupe index decides, indexes and writes its SQLite before the unit commits).
+        # An abort does not roll that cache back, and a replay of the inputs finds the
+        # decisions there and changes nothing: so the changes of an aborted unit are kept and
+        # go to the changelog with the next unit, instead of being dropped (``discard``).
+        self.write_ahead = False
         self.restored_at: dict[int, int] | None = None  # changelog end offsets of the last restore
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,24 +147,44 @@ class StateStore:
     # --- what the runner uses ---------------------------------------------------------
     def pending(self) -> list[tuple[bytes, bytes | None]]:
         """This unit's changes as changelog records (key, JSON value or None for a delete)."""
-        return [(f"{self.stage}/{k}".encode(), None if v is _DELETED else json.dumps(v).encode())
-                for k, v in self._pending.items()]
+        # Encoded once: ``flushed`` writes the very bytes the changelog got (restore compares them).
+        wire = self._wire = {k: None if v is _DELETED else json.dumps(v).encode() for k, v in self._pending.items()}
+        return [(f"{self.stage}/{k}".encode(), v) for k, v in wire.items()]
 
     def flushed(self) -> None:
         """The unit is committed on the bus: write its changes to the local copy."""
         if not self._pending:
             return
         changes, self._pending = self._pending, {}
+        wire, self._wire = self._wire, {}
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._apply(changes)
+                self._apply(changes, wire)
         except sqlite3.Error as exc:
             raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
 
     def discard(self) -> None:
-        """The unit was aborted: forget its changes."""
-        self._pending.clear()
+        """The unit was aborted: forget its changes (a ``write_ahead`` store keeps them for
+        the next unit: its stage's own cache still holds them)."""
+        if not self.write_ahead:
+            self._pending.clear()
+
+    def is_empty(self) -> bool:
+        """True when no key has a value (this unit's changes included)."""
+        if any(v is not _DELETED for v in self._pending.values()):
+            return False
+        for (key,) in self._query("SELECT key FROM kv", ()):
+            if self._pending.get(key, None) is not _DELETED:
+                return False
+        return True
+
+    def generation(self) -> int:
+        """How many times the local copy was rebuilt from the changelog.  A stage that keeps a
+        cache derived from the store (the dedupe index in its own SQLite file) records the
+        generation it was built at; a different one means: rebuild the cache from the store."""
+        row = self._query("SELECT v FROM meta WHERE k='generation'", ()).fetchone()
+        return 0 if row is None else int(row[0])
 
     # --- restore -----------------------------------------------------------------------
     def checkpoint(self) -> dict[int, int] | None:
@@ -176,23 +203,33 @@ class StateStore:
         applied = 0
         if self.checkpoint() != ends:
             started = time.monotonic()
-            state: dict[str, Any] = {}
+            state: dict[str, bytes | None] = {}  # key -> the changelog's JSON bytes, None: deleted
             prefix = f"{self.stage}/"
             for m in _read_to_end(reader, ends):
                 key = (m.key or b"").decode("utf-8", "replace")
                 if not key.startswith(prefix):
                     continue
-                state[key[len(prefix):]] = _DELETED if m.value is None else json.loads(m.value)
+                state[key[len(prefix):]] = m.value
                 applied += 1
-            try:
-                with self._db:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._db.execute("DELETE FROM kv")
-                    self._apply(state)
-            except sqlite3.Error as exc:
-                raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
-            log.info("state: %s restored from %s: %d records, %d keys in %.1fs", self.stage,
-                     self.changelog_topic, applied, len(self), time.monotonic() - started)
+            state = {k: v for k, v in state.items() if v is not None}
+            # Compared by hash with what the local copy holds: when they are equal (a clean
+            # close on this disk catching up with its own writes) the copy is not rewritten and
+            # its generation stays, so caches derived from it (``generation``) stay valid.
+            have = {k: hash(v) for k, v in self._query("SELECT key, value FROM kv", ())}
+            same = len(have) == len(state) and all(have.get(k) == hash(v) for k, v in state.items())
+            if not same:
+                try:
+                    with self._db:
+                        self._db.execute("BEGIN IMMEDIATE")
+                        self._db.execute("DELETE FROM kv")
+                        self._db.executemany("INSERT INTO kv(key, value) VALUES (?, ?)", state.items())
+                        self._db.execute("INSERT INTO meta(k, v) VALUES ('generation', '1') ON CONFLICT(k) "
+                                         "DO UPDATE SET v = CAST(v AS INTEGER) + 1")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
+            log.info("state: %s %s from %s: %d records, %d keys in %.1fs", self.stage,
+                     "restored" if not same else "checked (unchanged)", self.changelog_topic, applied,
+                     len(state), time.monotonic() - started)
         self._set_checkpoint(None)
         self.restored_at = ends
         return applied
@@ -210,9 +247,10 @@ class StateStore:
             self._db.close()
 
     # --- helpers ----------------------------------------------------------------------
-    def _apply(self, changes: dict[str, Any]) -> None:
+    def _apply(self, changes: dict[str, Any], wire: dict[str, bytes | None] | None = None) -> None:
+        wire = wire or {}
         dels = [(k,) for k, v in changes.items() if v is _DELETED]
-        puts = [(k, json.dumps(v).encode()) for k, v in changes.items() if v is not _DELETED]
+        puts = [(k, wire.get(k) or json.dumps(v).encode()) for k, v in changes.items() if v is not _DELETED]
         if dels:
             self._db.executemany("DELETE FROM kv WHERE key=?", dels)
         if puts:

@@ -201,7 +201,7 @@ class Deduper:
     """The index and the decision rules. ``path=None`` keeps everything in memory."""
 
     def __init__(self, cfg: DedupeSettings, path: Path | None = None,
-                 now: Callable[[], datetime] = _utcnow):
+                 now: Callable[[], datetime] = _utcnow, journal: Any = None):
         self.cfg = cfg
         self.now = now
         self.window = int(cfg.window_days * _DAY)
@@ -222,7 +222,8 @@ class Deduper:
         self.roots: dict[str, str] = {}
         self._new_roots: list[tuple[str, str]] = []
         self._near_best = _NO_SLOT  # the slot _near_duplicate matched
-        self.store = Store(path) if path is not None else None
+        # ``journal``: the stage's state-layer store; every change of the file goes there too (store.py)
+        self.store = Store(path, journal) if path is not None else None
         if self.store is not None:
             self._load()
 

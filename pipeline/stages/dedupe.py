@@ -31,8 +31,19 @@ class DedupeStage(Stage):
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         cfg = self.settings.dedupe
-        self.deduper = Deduper(cfg, ctx.state_dir / cfg.state_file, now=ctx.now)
+        self.deduper = Deduper(cfg, ctx.state_dir / cfg.state_file, now=ctx.now, journal=self._journal())
         self.log.info("dedupe: %d articles in the index (window %.0f days)", len(self.deduper), cfg.window_days)
+
+    def _journal(self):
+        """The index's journal in the state layer (pipeline.state), restored from the
+        ``dedupe.changelog`` topic before this returns; None on the local transport, where
+        the index file is the state.  Write-ahead: the index records a decision before the
+        unit commits and keeps it through an abort, so the journal keeps it too."""
+        journal = self.ctx.store(self.name)
+        if getattr(journal, "changelog_topic", None) is None:
+            return None
+        journal.write_ahead = True
+        return journal
 
     def process(self, value: dict[str, Any]) -> list[Output]:
         """Return the article with ``dedupe`` on articles.unique or articles.duplicates.

@@ -1,0 +1,153 @@
+"""The dedupe index on the state layer, with the local log standing in for the broker's
+changelog topic: a dedupe worker moved to an empty state_dir carries on with the index its
+predecessor committed, so copies that arrive after the move still join their originals."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+
+from pipeline import models, state, topics
+from pipeline.bus.local import LocalBus
+from pipeline.errors import TransportError
+from pipeline.runner import Runner
+from pipeline.stages.base import Context
+from pipeline.stages.dedupe import DedupeStage
+
+from unit.test_runner import settings
+
+WORDS = [f"w{i}" for i in range(3000)]
+
+
+def story(n: int) -> str:
+    r = random.Random(n)
+    return "\n\n".join(" ".join(r.choice(WORDS) for _ in range(40)) + "." for _ in range(4))
+
+
+def article(aid: str, site: str, text: str, minute: int) -> dict:
+    t = (datetime(2024, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=minute)).isoformat()
+    return {"schema_version": 1, "id": aid, "url": f"https://{site}.example/{aid}",
+            "canonical_url": f"https://{site}.example/{aid}", "feed_url": f"https://{site}.example/feed",
+            "text": text, "fetched_at": t, "published": t, "title": aid}
+
+
+def originals(n: int) -> list[dict]:
+    return [article(f"o{i:03d}", "wire", story(i), i) for i in range(n)]
+
+
+def copies(n: int) -> list[dict]:
+    # a syndicating site's copy: its own header line, the story without its last paragraph
+    return [article(f"c{i:03d}", "daily", f"From our partners at the Wire\n\n{story(i).rsplit(chr(10), 2)[0]}", 1000 + i)
+            for i in range(n)]
+
+
+def publish(s, values) -> None:
+    b = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    b.ensure_topics([s.topic(topics.ARTICLES_EXTRACTED)], 1)
+    b.begin()
+    for v in values:
+        b.produce(s.topic(topics.ARTICLES_EXTRACTED), v["id"].encode(), models.encode(v))
+    b.commit({})
+    b.close()
+
+
+def open_store(s, stage):
+    """A store backed by a changelog topic on the local log (as on Kafka), restored first."""
+    changelog = s.topic(state.changelog(stage))
+    store = state.StateStore(state.store_path(s, stage), stage, changelog)
+    reader = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    try:
+        reader.ensure_topics([changelog], 1)
+        store.restore(reader)
+    finally:
+        reader.close()
+    return store
+
+
+def worker(s) -> Runner:
+    ctx = Context(settings=s)
+    ctx.open_store = lambda stage: open_store(s, stage)
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    return Runner(DedupeStage(ctx), bus, s, stop=threading.Event())
+
+
+def run_all(r: Runner) -> None:
+    while r.step(timeout=0.05).consumed:
+        pass
+
+
+def decisions(s) -> dict[str, dict]:
+    b = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    b.assign([s.topic(topics.ARTICLES_UNIQUE), s.topic(topics.ARTICLES_DUPLICATES)], from_beginning=True)
+    out = {}
+    while got := b.poll(500, 0.05):
+        for m in got:
+            v = models.decode(m.value)
+            out[v["id"]] = v["dedupe"]
+    b.close()
+    return out
+
+
+def test_copies_after_a_move_to_an_empty_state_dir_join_their_originals(tmp_path):
+    s = settings(tmp_path)
+    publish(s, originals(40))
+    first = worker(s)
+    real, armed = first.bus.commit, {"n": 1}
+
+    def commit(offsets):  # the first unit fails after its decisions were indexed
+        if armed["n"]:
+            armed["n"] -= 1
+            raise TransportError("local: injected failure before the commit")
+        real(offsets)
+
+    first.bus.commit = commit
+    run_all(first)
+    first.close()  # killed: no clean close of its stores, its state_dir is lost with the node
+
+    moved = s.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+    publish(moved, copies(40))
+    second = worker(moved)
+    run_all(second)
+    second.close()
+    got = decisions(moved)
+    assert all(got[f"o{i:03d}"]["status"] == "unique" for i in range(40))
+    joined = [i for i in range(40) if got[f"c{i:03d}"].get("duplicate_of") == f"o{i:03d}"]
+    assert len(joined) == 40, f"only {len(joined)} of 40 copies joined their originals"
+
+
+def test_a_unit_in_hand_at_a_crash_leaves_nothing_in_the_index_that_the_changelog_lacks(tmp_path):
+    """Worker killed after indexing a unit it never committed, restarted on the same disk:
+    the index file must be rebuilt from the changelog (the unit's decisions are made again
+    and journalled then), or a later move to a new node would lose them."""
+    s = settings(tmp_path)
+    publish(s, originals(10))
+    first = worker(s)
+
+    def die(offsets):
+        raise SystemExit("killed")  # as kill -9 between processing and commit
+
+    first.bus.commit = die
+    try:
+        first.step(timeout=0.05)
+    except SystemExit:
+        pass
+    first.bus.close()  # nothing else: its stores are never closed cleanly
+
+    again = worker(s)  # same state_dir
+    run_all(again)
+    again.close()
+    moved = s.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+    publish(moved, copies(10))
+    third = worker(moved)
+    run_all(third)
+    third.close()
+    got = decisions(moved)
+    assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(10)] == [f"o{i:03d}" for i in range(10)]
+
+
+def test_on_the_local_transport_the_index_has_no_journal(tmp_path):
+    s = settings(tmp_path)
+    st = DedupeStage(Context(settings=s))
+    assert st.deduper.store.journal is None
+    st.close()
