@@ -535,3 +535,214 @@ def run_chaos(*, bootstrap: str, guarantee: str, workdir: Path, restart_broker: 
             report.dead_letters[topics.dlq(t)] = -1
     report.story_ids = stories
     return report
+
+
+# --- a stateful worker moved to an empty state_dir mid-run (issue 15) ---------------------
+
+_PROMO = "Support local reporting from {site}: become a member of the {site} newsroom today."
+
+
+def _extracted(aid: str, site: str, a: Article, paragraphs: list[str], published: float) -> dict:
+    """An articles.extracted value, as extract writes it (the fields dedupe and boilerplate read)."""
+    url = f"https://{site}.example{a.path}"
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(published))
+    return {"schema_version": 1, "id": aid, "url": url, "canonical_url": url,
+            "feed_url": f"https://{site}.example/feed.xml", "entry_id": url, "source": f"{site}.example",
+            "title": a.title, "authors": [a.author], "published": when, "fetched_at": when,
+            "polled_at": when, "text": "\n\n".join(paragraphs), "blocks": []}
+
+
+@dataclass
+class MoveReport:
+    """What a consumer of articles.unique/.duplicates/.clean saw around the move."""
+
+    guarantee: str
+    originals: int = 0
+    copies: int = 0
+    decided: int = 0
+    true_pairs: int = 0
+    predicted_pairs: int = 0
+    correct_pairs: int = 0
+    copies_joined: int = 0       # copies whose duplicate_of is their original
+    templated_after_move: int = 0
+    template_removed_after_move: int = 0
+    seconds: float = 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def table(self) -> str:
+        return (f"  {self.guarantee}: {self.originals} originals, {self.copies} copies after the move; "
+                f"{self.copies_joined}/{self.copies} copies joined their original; pairwise P {self.precision:.4f} "
+                f"R {self.recall:.4f} F1 {self.f1:.4f}; template removed from {self.template_removed_after_move}/"
+                f"{self.templated_after_move} new articles after the move; {self.seconds:.0f}s")
+
+
+def run_state_move(*, bootstrap: str, guarantee: str, workdir: Path, originals: int = 300, copies: int = 290,
+                   sites: int = 10, seed: int = 15, say: Callable[[str], None] = print) -> MoveReport:
+    """Issue 15's scenario, without the poller and extract (their state is not in question):
+    ``originals`` stories of ``sites`` wire sites (each with its own promo paragraph, a
+    template for boilerplate) go through a dedupe and a boilerplate worker.  Then both are
+    killed (SIGKILL) while the first half of ``copies`` syndicated copies (other sites,
+    published an hour later: exact, with a credit line, or cut short) is arriving, and
+    started again on a new, empty ``state_dir``; the second half of the copies and a few
+    new articles of the wire sites follow.  Returns what a consumer saw."""
+    from pipeline import state
+
+    started = time.monotonic()
+    report = MoveReport(guarantee)
+    workdir.mkdir(parents=True, exist_ok=True)
+    doc = config_doc(bootstrap, guarantee, [], workdir / "node-a")
+    doc["transport"]["kafka"]["transaction_timeout_ms"] = 60000  # the successor aborts it (stable ids)
+    doc["dedupe"] = {"batch_size": 20}
+    doc["boilerplate"] = {"batch_size": 20, "templates": {"min_articles": 10, "min_share": 0.5}}
+    cfg_a, cfg_b = workdir / "node-a.yaml", workdir / "node-b.yaml"
+    settings = write_config(cfg_a, doc)
+    write_config(cfg_b, {**doc, "state_dir": str(workdir / "node-b")})
+    logs = {s: workdir / f"{s}.log" for s in ("dedupe", "boilerplate")}
+
+    story: dict[str, str] = {}    # id -> its story (the original's id)
+    orig_of: dict[str, str] = {}  # copy id -> original id
+    first: list[dict] = []
+    arts: list[tuple[str, Article, str]] = []
+    for k in range(originals):
+        site = f"wire{k % sites}"
+        a = make_article(seed, k % sites, k)
+        paras = list(a.paragraphs)
+        paras.insert(1, _PROMO.format(site=site))
+        v = _extracted(article_id(f"https://{site}.example{a.path}"), site, a, paras, a.published)
+        first.append(v)
+        story[v["id"]] = v["id"]
+        arts.append((v["id"], a, site))
+    r = random.Random(seed)
+    later: list[dict] = []
+    for j, (oid, a, site) in enumerate(r.sample(arts, copies)):
+        paras = list(a.paragraphs)  # the wire copy: without the wire site's promo
+        kind = j % 3
+        if kind == 1:
+            paras = [f"This story was first published by {site}."] + paras + ["Share this story."]
+        elif kind == 2 and len(paras) > 2:
+            paras = paras[:-1]
+        host = f"daily{j % 7}"
+        copy = Article(path=f"/syndicated/{j}.html", title=a.title, author=a.author, paragraphs=tuple(paras),
+                       published=a.published + 3600)
+        v = _extracted(article_id(f"https://{host}.example{copy.path}"), host, copy, paras, copy.published)
+        later.append(v)
+        story[v["id"]] = oid
+        orig_of[v["id"]] = oid
+    fresh: list[dict] = []  # new stories of the wire sites, after the move: their template must go
+    for k in range(originals, originals + 2 * sites):
+        site = f"wire{k % sites}"
+        a = make_article(seed, k % sites, k)
+        paras = list(a.paragraphs)
+        paras.insert(1, _PROMO.format(site=site))
+        v = _extracted(article_id(f"https://{site}.example{a.path}"), site, a, paras, a.published + 7200)
+        fresh.append(v)
+        story[v["id"]] = v["id"]
+    report.originals, report.copies, report.templated_after_move = originals, copies, len(fresh)
+
+    def publish(values: list[dict]) -> None:
+        bus = open_bus(settings, client_id="move-fill")
+        try:
+            bus.ensure_topics([settings.topic(topics.ARTICLES_EXTRACTED)], 1)
+            bus.begin()
+            for v in values:
+                bus.produce(settings.topic(topics.ARTICLES_EXTRACTED), v["id"].encode(), models.encode(v))
+            bus.commit({})
+        finally:
+            bus.close()
+
+    def decided() -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for t in (topics.ARTICLES_UNIQUE, topics.ARTICLES_DUPLICATES):
+            try:
+                for m in read_topic(settings, t, settle=0.5):
+                    v = models.decode(m.value)
+                    out[v["id"]] = v["dedupe"]
+            except TransportError:
+                pass
+        return out
+
+    def cleaned() -> dict[str, list[str]]:
+        try:
+            return {v["id"]: [x["reason"] for x in v["boilerplate"]["removed"]]
+                    for v in (models.decode(m.value) for m in read_topic(settings, topics.ARTICLES_CLEAN, settle=0.5))}
+        except TransportError:
+            return {}
+
+    def wait(pred: Callable[[], bool], what: str, limit: float = 120.0) -> None:
+        deadline = time.monotonic() + limit
+        while not pred():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; worker logs in {workdir}")
+            time.sleep(1.0)
+
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        bus = open_bus(settings, client_id="move-setup")  # the topics and changelogs, as `topics create` makes them
+        try:
+            state.ensure_changelogs(bus, settings, ["dedupe", "boilerplate"])
+        finally:
+            bus.close()
+        publish(first)
+        for s in ("dedupe", "boilerplate"):
+            procs[s] = start_worker(s, cfg_a, logs[s])
+        wait(lambda: len(cleaned()) >= originals, f"{originals} originals on articles.clean")
+        say(f"move: {originals} originals through dedupe and boilerplate at {time.monotonic() - started:.0f}s")
+
+        # The node is lost mid-run: both workers die while copies arrive; new ones start on
+        # another node, with an empty state_dir.
+        half = copies // 2
+        publish(later[:half])
+        time.sleep(0.5)
+        for s in ("dedupe", "boilerplate"):
+            procs[s].send_signal(signal.SIGKILL)
+            procs[s].wait(30)
+        say(f"move: workers killed at {time.monotonic() - started:.0f}s; starting them on an empty state_dir")
+        for s in ("dedupe", "boilerplate"):
+            procs[s] = start_worker(s, cfg_b, logs[s])
+        publish(later[half:])
+        publish(fresh)
+        wait(lambda: len(decided()) >= originals + copies + len(fresh), "every article decided by dedupe")
+        wait(lambda: all(v["id"] in (c := cleaned()) for v in fresh) or False, "the new articles on articles.clean")
+        for s, p in procs.items():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(60)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait(30)
+
+    got = decided()
+    clean = cleaned()
+    report.decided = len(got)
+    report.copies_joined = sum(1 for c, o in orig_of.items() if got.get(c, {}).get("duplicate_of") == o)
+    report.template_removed_after_move = sum(1 for v in fresh if "learned-template" in clean.get(v["id"], []))
+    clusters: dict[str, set[str]] = {}
+    for aid, d in got.items():
+        clusters.setdefault(d["cluster_id"], set()).add(aid)
+    truth: dict[str, set[str]] = {}
+    for aid, s in story.items():
+        truth.setdefault(s, set()).add(aid)
+
+    def pairs(groups) -> set[frozenset[str]]:
+        return {frozenset((a, b)) for g in groups for a in g for b in g if a < b}
+
+    predicted, true = pairs(clusters.values()), pairs(truth.values())
+    report.predicted_pairs, report.true_pairs = len(predicted), len(true)
+    report.correct_pairs = len(predicted & true)
+    report.seconds = time.monotonic() - started
+    return report

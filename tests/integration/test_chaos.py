@@ -59,3 +59,26 @@ def test_nothing_is_lost_while_workers_die_and_the_broker_restarts(guarantee, ka
         view[v["id"]] = v
     assert len(view) == report.enriched_distinct
     assert all(len(ids & view.keys()) <= 1 for ids in report.story_ids.values())
+
+
+MOVE_ORIGINALS = int(os.environ.get("PIPELINE_MOVE_ORIGINALS", "300"))
+MOVE_COPIES = int(os.environ.get("PIPELINE_MOVE_COPIES", "290"))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
+def test_dedupe_and_boilerplate_moved_to_an_empty_state_dir_mid_run_keep_their_state(guarantee, kafka_bootstrap,
+                                                                                     tmp_path):
+    """Issue 15: the dedupe and boilerplate workers are killed -9 while syndicated copies
+    arrive and start again on a node with an empty state_dir.  Restored from their
+    changelogs, copies after the move still join the originals indexed before it, and the
+    wire sites' learned templates are still removed."""
+    from integration.chaos import run_state_move
+
+    report = run_state_move(bootstrap=kafka_bootstrap, guarantee=guarantee, workdir=tmp_path / guarantee,
+                            originals=MOVE_ORIGINALS, copies=MOVE_COPIES)
+    print(f"\nstate move ({guarantee}):\n{report.table()}")
+    assert report.decided == report.originals + report.copies + report.templated_after_move
+    assert report.precision >= 0.995 and report.f1 >= 0.99, report.table()
+    assert report.copies_joined >= 0.99 * report.copies, report.table()
+    assert report.template_removed_after_move == report.templated_after_move, report.table()
