@@ -1,0 +1,194 @@
+"""The dedupe index on the state layer: throughput with its changelog on and off, restore time
+and changelog size per 100,000 indexed articles.
+
+    python bench/dedupe_state.py --kafka HOST:PORT [--articles 3000] [--rounds 3] [--index 100000]
+
+throughput  a dedupe worker (Runner + DedupeStage, exactly_once) drains ``--articles``
+            articles.extracted values (2/3 originals, 1/3 syndicated copies), with the index
+            journalled to ``dedupe.changelog`` (on) and without a journal (off: the store kept
+            local, as before issue 15's state work), alternating rounds in the same run.
+restore     ``--index`` articles are decided and journalled (the records the runner would
+            send) onto a fresh changelog; then, into an empty state_dir:
+              raw read       reading the changelog to its end with a bare reader (baseline)
+              store restore  StateStore.restore: that read plus the local journal copy
+              index build    DedupeStage(): the index file rebuilt from the journal, the
+                             in-memory index loaded from it
+              local start    DedupeStage() again on that disk (checkpointed): what a
+                             restart without a restore costs (baseline)
+            and the changelog's size as sent (keys + values, before compression and before
+            compaction drops evicted slots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from integration.chaos import Article, _extracted, make_article  # noqa: E402
+from pipeline import models, state, topics  # noqa: E402
+from pipeline.bus import open_bus  # noqa: E402
+from pipeline.config import loads  # noqa: E402
+from pipeline.runner import Runner  # noqa: E402
+from pipeline.stages.base import Context  # noqa: E402
+from pipeline.stages.dedupe import DedupeStage  # noqa: E402
+from pipeline.urls import article_id  # noqa: E402
+
+
+def articles(n: int, seed: int = 5) -> list[dict]:
+    """2/3 originals of 20 sites, 1/3 copies of earlier ones (cut short or with a credit line)."""
+    out, made = [], []
+    r = random.Random(seed)
+    for k in range(n):
+        if k % 3 == 2 and made:
+            a, site = r.choice(made)
+            paras = list(a.paragraphs)
+            paras = paras[:-1] if k % 2 and len(paras) > 2 else [f"First published by {site}."] + paras
+            host = f"daily{k % 11}"
+            c = Article(path=f"/syndicated/{k}.html", title=a.title, author=a.author, paragraphs=tuple(paras),
+                        published=a.published + 3600)
+            out.append(_extracted(article_id(f"https://{host}.example{c.path}"), host, c, paras, c.published))
+        else:
+            site = f"wire{k % 20}"
+            a = make_article(seed, k % 20, k)
+            a = Article(a.path, a.title, a.author, a.paragraphs, 1_760_000_000 + k * 6)  # ~14 days per 200k
+            made.append((a, site))
+            out.append(_extracted(article_id(f"https://{site}.example{a.path}"), site, a, list(a.paragraphs),
+                                  a.published))
+    return out
+
+
+def settings_for(bootstrap: str, tmp: Path, prefix: str, guarantee: str = "exactly_once"):
+    return loads(json.dumps({
+        "transport": {"kind": "kafka", "topic_prefix": prefix,
+                      "kafka": {"bootstrap_servers": bootstrap, "partitions": 1, "processing_guarantee": guarantee}},
+        "state_dir": str(tmp / prefix), "dedupe": {"batch_size": 50}, "runner": {"poll_timeout": 0.2}}), env={})
+
+
+def one_round(bootstrap: str, tmp: Path, values: list[dict], journal: bool) -> float:
+    prefix = f"bench-{uuid.uuid4().hex[:6]}."
+    settings = settings_for(bootstrap, tmp, prefix)
+    bus = open_bus(settings, client_id="bench-fill")
+    bus.ensure_topics([settings.topic(topics.ARTICLES_EXTRACTED)], 1)
+    for v in values:
+        bus.produce(settings.topic(topics.ARTICLES_EXTRACTED), v["id"].encode(), models.encode(v))
+    bus.flush()
+    bus.close()
+    ctx = Context(settings=settings)
+    ctx.open_store = ((lambda s: state.open_store(settings, s)) if journal
+                      else (lambda s: state.StateStore(state.store_path(settings, s), s)))
+    runner = Runner(DedupeStage(ctx), open_bus(settings, "bench", transactional_id=f"{prefix}w"),
+                    settings, stop=threading.Event())
+    n, done, start = len(values), 0, None
+    while done < n:
+        res = runner.step(timeout=1.0)
+        if res.consumed and start is None:
+            start = time.perf_counter()
+        done += res.consumed
+    rate = n / (time.perf_counter() - start)
+    runner.close()
+    return rate
+
+
+def restore(bootstrap: str, tmp: Path, n: int) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:6]}."
+    settings = settings_for(bootstrap, tmp, prefix)
+    topic = settings.topic(state.changelog("dedupe"))
+    bus = open_bus(settings, client_id="bench-fill")
+    state.ensure_changelogs(bus, settings, ["dedupe"])
+    # Decide and journal n articles on a "node" of their own, sending what the runner would.
+    src = settings.model_copy(update={"state_dir": str(tmp / (prefix + "src"))})
+    journal = state.StateStore(state.store_path(src, "dedupe"), "dedupe", topic)
+    ctx = Context(settings=src)
+    ctx.open_store = lambda s: journal
+    stage = DedupeStage(ctx)
+    size = records = 0
+    t0 = time.perf_counter()
+    values = articles(n, seed=7)
+    for i in range(0, n, 500):
+        stage.process_batch(values[i:i + 500])
+        for key, value in journal.pending():
+            bus.produce(topic, key, value)
+            size += len(key) + (len(value) if value else 0)
+            records += 1
+        bus.flush()
+        journal.flushed()
+    t_fill = time.perf_counter() - t0
+    stage.close()
+    bus.close()
+    del values
+
+    reader = open_bus(settings, client_id="bench-raw")
+    reader.assign([topic], from_beginning=True)
+    ends = {p: o for (_, p), o in reader.end_offsets().items()}
+    t0 = time.perf_counter()
+    raw = sum(1 for _ in state._read_to_end(reader, ends))
+    t_raw = time.perf_counter() - t0
+    reader.close()
+
+    t0 = time.perf_counter()
+    store = state.open_store(settings, "dedupe")
+    t_restore = time.perf_counter() - t0
+    ctx = Context(settings=settings)
+    ctx.open_store = lambda s: store
+    t0 = time.perf_counter()
+    stage = DedupeStage(ctx)
+    t_build = time.perf_counter() - t0
+    indexed = len(stage.deduper)
+    stage.close()
+    state.close_stores(settings, [store], clean=True)  # checkpointed: the next start restores nothing
+
+    t0 = time.perf_counter()
+    store = state.open_store(settings, "dedupe")
+    ctx = Context(settings=settings)
+    ctx.open_store = lambda s: store
+    stage = DedupeStage(ctx)
+    t_local = time.perf_counter() - t0
+    stage.close()
+    store.close()
+    per = 100_000 / n
+    print(f"restore: {n:,} articles decided and journalled in {t_fill:.0f} s; {indexed:,} in the index; "
+          f"changelog {records:,} records, {size / 1e6:.1f} MB as sent ({size / n:.0f} B per article)")
+    print(f"  raw read (baseline)     {t_raw:6.1f} s  ({raw:,} records)")
+    print(f"  store restore           {t_restore:6.1f} s")
+    print(f"  index build             {t_build:6.1f} s")
+    print(f"  local start (baseline)  {t_local:6.1f} s  (same disk, checkpoint current: no restore)")
+    print(f"  per 100,000 articles: restore + build {(t_restore + t_build) * per:.0f} s "
+          f"(raw read {t_raw * per:.0f} s, local start {t_local * per:.0f} s), changelog {size * per / 1e6:.0f} MB")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kafka", required=True)
+    ap.add_argument("--articles", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--index", type=int, default=100_000, help="articles for the restore figures (0: skip)")
+    args = ap.parse_args()
+    values = articles(args.articles)
+    with tempfile.TemporaryDirectory() as tmp:
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.rounds):
+            for on in (False, True):
+                rates[on].append(one_round(args.kafka, Path(tmp), values, on))
+        off, on = statistics.median(rates[False]), statistics.median(rates[True])
+        print(f"throughput ({args.articles:,} articles, exactly_once, median of {args.rounds} alternating rounds):")
+        print(f"  changelog off (baseline)  {off:7.0f} articles/s  {[round(r) for r in rates[False]]}")
+        print(f"  changelog on              {on:7.0f} articles/s  {[round(r) for r in rates[True]]}  "
+              f"({on / off:.2f}x; target >= 0.8x)")
+        if args.index:
+            restore(args.kafka, Path(tmp), args.index)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
