@@ -71,6 +71,17 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT RO
 """
 
 _DELETED = object()
+# A value that is ``bytes`` is stored and sent as this byte and the bytes (no JSON value
+# starts with it): a stage with a compact binary state skips JSON and base64.
+_BINARY = b"\x00"
+
+
+def _encode(v: Any) -> bytes:
+    return _BINARY + v if isinstance(v, (bytes, bytearray)) else json.dumps(v).encode()
+
+
+def _decode(raw: bytes) -> Any:
+    return bytes(raw[1:]) if raw[:1] == _BINARY else json.loads(raw)
 
 
 def changelog(stage: str) -> str:
@@ -83,7 +94,7 @@ def store_path(settings: "Settings", stage: str) -> Path:
 
 
 class StateStore:
-    """One stage's key/value state.  Values are anything JSON can hold.
+    """One stage's key/value state.  Values are anything JSON can hold, or ``bytes``.
 
     ``changelog_topic`` (physical name) is set on the Kafka transport; then ``pending``
     lists the changes the runner must put on it within the unit.  Raises StoreError when
@@ -118,7 +129,7 @@ class StateStore:
             v = self._pending[key]
             return default if v is _DELETED else v
         row = self._query("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        return default if row is None else _decode(row[0])
 
     def put(self, key: str, value: Any) -> None:
         self._pending[key] = value
@@ -136,7 +147,7 @@ class StateStore:
                 if v is not _DELETED:
                     yield key, v
             else:
-                yield key, json.loads(raw)
+                yield key, _decode(raw)
         for key, v in self._pending.items():
             if key not in seen and v is not _DELETED:
                 yield key, v
@@ -148,7 +159,7 @@ class StateStore:
     def pending(self) -> list[tuple[bytes, bytes | None]]:
         """This unit's changes as changelog records (key, JSON value or None for a delete)."""
         # Encoded once: ``flushed`` writes the very bytes the changelog got (restore compares them).
-        wire = self._wire = {k: None if v is _DELETED else json.dumps(v).encode() for k, v in self._pending.items()}
+        wire = self._wire = {k: None if v is _DELETED else _encode(v) for k, v in self._pending.items()}
         return [(f"{self.stage}/{k}".encode(), v) for k, v in wire.items()]
 
     def flushed(self) -> None:
@@ -250,7 +261,7 @@ class StateStore:
     def _apply(self, changes: dict[str, Any], wire: dict[str, bytes | None] | None = None) -> None:
         wire = wire or {}
         dels = [(k,) for k, v in changes.items() if v is _DELETED]
-        puts = [(k, wire.get(k) or json.dumps(v).encode()) for k, v in changes.items() if v is not _DELETED]
+        puts = [(k, wire.get(k) or _encode(v)) for k, v in changes.items() if v is not _DELETED]
         if dels:
             self._db.executemany("DELETE FROM kv WHERE key=?", dels)
         if puts:

@@ -15,13 +15,14 @@ stale ``state_dir``: its ``generation`` differs from the one this file was built
 this file holds slots the journal lacks (a unit in hand at a crash, indexed ahead of its
 commit), the file is rebuilt from the journal before the index is loaded from it.
 
-Journal keys: ``s/<seq>`` a slot row (``seq`` zero-padded: key order is creation order),
-``m/<name>`` meta, ``r/<cluster id>`` a root, ``c/<source>`` chrome state.
+Journal keys: ``g/<n>`` a segment (one save's new slots and changed chrome states, binary;
+``n`` zero-padded, so key order is creation order), ``m/meta`` the file's meta (watermark,
+last slot and segment numbers), ``r/<cluster id>`` a root.
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import logging
 import sqlite3
 from pathlib import Path
@@ -65,23 +66,52 @@ COLUMNS = ("id", "ts", "text_hash", "url_key", "guid_key", "text_key", "tau", "s
 # columns added after the first release: a store written before gets them (NULL: unknown)
 _ADDED = {"delivery": "INTEGER", "feed_url": "TEXT", "version": "INTEGER", "published": "INTEGER", "credit": "INTEGER"}
 _BLOBS = (COLUMNS.index("sample"), COLUMNS.index("anchors"))
+# Kept in the file only to know what to delete from the changelog: which segment (below)
+# holds a slot, and the latest state of a source.
+_SEG = {"slots": "seg INTEGER", "sources": "seg INTEGER"}
+# Slots per segment record: ~1 KB each, under the broker's default 1 MB message limit.
+_SEGMENT_ROWS = 256
 
 
-def _slot_key(seq: int) -> str:
-    return f"s/{seq:012d}"
+def _seg_key(seg: int) -> str:
+    return f"g/{seg:012d}"
 
 
-def _row_to_json(row: tuple[Any, ...]) -> list[Any]:
-    out = list(row)
-    for i in _BLOBS:
-        out[i] = base64.b64encode(out[i]).decode("ascii")
-    return out
+def pack_segment(rows: list[tuple[Any, ...]], sources: list[tuple[str, int, bytes]]) -> bytes:
+    """One unit's new slots (``(seq,) + row``) and changed sources as one binary record: a
+    JSON head of the plain fields, then the samples, anchors and chrome states as raw bytes
+    (JSON with base64 cost a third more bytes and time, measured by bench/dedupe_state.py)."""
+    head_rows, blobs = [], []
+    for r in rows:
+        plain = [x for i, x in enumerate(r[1:]) if i not in _BLOBS]
+        head_rows.append([r[0], *plain, len(r[1 + _BLOBS[0]]), len(r[1 + _BLOBS[1]])])
+        blobs += [r[1 + _BLOBS[0]], r[1 + _BLOBS[1]]]
+    head_src = []
+    for name, used, state in sources:
+        head_src.append([name, used, len(state)])
+        blobs.append(state)
+    head = json.dumps({"rows": head_rows, "src": head_src}, separators=(",", ":")).encode()
+    return len(head).to_bytes(4, "little") + head + b"".join(bytes(b) for b in blobs)
 
 
-def _row_from_json(v: list[Any]) -> tuple[Any, ...]:
-    for i in _BLOBS:
-        v[i] = base64.b64decode(v[i])
-    return tuple(v)
+def unpack_segment(data: bytes) -> tuple[list[tuple[Any, ...]], list[tuple[str, int, bytes]]]:
+    """``pack_segment``'s rows and sources back."""
+    n = int.from_bytes(data[:4], "little")
+    head = json.loads(data[4:4 + n])
+    at = 4 + n
+    rows = []
+    for h in head["rows"]:
+        ls, la = h[-2], h[-1]
+        sample, anchors = data[at:at + ls], data[at + ls:at + ls + la]
+        at += ls + la
+        plain = iter(h[1:-2])
+        rows.append((h[0],) + tuple(sample if i == _BLOBS[0] else anchors if i == _BLOBS[1] else next(plain)
+                                    for i in range(len(COLUMNS))))
+    sources = []
+    for name, used, ln in head["src"]:
+        sources.append((name, used, data[at:at + ln]))
+        at += ln
+    return rows, sources
 
 
 class Store:
@@ -106,9 +136,12 @@ class Store:
     def _sync_with_journal(self) -> None:
         """Make this file agree with the journal before the index is loaded from it."""
         journal = self.journal
+        for table, col in _SEG.items():
+            if col.split()[0] not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {col}")
+        self.db.execute("CREATE INDEX IF NOT EXISTS slots_seg ON slots(seg)")
         gen = str(journal.generation())
-        if self.meta("journal_generation") == gen and all(
-                self.meta(k) == journal.get("m/" + k) for k in ("last_seq", "watermark")):
+        if self.meta("journal_generation") == gen and self._journalled_meta() == journal.get("m/meta"):
             # Built from this very copy of the journal, and everything written since was
             # journalled and committed: no slot of a unit in hand at a crash (written here
             # ahead of its commit, never on the changelog) would be kept by a rebuild either.
@@ -116,8 +149,6 @@ class Store:
         if journal.is_empty():
             if self.db.execute("SELECT 1 FROM slots LIMIT 1").fetchone() is not None:
                 # An index from before the changelog existed (an upgrade): it seeds the changelog.
-                if self.meta("last_seq") is None:
-                    self.db.execute("INSERT INTO meta (k, v) SELECT 'last_seq', CAST(MAX(seq) AS TEXT) FROM slots")
                 self._journal_everything()
                 log.info("dedupe: the changelog is empty; the local index seeds it")
         else:
@@ -125,44 +156,120 @@ class Store:
         self.db.execute("INSERT INTO meta (k, v) VALUES ('journal_generation', ?) ON CONFLICT(k) "
                         "DO UPDATE SET v = excluded.v", (gen,))
 
+    def _journalled_meta(self) -> dict[str, str] | None:
+        got = {k: v for k, v in self.db.execute("SELECT k, v FROM meta WHERE k != 'journal_generation'")}
+        return got or None
+
     def _journal_everything(self) -> None:
-        put = self.journal.put
-        for row in self.db.execute(f"SELECT seq, {', '.join(COLUMNS)} FROM slots ORDER BY seq"):
-            put(_slot_key(row[0]), _row_to_json(row[1:]))
-        for k, v in self.db.execute("SELECT k, v FROM meta WHERE k != 'journal_generation'"):
-            put("m/" + k, v)
-        for cluster, root in self.roots():
-            put("r/" + cluster, root)
-        for source, used, blob in self.sources():
-            put("c/" + source, [used, base64.b64encode(blob).decode("ascii")])
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            rows = db.execute(f"SELECT seq, {', '.join(COLUMNS)} FROM slots ORDER BY seq").fetchall()
+            seg = 0
+            for i in range(0, len(rows), _SEGMENT_ROWS):
+                seg += 1
+                part = rows[i:i + _SEGMENT_ROWS]
+                db.execute("UPDATE slots SET seg = ? WHERE seq BETWEEN ? AND ?", (seg, part[0][0], part[-1][0]))
+                self.journal.put(_seg_key(seg), pack_segment(part, []))
+            sources = self.sources()
+            if sources:
+                seg += 1
+                db.execute("UPDATE sources SET seg = ?", (seg,))
+                self.journal.put(_seg_key(seg), pack_segment([], sources))
+            for k, v in (("last_seq", str(rows[-1][0] if rows else 0)), ("last_seg", str(seg))):
+                db.execute("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (k, v))
+            for cluster, root in self.roots():
+                self.journal.put("r/" + cluster, root)
+            self.journal.put("m/meta", self._journalled_meta())
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _rebuild_from_journal(self) -> None:
-        slots, meta, roots, sources = [], [], [], []
+        slots: list[tuple[Any, ...]] = []
+        sources: dict[str, tuple[str, int, bytes, int]] = {}
+        meta: dict[str, str] = {}
+        roots = []
         for key, v in self.journal.items():
             kind, _, name = key.partition("/")
-            if kind == "s":
-                slots.append((int(name),) + _row_from_json(v))
+            if kind == "g":
+                seg = int(name)
+                rows, srcs = unpack_segment(v)
+                slots += [(r[0], seg) + r[1:] for r in rows]
+                for src, used, state in srcs:  # segments in order: the latest state wins
+                    sources[src] = (src, used, state, seg)
             elif kind == "m":
-                meta.append((name, v))
+                meta = v
             elif kind == "r":
                 roots.append((name, v))
-            elif kind == "c":
-                sources.append((name, v[0], base64.b64decode(v[1])))
         db = self.db
         db.execute("BEGIN")
         try:
             for table in ("slots", "meta", "roots", "sources"):
                 db.execute(f"DELETE FROM {table}")
-            db.executemany(f"INSERT INTO slots (seq, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
-                           slots)
-            db.executemany("INSERT INTO meta (k, v) VALUES (?, ?)", meta)
+            db.executemany(f"INSERT INTO slots (seq, seg, {', '.join(COLUMNS)}) "
+                           f"VALUES ({', '.join('?' * (len(COLUMNS) + 2))})", slots)
+            db.executemany("INSERT INTO meta (k, v) VALUES (?, ?)", meta.items())
             db.executemany("INSERT INTO roots (cluster_id, root) VALUES (?, ?)", roots)
-            db.executemany("INSERT INTO sources (source, used, state) VALUES (?, ?, ?)", sources)
+            db.executemany("INSERT INTO sources (source, used, state, seg) VALUES (?, ?, ?, ?)", sources.values())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        log.info("dedupe: index file rebuilt from the state journal: %d slots", len(slots))
+        log.info("dedupe: index file rebuilt from the state journal: %d slots, %d sources", len(slots), len(sources))
+
+    def _journal_save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None,
+                      changed: list[tuple[str, int, bytes]], dropped: list[str],
+                      roots: list[tuple[str, str]] | None) -> tuple[int | None, dict[str, str], set[int]]:
+        """``save``'s changes, inside its transaction, to the file's extra columns and the journal.
+
+        The new slots and changed sources of a save go in one *segment* record (``g/<n>``),
+        not one record per slot and source: a record costs the producer and the broker about
+        as much as its bytes do.  A segment is deleted from the changelog (a tombstone) once
+        none of its slots is left and every source in it was written again by a later one."""
+        db, journal = self.db, self.journal
+        candidates: set[int] = set()
+        seg = None
+        if rows or changed:
+            seg = int(self.meta("last_seg") or 0) + 1
+            first = int(self.meta("last_seq") or 0) + 1
+            numbered = [(first + j,) + tuple(row) for j, row in enumerate(rows)]
+            for i in range(0, max(len(numbered), 1), _SEGMENT_ROWS):
+                part = numbered[i:i + _SEGMENT_ROWS]
+                last = i + _SEGMENT_ROWS >= len(numbered)
+                if i:
+                    seg += 1
+                db.executemany(f"INSERT INTO slots (seq, seg, {', '.join(COLUMNS)}) "
+                               f"VALUES ({', '.join('?' * (len(COLUMNS) + 2))})", [(r[0], seg) + r[1:] for r in part])
+                journal.put(_seg_key(seg), pack_segment(part, changed if last else []))
+            if changed:
+                names = [c[0] for c in changed]
+                for i in range(0, len(names), 500):
+                    chunk = names[i:i + 500]
+                    candidates.update(x for (x,) in db.execute(
+                        f"SELECT seg FROM sources WHERE source IN ({','.join('?' * len(chunk))})", chunk))
+            meta = {**meta, "last_seq": str(first + len(rows) - 1), "last_seg": str(seg)}
+        if dropped:
+            for i in range(0, len(dropped), 500):
+                chunk = dropped[i:i + 500]
+                candidates.update(x for (x,) in db.execute(
+                    f"SELECT seg FROM sources WHERE source IN ({','.join('?' * len(chunk))})", chunk))
+        if evict_before is not None:
+            candidates.update(x for (x,) in db.execute("SELECT DISTINCT seg FROM slots WHERE ts < ?", (evict_before,)))
+        for cluster, root in roots or ():
+            journal.put("r/" + cluster, root)
+        return seg, meta, candidates
+
+    def _journal_tombstones(self, candidates: set[int], current: int | None) -> None:
+        """After the save's changes: delete the segments nothing points at any more."""
+        db = self.db
+        for c in candidates:
+            if c is None or c == current:
+                continue
+            if db.execute("SELECT 1 FROM slots WHERE seg = ? LIMIT 1", (c,)).fetchone() is None and \
+                    db.execute("SELECT 1 FROM sources WHERE seg = ? LIMIT 1", (c,)).fetchone() is None:
+                self.journal.delete(_seg_key(c))
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
@@ -185,50 +292,40 @@ class Store:
              sources: tuple[list[tuple[str, int, bytes]], list[str]] = ([], []),
              roots: list[tuple[str, str]] | None = None) -> None:
         """Append ``rows``, set ``meta``, replace the changed ``sources`` (and delete the forgotten
-        ones) and delete rows older than ``evict_before``, atomically."""
+        ones) and delete rows older than ``evict_before``, atomically.  With a journal, the
+        same changes go to it (``_journal_save``)."""
         db = self.db
+        changed, dropped = sources
         db.execute("BEGIN")
         try:
+            seg, candidates = None, set[int]()
+            if self.journal is not None:
+                seg, meta, candidates = self._journal_save(rows, meta, evict_before, changed, dropped, roots)
+                rows = []  # inserted with their seq and segment
             if roots:
                 db.executemany("INSERT INTO roots (cluster_id, root) VALUES (?, ?) ON CONFLICT(cluster_id) "
                                "DO UPDATE SET root = excluded.root", roots)
-            journal = self.journal
-            if journal is not None:
-                for cluster, root in roots or ():
-                    journal.put("r/" + cluster, root)
-                for source, used, blob in sources[0]:
-                    journal.put("c/" + source, [used, base64.b64encode(blob).decode("ascii")])
-                for source in sources[1]:
-                    journal.delete("c/" + source)
-            changed, dropped = sources
             if changed:
-                db.executemany("INSERT INTO sources (source, used, state) VALUES (?, ?, ?) ON CONFLICT(source) "
-                               "DO UPDATE SET used = excluded.used, state = excluded.state", changed)
+                if seg is None:
+                    db.executemany("INSERT INTO sources (source, used, state) VALUES (?, ?, ?) ON CONFLICT(source) "
+                                   "DO UPDATE SET used = excluded.used, state = excluded.state", changed)
+                else:
+                    db.executemany("INSERT INTO sources (source, used, state, seg) VALUES (?, ?, ?, ?) "
+                                   "ON CONFLICT(source) DO UPDATE SET used = excluded.used, state = excluded.state, "
+                                   "seg = excluded.seg", [(*c, seg) for c in changed])
             if dropped:
                 db.executemany("DELETE FROM sources WHERE source = ?", [(s,) for s in dropped])
-            if rows and journal is not None:
-                # explicit seqs: the journal's keys are the rows' (a rebuilt file keeps them)
-                seq = int(self.meta("last_seq") or 0) + 1
-                for j, row in enumerate(rows):
-                    journal.put(_slot_key(seq + j), _row_to_json(row))
-                meta = {**meta, "last_seq": str(seq + len(rows) - 1)}
-                db.executemany(
-                    f"INSERT INTO slots (seq, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
-                    [(seq + j,) + tuple(row) for j, row in enumerate(rows)])
-            elif rows:
+            if rows:
                 db.executemany(
                     f"INSERT INTO slots ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
             for k, v in meta.items():
                 db.execute("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
                            (k, v))
-            if journal is not None:
-                for k, v in meta.items():
-                    journal.put("m/" + k, v)
-                if evict_before is not None:
-                    for (seq,) in db.execute("SELECT seq FROM slots WHERE ts < ?", (evict_before,)):
-                        journal.delete(_slot_key(seq))
             if evict_before is not None:
                 db.execute("DELETE FROM slots WHERE ts < ?", (evict_before,))
+            if self.journal is not None:
+                self._journal_tombstones(candidates, seg)
+                self.journal.put("m/meta", self._journalled_meta())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
