@@ -155,3 +155,33 @@ def test_on_the_local_transport_the_index_has_no_journal(tmp_path):
     st = DedupeStage(Context(settings=s))
     assert st.deduper.store.journal is None
     st.close()
+
+
+def test_the_changelog_forgets_what_left_the_window_and_a_rebuild_decides_as_before(tmp_path):
+    """Slots evicted from the window (and chrome states written again later) leave the
+    journal as tombstones; a node rebuilt from what is left decides like the one that wrote it."""
+    s = settings(tmp_path).model_copy(update={"dedupe": settings(tmp_path).dedupe.model_copy(
+        update={"window_days": 1.0})})
+    journal = state.StateStore(tmp_path / "journal.sqlite3", "dedupe", "t1.dedupe.changelog")
+    ctx = Context(settings=s)
+    ctx.open_store = lambda name: journal
+    st = DedupeStage(ctx)
+    day = 24 * 60
+    values = [article(f"o{d}-{i}", "wire", story(100 * d + i), d * day + i) for d in range(6) for i in range(30)]
+    for i in range(0, len(values), 30):
+        st.process_batch(values[i:i + 30])
+        journal.pending()
+        journal.flushed()
+    st.close()
+    segments = [k for k, _ in journal.items() if k.startswith("g/")]
+    # 6 days of one segment each, a 1-day window: the oldest days are gone from the changelog
+    assert 2 <= len(segments) <= 3, segments
+
+    moved = s.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+    ctx2 = Context(settings=moved)
+    ctx2.open_store = lambda name: journal
+    again = DedupeStage(ctx2)
+    assert len(again.deduper) == len(DedupeStage(ctx).deduper) > 0
+    copy = article("c-late", "daily", story(100 * 5 + 7), 5 * day + 100)
+    [out] = again.process(copy)
+    assert out.value["dedupe"]["duplicate_of"] == "o5-7"
