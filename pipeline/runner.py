@@ -164,6 +164,10 @@ class Runner:
         self._ahead: list[Message] = []  # polled, not processed: the next batch
         self.on_close: list[Any] = []  # callables run by close(), after the bus is closed
         self.crashes: Any = None  # a pipeline.crashes.CrashLog, set by app.build_runner
+        # The partitions (and the bus's rebalance count) the stage's state was last checked
+        # against its changelogs: see _catch_up_state.
+        self._state_owned: set[TopicPartition] = set()
+        self._state_rebalances = bus.rebalances()
         wanted = list(stage.output_topics)
         if stage.input_topic is not None:
             wanted += [stage.input_topic, topics.dlq(stage.input_topic), topics.retry(stage.input_topic)]
@@ -199,6 +203,7 @@ class Runner:
             return StepResult()
         started = time.monotonic()
         try:
+            self._catch_up_state()
             if self.crashes is not None and self.crashes.any_suspect(msgs):
                 result = self._handle_suspects(msgs)
             else:
@@ -572,6 +577,30 @@ class Runner:
             if store.changelog_topic is not None:
                 for key, value in store.pending():
                     self.bus.produce(store.changelog_topic, key, value)
+
+    def _catch_up_state(self) -> None:
+        """Before the first unit after this worker gained partitions (a rebalance, an eviction,
+        a standby taking over from a dead worker): bring the stage's stores up to their
+        changelogs, which the partitions' previous owner wrote to, and when one changed, build
+        the stage again from them (its caches, e.g. the dedupe index, were built from the old
+        state).  The inputs just polled start at the committed offsets, which under
+        exactly_once match the changelog: the stage carries on where its predecessor stopped."""
+        owned, moves = self.bus.assignment(), self.bus.rebalances()
+        if not (owned - self._state_owned or moves != self._state_rebalances):
+            return
+        stores = [s for s in self._stores() if s.changelog_topic is not None]
+        if stores and owned:
+            from pipeline import state
+
+            if state.catch_up(self.settings, stores):
+                log.info("%s: state changed on the changelog since this worker last read it (partitions %s); "
+                         "building the stage again from it", self.name, sorted(owned))
+                ctx = self.stage.ctx
+                self.stage.close()
+                for store in stores:
+                    store.drop_pending()
+                self.stage = type(self.stage)(ctx)
+        self._state_owned, self._state_rebalances = owned, moves
 
     def _state_committed(self) -> None:
         for store in self._stores():

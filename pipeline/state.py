@@ -168,6 +168,8 @@ class StateStore:
             return
         changes, self._pending = self._pending, {}
         wire, self._wire = self._wire, {}
+        if self.changelog_topic is not None:
+            self.restored_at = None  # written since: the changelog's end is no longer where it was
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -245,6 +247,25 @@ class StateStore:
         self.restored_at = ends
         return applied
 
+    def catch_up(self, reader: "Bus") -> bool:
+        """After this worker gained partitions (a rebalance, a standby taking over): make the
+        local copy equal to the changelog, which other workers may have written meanwhile.
+        Returns True when the copy changed: then the changes this worker still held (a
+        write-ahead store's, from an aborted unit) are stale (``drop_pending``), and caches
+        built from the store must be rebuilt (the runner builds the stage again)."""
+        reader.assign([self.changelog_topic], from_beginning=True)
+        if self.restored_at is not None and {p: o for (_, p), o in reader.end_offsets().items()} == self.restored_at:
+            return False  # nobody wrote since this worker last read it (and it wrote nothing)
+        before = self.generation()
+        self.restore(reader)
+        return self.generation() != before
+
+    def drop_pending(self) -> None:
+        """Forget this unit's changes, a write-ahead store's too (they were made on state
+        that ``catch_up`` found stale)."""
+        self._pending.clear()
+        self._wire = {}
+
     def close(self, reader: "Bus | None" = None) -> None:
         """Close the store.  With ``reader`` (a clean shutdown on Kafka), first bring the
         local copy to the changelog's end and record those end offsets as its checkpoint,
@@ -320,6 +341,23 @@ def open_store(settings: "Settings", stage: str, *, restore: bool = True) -> Sta
         finally:
             reader.close()
     return store
+
+
+def catch_up(settings: "Settings", stores: list[StateStore]) -> bool:
+    """Bring ``stores`` (those with a changelog) up to their changelogs' ends; True when
+    one of them changed (see ``StateStore.catch_up``).  Raises TransportError, StoreError."""
+    changed = False
+    for store in stores:
+        if store.changelog_topic is None:
+            continue
+        from pipeline.bus import open_bus
+
+        reader = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-{store.stage}-catchup")
+        try:
+            changed = store.catch_up(reader) or changed
+        finally:
+            reader.close()
+    return changed
 
 
 def close_stores(settings: "Settings", stores: list[StateStore], clean: bool) -> None:

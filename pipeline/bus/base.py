@@ -79,6 +79,12 @@ class Bus(ABC):
     def assignment(self) -> set[TopicPartition]:
         """The partitions this session currently owns."""
 
+    def rebalances(self) -> int:
+        """A counter that moves whenever this session lost partitions (revoked or evicted),
+        even if it got them back at once; with ``assignment`` it tells the runner that
+        another member may have worked on them meanwhile."""
+        return 0
+
     @abstractmethod
     def begin(self) -> None:
         """Start a unit of work (exactly_once: begin the transaction)."""

@@ -571,6 +571,9 @@ class KafkaBus(Bus):
         tps = self._tracker.owned() if self._tracker is not None else self._consumer.assignment()
         return {(tp.topic, tp.partition) for tp in tps}
 
+    def rebalances(self) -> int:
+        return self._tracker.generation if self._tracker is not None else 0
+
     # --- producing and committing -------------------------------------------------------
 
     def begin(self) -> None:

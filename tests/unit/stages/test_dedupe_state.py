@@ -185,3 +185,30 @@ def test_the_changelog_forgets_what_left_the_window_and_a_rebuild_decides_as_bef
     copy = article("c-late", "daily", story(100 * 5 + 7), 5 * day + 100)
     [out] = again.process(copy)
     assert out.value["dedupe"]["duplicate_of"] == "o5-7"
+
+
+def test_a_standby_that_takes_over_catches_up_with_what_the_active_worker_indexed(tmp_path):
+    """A standby dedupe worker restored its index when it started; the active worker indexes
+    more, then dies, and the standby gains the partition.  It must catch up from the
+    changelog before deciding, or the copies that follow would miss the originals indexed
+    after it started."""
+    s = settings(tmp_path)
+    active = worker(s)
+    publish(s, originals(5))
+    run_all(active)
+    moved = s.model_copy(update={"state_dir": str(tmp_path / "standby")})
+    ctx = Context(settings=moved)
+    ctx.open_store = lambda stage: open_store(moved, stage)
+    standby_stage = DedupeStage(ctx)  # restored now: 5 originals
+    assert len(standby_stage.deduper) == 5
+    publish(s, originals(30)[5:])
+    run_all(active)
+    active.close()  # it dies; the standby gets the partition
+    standby = Runner(standby_stage, LocalBus(s.resolve(s.transport.local.path), s.transport.local), moved,
+                     stop=threading.Event())
+    publish(s, copies(30))
+    run_all(standby)
+    assert len(standby.stage.deduper) == 60
+    standby.close()
+    got = decisions(s)
+    assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(30)] == [f"o{i:03d}" for i in range(30)]
