@@ -45,9 +45,9 @@ log = logging.getLogger("pipeline.state")
 CHANGELOG_SUFFIX = ".changelog"
 # Topic configs of a changelog: keep the last value per key, forever.
 CHANGELOG_CONFIGS = {"cleanup.policy": "compact"}
-# The stages whose state moves to a changelog (``topics create`` makes theirs).  The poller's
-# feed state, the boilerplate templates and the dedupe index are to be moved onto
-# ``Context.store``; the changelog is created ahead so operators set it up once.
+# The stages whose state has a changelog (``topics create`` makes theirs): the poller's feed
+# state, the dedupe index and the boilerplate templates, each journalled through
+# ``Context.store`` next to the stage's own SQLite cache.
 STATEFUL_STAGES = ("poll", "dedupe", "boilerplate")
 
 

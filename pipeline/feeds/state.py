@@ -22,18 +22,32 @@ Tables
 WAL mode and a busy timeout let the ``feeds`` commands read and import while a
 worker is polling.  Writes that matter for delivery (validators, seen keys) are
 only made by ``PollStage.commit`` after the runner flushed the outputs.
+
+On the Kafka transport this file is a cache of the poller's ``journal`` (its
+``pipeline.state`` store, on the ``poll.changelog`` topic): ``journal_round`` puts a
+round's feed rows, seen keys, ``updated`` dates and listed keys there while the round is
+in hand, so the runner writes them in the same transaction as the round's entries.  When
+the journal is newer than this file (a new node, an empty ``state_dir``, a crash between
+the commit and ``commit_round``), the file is rebuilt from it on open.  Journal keys:
+``f/<url>`` a feed's row, ``s/<key hex>/<url>`` a seen key, ``u/<key hex>/<url>`` its
+``updated`` date, ``l/<url>`` the listed keys, ``i/<url>`` an imported feed, ``m/round``
+the rounds journalled.  ``touch_listed`` is not journalled: a rebuilt file counts its seen
+keys as seen at the rebuild (they age out one retention period later, never earlier).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+log = logging.getLogger("pipeline.poll")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -128,8 +142,9 @@ class ImportedFeed:
 class PollState:
     """The SQLite store. Thread-safe (one connection behind a lock); writes are short transactions."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, journal: Any = None):
         self.path = Path(path)
+        self.journal = journal  # the poller's pipeline.state store (Kafka), or None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
@@ -140,6 +155,109 @@ class PollState:
             if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0 and not self._has_tables():
                 self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.executescript(_SCHEMA)
+        if journal is not None:
+            self._sync_with_journal()
+
+    # --- the journal (state layer) --------------------------------------------------------
+    def _sync_with_journal(self) -> None:
+        journal = self.journal
+        gen = str(journal.generation())
+        with self._lock:
+            if self.get_meta("journal_generation") == gen and \
+                    self.get_meta("journal_round") == str(journal.get("m/round", 0)):
+                return
+            if journal.is_empty():
+                if self._db.execute("SELECT 1 FROM feeds LIMIT 1").fetchone() is not None:
+                    self._journal_everything()
+                    log.info("poll: the changelog is empty; the local poll state seeds it")
+            else:
+                self._rebuild_from_journal()
+            self.set_meta("journal_generation", gen)
+            self.set_meta("journal_round", str(journal.get("m/round", 0)))
+
+    def _row_value(self, row: FeedRow) -> dict[str, Any]:
+        return {c: getattr(row, c) for c in FEED_COLUMNS[2:]}
+
+    def _journal_everything(self) -> None:
+        put = self.journal.put
+        urls = {}
+        for row in self.all_feeds():
+            urls[row.id] = row.url
+            put("f/" + row.url, self._row_value(row))
+        for feed_id, key, h, t in self._db.execute("SELECT feed_id, key, hash, last_seen FROM seen"):
+            if feed_id in urls:
+                put(f"s/{key.hex()}/{urls[feed_id]}", [h, t])
+        for feed_id, key, u in self._db.execute("SELECT feed_id, key, updated FROM entry_updated"):
+            if feed_id in urls:
+                put(f"u/{key.hex()}/{urls[feed_id]}", u)
+        listed: dict[int, list[str]] = {}
+        for feed_id, key in self._db.execute("SELECT feed_id, key FROM listed"):
+            listed.setdefault(feed_id, []).append(key.hex())
+        for feed_id, keys in listed.items():
+            if feed_id in urls:
+                put("l/" + urls[feed_id], keys)
+        for f in self.imported():
+            put("i/" + f.url, {"name": f.name, "tags": f.tags})
+        put("m/round", int(self.get_meta("journal_round") or 0) + 1)
+
+    def _rebuild_from_journal(self) -> None:
+        feeds, seen, updated, listed, imported = {}, [], [], {}, []
+        for key, v in self.journal.items():
+            kind, _, rest = key.partition("/")
+            if kind == "f":
+                feeds[rest] = v
+            elif kind in ("s", "u"):
+                (seen if kind == "s" else updated).append((rest[33:], bytes.fromhex(rest[:32]), v))
+            elif kind == "l":
+                listed[rest] = v
+            elif kind == "i":
+                imported.append((rest, v))
+        now = time.time()
+        with self._tx():
+            for table in ("feeds", "seen", "entry_updated", "listed", "imported"):
+                self._db.execute(f"DELETE FROM {table}")
+            cols = FEED_COLUMNS[1:]
+            for url, v in feeds.items():
+                self._db.execute(f"INSERT INTO feeds ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                 [url] + [v.get(c) for c in cols[1:]])
+            ids = dict(self._db.execute("SELECT url, id FROM feeds"))
+            # (seen as of the rebuild: touch_listed's refreshes were not journalled)
+            self._db.executemany("INSERT INTO seen (feed_id, key, hash, last_seen) VALUES (?, ?, ?, ?)",
+                                 [(ids[u], k, v[0], max(v[1], now)) for u, k, v in seen if u in ids])
+            self._db.executemany("INSERT INTO entry_updated (feed_id, key, updated) VALUES (?, ?, ?)",
+                                 [(ids[u], k, v) for u, k, v in updated if u in ids])
+            self._db.executemany("INSERT OR IGNORE INTO listed (feed_id, key) VALUES (?, ?)",
+                                 [(ids[u], bytes.fromhex(k)) for u, keys in listed.items() if u in ids for k in keys])
+            self._db.executemany("INSERT INTO imported (url, name, tags, added_at) VALUES (?, ?, ?, ?)",
+                                 [(u, v.get("name"), json.dumps(v.get("tags") or []), now) for u, v in imported])
+            self._bump_version()
+        log.info("poll: state rebuilt from the state journal: %d feeds, %d seen keys", len(feeds), len(seen))
+
+    def journal_round(self, rows: dict[int, FeedRow], feed_updates: dict[int, dict[str, Any]],
+                      seen_rows: list[tuple[int, bytes, int, float]], listed: dict[int, list[bytes]],
+                      updated_rows: list[tuple[int, bytes, float]]) -> None:
+        """Put a round in hand in the journal (``rows``: feed id -> its row before the round)."""
+        journal = self.journal
+        if journal is None:
+            return
+        url = {i: r.url for i, r in rows.items()}
+        for feed_id, cols in feed_updates.items():
+            if feed_id in rows:
+                journal.put("f/" + url[feed_id], {**self._row_value(rows[feed_id]), **cols})
+        for feed_id, key, h, t in seen_rows:
+            if feed_id in url:
+                journal.put(f"s/{key.hex()}/{url[feed_id]}", [h, t])
+        for feed_id, key, u in updated_rows:
+            if feed_id in url:
+                journal.put(f"u/{key.hex()}/{url[feed_id]}", u)
+        for feed_id, keys in listed.items():
+            if feed_id in url:
+                journal.put("l/" + url[feed_id], [k.hex() for k in keys])
+        for f in self.imported():
+            value = {"name": f.name, "tags": f.tags}
+            if journal.get("i/" + f.url) != value:
+                journal.put("i/" + f.url, value)
+        journal.put("m/round", int(journal.get("m/round", 0)) + 1)
 
     def _has_tables(self) -> bool:
         return bool(self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' LIMIT 1").fetchone())
@@ -249,6 +367,9 @@ class PollState:
         with self._lock, self._tx():
             self.update_feeds(feed_updates)
             self.mark_seen(seen_rows)
+            if self.journal is not None:
+                # the file now holds every round the journal has (see _sync_with_journal)
+                self.set_meta("journal_round", str(self.journal.get("m/round", 0)))
 
     def seen_updated(self, feed_id: int, keys: list[bytes]) -> dict[bytes, float]:
         """Return ``{key: updated}`` (epoch) of those of ``keys`` whose ``updated`` date was recorded."""
@@ -304,6 +425,13 @@ class PollState:
         """
         with self._lock:
             with self._tx():
+                if self.journal is not None:  # forgotten on the changelog too (with the next round)
+                    for key, url in self._db.execute(
+                            "SELECT seen.key, feeds.url FROM seen JOIN feeds ON feeds.id = seen.feed_id WHERE "
+                            "seen.last_seen < ? AND feeds.last_success IS NOT NULL AND feeds.last_success > ?",
+                            (older_than, older_than)):
+                        self.journal.delete(f"s/{key.hex()}/{url}")
+                        self.journal.delete(f"u/{key.hex()}/{url}")
                 cur = self._db.execute(
                     "DELETE FROM seen WHERE last_seen < ? AND feed_id IN "
                     "(SELECT id FROM feeds WHERE last_success IS NOT NULL AND last_success > ?)",

@@ -121,7 +121,7 @@ class PollStage(Stage):
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         self.ps = self.settings.poll
-        self.state = PollState(ctx.state_dir / self.ps.state_file)
+        self.state = PollState(ctx.state_dir / self.ps.state_file, journal=self._journal())
         self.scheduler = Scheduler(self.ps.concurrency)
         self.queue = DueQueue()
         self.rng = random.Random()
@@ -135,6 +135,12 @@ class PollStage(Stage):
         self._last_reload_check = 0.0
         self._set_feed_list(self._config_feeds, self.state.imported())
         self._imports_version = self.state.imports_version()
+
+    def _journal(self):
+        """The poll state's journal in the state layer (pipeline.state), restored from the
+        ``poll.changelog`` topic before this returns; None on the local transport."""
+        journal = self.ctx.store(self.name)
+        return journal if getattr(journal, "changelog_topic", None) is not None else None
 
     # --- the feed list ------------------------------------------------------------------
     def _now(self) -> float:
@@ -317,6 +323,9 @@ class PollStage(Stage):
             outputs.extend(self._apply(url, result, rnd))
         self.log.info("poll: %d feeds in %.1fs (%s), %d entries out", len(urls), time.monotonic() - started,
                       ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), len(outputs))
+        # On Kafka the round's state goes to the changelog with its entries (same transaction).
+        self.state.journal_round({r.id: r for r in self.rows.values()}, rnd.feed_updates, rnd.seen_rows,
+                                 rnd.listed, rnd.updated_rows)
         return outputs
 
     def commit(self) -> None:
