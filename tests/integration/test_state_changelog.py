@@ -172,3 +172,39 @@ def test_boilerplate_templates_survive_a_move_to_an_empty_state_dir(kafka_bootst
     publish(moved, [13])
     work(moved, 1)
     assert removed(moved)["a13"] == ["learned-template"]
+
+
+def test_the_poller_moved_to_an_empty_state_dir_re_emits_nothing(kafka_bootstrap, tmp_path):
+    """The poller published a feed's entries; it is rescheduled onto a node with an empty
+    state_dir.  Restored from poll.changelog, it sends the feed's ETag and emits only the
+    entry that is new."""
+    from integration.test_crash import kafka_doc
+    from integration.workers import read_topic, write_config
+    from pipeline.app import build_runner
+    from unit.stages.test_poll import Route, Server, rss
+
+    server = Server()
+    try:
+        server.routes["/feed"] = Route(body=rss([("a", "A"), ("b", "B")]), etag='"v1"')
+        doc = kafka_doc(kafka_bootstrap, "exactly_once", tmp_path)
+        doc["feeds"] = [{"url": server.base + "/feed"}]
+        doc["fetch"] = {"allow_private_addresses": True}
+        settings = write_config(tmp_path / "pipeline.yaml", doc)
+
+        def one_round(s) -> None:
+            runner = build_runner(s, "poll")
+            try:
+                runner.step(force_all=True)
+            finally:
+                runner.close()
+
+        one_round(settings)
+        moved = settings.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+        one_round(moved)
+        assert server.log[-1][1].get("if-none-match") == '"v1"'
+        server.routes["/feed"] = Route(body=rss([("c", "C"), ("a", "A"), ("b", "B")]), etag='"v2"')
+        one_round(moved)
+    finally:
+        server.close()
+    got = sorted(models.decode(m.value)["entry_id"] for m in read_topic(settings, topics.FEED_ENTRIES))
+    assert got == ["a", "b", "c"]
