@@ -212,7 +212,10 @@ class StateStore:
         Returns how many changelog records were applied."""
         assert self.changelog_topic is not None
         reader.assign([self.changelog_topic], from_beginning=True)
-        ends = {p: o for (_, p), o in reader.end_offsets().items()}
+        return self._restore_to(reader, {p: o for (_, p), o in reader.end_offsets().items()})
+
+    def _restore_to(self, reader: "Bus", ends: dict[int, int]) -> int:
+        """``restore`` on a ``reader`` already assigned the changelog from its beginning."""
         applied = 0
         if self.checkpoint() != ends:
             started = time.monotonic()
@@ -254,10 +257,11 @@ class StateStore:
         write-ahead store's, from an aborted unit) are stale (``drop_pending``), and caches
         built from the store must be rebuilt (the runner builds the stage again)."""
         reader.assign([self.changelog_topic], from_beginning=True)
-        if self.restored_at is not None and {p: o for (_, p), o in reader.end_offsets().items()} == self.restored_at:
+        ends = {p: o for (_, p), o in reader.end_offsets().items()}
+        if self.restored_at is not None and ends == self.restored_at:
             return False  # nobody wrote since this worker last read it (and it wrote nothing)
         before = self.generation()
-        self.restore(reader)
+        self._restore_to(reader, ends)
         return self.generation() != before
 
     def drop_pending(self) -> None:

@@ -208,3 +208,53 @@ def test_the_poller_moved_to_an_empty_state_dir_re_emits_nothing(kafka_bootstrap
         server.close()
     got = sorted(models.decode(m.value)["entry_id"] for m in read_topic(settings, topics.FEED_ENTRIES))
     assert got == ["a", "b", "c"]
+
+
+def test_a_standby_dedupe_worker_catches_up_from_the_changelog_when_it_takes_over(kafka_settings_factory, tmp_path):
+    """Dedupe's input has one partition: one active worker, standbys in its group.  A standby
+    restored the index when it started; the active one indexed more and died.  The standby
+    gains the partition and must catch up from dedupe.changelog before deciding."""
+    from integration.workers import read_topic
+    from pipeline.stages.dedupe import DedupeStage
+    from unit.stages.test_dedupe_state import copies, originals
+
+    settings = kafka_settings_factory(processing_guarantee="exactly_once")
+    extracted = settings.topic(topics.ARTICLES_EXTRACTED)
+
+    def publish(values) -> None:
+        bus = open_bus(settings, client_id="test-fill")
+        bus.ensure_topics([extracted], 1)
+        bus.begin()
+        for v in values:
+            bus.produce(extracted, v["id"].encode(), models.encode(v))
+        bus.commit({})
+        bus.close()
+
+    def stage_on(s) -> DedupeStage:
+        ctx = Context(settings=s)
+        ctx.open_store = lambda name: state.open_store(s, name)
+        return DedupeStage(ctx)
+
+    def runner(stage, s, tid) -> Runner:
+        bus = open_bus(s, client_id="test-dedupe", transactional_id=f"{s.transport.topic_prefix}{tid}")
+        return Runner(stage, bus, s, stop=threading.Event())
+
+    publish(originals(5))
+    active = runner(stage_on(settings), settings, "a")
+    run_until(active, 5)
+    node_b = settings.model_copy(update={"state_dir": str(tmp_path / "node-b")})
+    standby_stage = stage_on(node_b)  # restored now: the first 5
+    assert len(standby_stage.deduper) == 5
+    publish(originals(30)[5:])
+    run_until(active, 25)
+    active.close()  # dies; its partition goes to the standby
+    standby = runner(standby_stage, node_b, "b")
+    publish(copies(30))
+    try:
+        run_until(standby, 30)
+        assert len(standby.stage.deduper) == 60
+    finally:
+        standby.close()
+    got = {v["id"]: v["dedupe"] for v in (models.decode(m.value) for t in (topics.ARTICLES_UNIQUE, topics.ARTICLES_DUPLICATES)
+                                         for m in read_topic(settings, t))}
+    assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(30)] == [f"o{i:03d}" for i in range(30)]
