@@ -212,3 +212,21 @@ def test_a_standby_that_takes_over_catches_up_with_what_the_active_worker_indexe
     standby.close()
     got = decisions(s)
     assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(30)] == [f"o{i:03d}" for i in range(30)]
+
+
+def test_a_rebalance_that_gives_the_partition_back_rebuilds_nothing_when_nobody_else_wrote(tmp_path):
+    """The active worker loses and regains its partition (another member joined and left):
+    the changelog holds only what it wrote itself, so its index is kept as it is (a rebuild
+    of a large index at every rebalance would stall the stage)."""
+    s = settings(tmp_path)
+    publish(s, originals(10))
+    r = worker(s)
+    run_all(r)
+    stage = r.stage
+    r._state_owned = set()  # as after a revocation and a new assignment of the same partition
+    publish(s, copies(10))
+    run_all(r)
+    assert r.stage is stage
+    r.close()
+    got = decisions(s)
+    assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(10)] == [f"o{i:03d}" for i in range(10)]
