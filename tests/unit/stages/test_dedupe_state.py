@@ -230,3 +230,28 @@ def test_a_rebalance_that_gives_the_partition_back_rebuilds_nothing_when_nobody_
     r.close()
     got = decisions(s)
     assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(10)] == [f"o{i:03d}" for i in range(10)]
+
+
+def test_an_index_from_before_the_changelog_seeds_it(tmp_path):
+    """Upgrading: a dedupe worker whose index file predates the changelog (empty) keeps its
+    index and puts all of it on the changelog, so a later move loses nothing."""
+    s = settings(tmp_path)
+    old = DedupeStage(Context(settings=s))  # no journal: as before issue 15's state work
+    old.process_batch(originals(20))
+    old.close()
+
+    journal = state.StateStore(tmp_path / "journal.sqlite3", "dedupe", "t1.dedupe.changelog")
+    ctx = Context(settings=s)
+    ctx.open_store = lambda name: journal
+    upgraded = DedupeStage(ctx)
+    assert len(upgraded.deduper) == 20
+    journal.pending()  # the first unit carries the seed
+    journal.flushed()
+    upgraded.close()
+
+    moved = s.model_copy(update={"state_dir": str(tmp_path / "new-node")})
+    ctx = Context(settings=moved)
+    ctx.open_store = lambda name: journal
+    again = DedupeStage(ctx)
+    outs = again.process_batch(copies(20))
+    assert [o[0].value["dedupe"].get("duplicate_of") for o in outs] == [f"o{i:03d}" for i in range(20)]
