@@ -71,6 +71,7 @@ _BLOBS = (COLUMNS.index("sample"), COLUMNS.index("anchors"))
 _SEG = {"slots": "seg INTEGER", "sources": "seg INTEGER"}
 # Slots per segment record: ~1 KB each, under the broker's default 1 MB message limit.
 _SEGMENT_ROWS = 256
+_SEGMENT_BYTES = 512 * 1024
 
 
 def _seg_key(seg: int) -> str:
@@ -221,28 +222,39 @@ class Store:
 
     def _journal_save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None,
                       changed: list[tuple[str, int, bytes]], dropped: list[str],
-                      roots: list[tuple[str, str]] | None) -> tuple[int | None, dict[str, str], set[int]]:
+                      roots: list[tuple[str, str]] | None) -> tuple[dict[str, int], dict[str, str], set[int]]:
         """``save``'s changes, inside its transaction, to the file's extra columns and the journal.
 
-        The new slots and changed sources of a save go in one *segment* record (``g/<n>``),
-        not one record per slot and source: a record costs the producer and the broker about
-        as much as its bytes do.  A segment is deleted from the changelog (a tombstone) once
+        The new slots and changed sources of a save go in one *segment* record (``g/<n>``; a
+        few for a large save), not one record per slot and source: a record costs the
+        producer and the broker about as much as its bytes do.  Returns the segment of each
+        changed source, ``meta`` with the last slot and segment numbers, and the earlier
+        segments that may have nothing left in them.  A segment is deleted from the changelog (a tombstone) once
         none of its slots is left and every source in it was written again by a later one."""
         db, journal = self.db, self.journal
         candidates: set[int] = set()
-        seg = None
+        written: dict[str, int] = {}  # source -> the segment its new state is in
         if rows or changed:
-            seg = int(self.meta("last_seg") or 0) + 1
+            seg = int(self.meta("last_seg") or 0)
             first = int(self.meta("last_seq") or 0) + 1
             numbered = [(first + j,) + tuple(row) for j, row in enumerate(rows)]
-            for i in range(0, max(len(numbered), 1), _SEGMENT_ROWS):
-                part = numbered[i:i + _SEGMENT_ROWS]
-                last = i + _SEGMENT_ROWS >= len(numbered)
-                if i:
-                    seg += 1
+            # Segments of at most _SEGMENT_ROWS slots and about _SEGMENT_BYTES: the broker's
+            # default message limit is 1 MB, and a source's chrome state may be a few KB.
+            segments: list[tuple[list, list]] = [(numbered[i:i + _SEGMENT_ROWS], [])
+                                                 for i in range(0, len(numbered), _SEGMENT_ROWS)]
+            size = sum(len(r[1 + _BLOBS[0]]) + len(r[1 + _BLOBS[1]]) + 200 for r in segments[-1][0]) if segments else 0
+            for c in changed:
+                if not segments or size + len(c[2]) + 64 > _SEGMENT_BYTES:
+                    segments.append(([], []))
+                    size = 0
+                segments[-1][1].append(c)
+                size += len(c[2]) + 64
+            for part, srcs in segments:
+                seg += 1
                 db.executemany(f"INSERT INTO slots (seq, seg, {', '.join(COLUMNS)}) "
                                f"VALUES ({', '.join('?' * (len(COLUMNS) + 2))})", [(r[0], seg) + r[1:] for r in part])
-                journal.put(_seg_key(seg), pack_segment(part, changed if last else []))
+                journal.put(_seg_key(seg), pack_segment(part, srcs))
+                written.update((c[0], seg) for c in srcs)
             if changed:
                 names = [c[0] for c in changed]
                 for i in range(0, len(names), 500):
@@ -259,13 +271,13 @@ class Store:
             candidates.update(x for (x,) in db.execute("SELECT DISTINCT seg FROM slots WHERE ts < ?", (evict_before,)))
         for cluster, root in roots or ():
             journal.put("r/" + cluster, root)
-        return seg, meta, candidates
+        return written, meta, candidates
 
-    def _journal_tombstones(self, candidates: set[int], current: int | None) -> None:
-        """After the save's changes: delete the segments nothing points at any more."""
+    def _journal_tombstones(self, candidates: set[int]) -> None:
+        """After the save's changes: delete the earlier segments nothing points at any more."""
         db = self.db
         for c in candidates:
-            if c is None or c == current:
+            if c is None:
                 continue
             if db.execute("SELECT 1 FROM slots WHERE seg = ? LIMIT 1", (c,)).fetchone() is None and \
                     db.execute("SELECT 1 FROM sources WHERE seg = ? LIMIT 1", (c,)).fetchone() is None:
@@ -298,21 +310,22 @@ class Store:
         changed, dropped = sources
         db.execute("BEGIN")
         try:
-            seg, candidates = None, set[int]()
+            written: dict[str, int] | None = None
+            candidates: set[int] = set()
             if self.journal is not None:
-                seg, meta, candidates = self._journal_save(rows, meta, evict_before, changed, dropped, roots)
+                written, meta, candidates = self._journal_save(rows, meta, evict_before, changed, dropped, roots)
                 rows = []  # inserted with their seq and segment
             if roots:
                 db.executemany("INSERT INTO roots (cluster_id, root) VALUES (?, ?) ON CONFLICT(cluster_id) "
                                "DO UPDATE SET root = excluded.root", roots)
             if changed:
-                if seg is None:
+                if written is None:
                     db.executemany("INSERT INTO sources (source, used, state) VALUES (?, ?, ?) ON CONFLICT(source) "
                                    "DO UPDATE SET used = excluded.used, state = excluded.state", changed)
                 else:
                     db.executemany("INSERT INTO sources (source, used, state, seg) VALUES (?, ?, ?, ?) "
                                    "ON CONFLICT(source) DO UPDATE SET used = excluded.used, state = excluded.state, "
-                                   "seg = excluded.seg", [(*c, seg) for c in changed])
+                                   "seg = excluded.seg", [(*c, written[c[0]]) for c in changed])
             if dropped:
                 db.executemany("DELETE FROM sources WHERE source = ?", [(s,) for s in dropped])
             if rows:
@@ -324,7 +337,7 @@ class Store:
             if evict_before is not None:
                 db.execute("DELETE FROM slots WHERE ts < ?", (evict_before,))
             if self.journal is not None:
-                self._journal_tombstones(candidates, seg)
+                self._journal_tombstones(candidates)
                 self.journal.put("m/meta", self._journalled_meta())
             db.execute("COMMIT")
         except BaseException:

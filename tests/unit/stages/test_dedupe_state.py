@@ -255,3 +255,22 @@ def test_an_index_from_before_the_changelog_seeds_it(tmp_path):
     again = DedupeStage(ctx)
     outs = again.process_batch(copies(20))
     assert [o[0].value["dedupe"].get("duplicate_of") for o in outs] == [f"o{i:03d}" for i in range(20)]
+
+
+def test_a_large_save_is_split_into_records_the_broker_accepts(tmp_path):
+    """Kafka refuses records over 1 MB by default: many chrome states changed in one save
+    go out as several segments, and a rebuild gets every one of them back."""
+    from pipeline.dedupe.store import Store
+
+    journal = state.StateStore(tmp_path / "journal.sqlite3", "dedupe", "t1.dedupe.changelog")
+    store = Store(tmp_path / "a.sqlite3", journal)
+    sources = [(f"site{i}.example", i, bytes([i % 256]) * 4096) for i in range(600)]
+    store.save([], {"watermark": "1"}, None, (sources, []))
+    records = journal.pending()
+    journal.flushed()
+    store.close()
+    assert max(len(v) for _, v in records if v) < 1_000_000
+    assert sum(1 for k, _ in records if k.startswith(b"dedupe/g/")) >= 3
+    rebuilt = Store(tmp_path / "b.sqlite3", journal)
+    assert sorted(rebuilt.sources()) == sorted(sources)
+    rebuilt.close()
