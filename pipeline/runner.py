@@ -18,6 +18,7 @@ after the bus commit, and stages keep their state idempotent under replay.
 from __future__ import annotations
 
 import errno
+import faulthandler
 import logging
 import os
 import random
@@ -666,7 +667,13 @@ class Runner:
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT ask the loop to stop after the batch in hand; a second SIGINT kills."""
+    """SIGTERM/SIGINT ask the loop to stop after the batch in hand; a second SIGINT kills.
+
+    SIGUSR2 writes every thread's stack to stderr and carries on (as a JVM's thread dump on
+    SIGQUIT): what an operator needs when a worker does not stop or does not move.
+    """
+    if hasattr(signal, "SIGUSR2"):
+        faulthandler.register(signal.SIGUSR2, all_threads=True, chain=False)
     count = {"n": 0}
 
     def handler(signum, frame):  # noqa: ARG001
