@@ -34,10 +34,22 @@ def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
     setup_logging(level, settings.observe.log_format if settings else "text")
 
 
+def _metrics_console(settings: Settings):
+    """The console for the metrics port when ``observe.console`` is on, else None. Raises
+    PipelineError for an unreadable or too short token."""
+    if not settings.observe.console:
+        return None
+    from pipeline.console import Console, read_token
+
+    token_file = settings.observe.console_token_file
+    return Console(settings, token=read_token(settings.resolve(token_file) if token_file else None))
+
+
 def _worker_setup(args, stage: str | None = None):
     """What every process that runs stages needs: settings, logging, a stop event set by
-    SIGTERM/SIGINT, and metrics (served on ``observe.port_for(stage)`` when that is set).
-    Raises PortInUse when the metrics port is taken."""
+    SIGTERM/SIGINT, and metrics (served on ``observe.port_for(stage)`` when that is set, with
+    the console's pages when ``observe.console`` is on). Raises PortInUse when the metrics
+    port is taken."""
     from pipeline.observe import Metrics, serve
     from pipeline.runner import install_signal_handlers
 
@@ -51,7 +63,7 @@ def _worker_setup(args, stage: str | None = None):
         key = (f"observe.metrics_ports.{stage}" if stage in settings.observe.metrics_ports
                else "observe.metrics_port")
         serve(metrics, settings.observe.metrics_host, port, stall_after=settings.runner.stall_exit_after,
-              setting=key)
+              setting=key, console=_metrics_console(settings))
     return settings, stop, metrics
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -147,12 +148,16 @@ class _LivenessCollector:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """/metrics, /live and /ready. With the console on (``serve(console=...)``) the handler
+    class also derives from the console's, and every other path goes to its pages."""
+
     metrics: Metrics
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
-        if self.path.startswith("/metrics"):
+        path = urlsplit(self.path).path
+        if path == "/metrics":
             body, ctype, code = self.metrics.render(), CONTENT_TYPE_LATEST, 200
-        elif self.path.startswith("/live"):
+        elif path == "/live":
             # Live while every worker loop turns; one stuck for stall_after seconds is not.
             failed = self.metrics.failed
             ok = not failed and self.metrics.stalled_for() < self.metrics.stall_after
@@ -161,9 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 body = b"ok\n" if ok else b"stalled\n"
             ctype, code = "text/plain", 200 if ok else 503
-        elif self.path.startswith("/ready"):
+        elif path == "/ready":
             ok = self.metrics.ready
             body, ctype, code = (b"ready\n" if ok else b"starting\n"), "text/plain", 200 if ok else 503
+        elif hasattr(super(), "do_GET"):
+            super().do_GET()  # the console's pages (ConsoleHandler), when it is on
+            return
         else:
             body, ctype, code = b"not found\n", "text/plain", 404
         self.send_response(code)
@@ -177,19 +185,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = None,
-          setting: str = "observe.metrics_port") -> ThreadingHTTPServer:
+          setting: str = "observe.metrics_port", console=None) -> ThreadingHTTPServer:
     """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks
     a free one; the port bound is logged and is ``server.server_address[1]``).
 
     ``stall_after``: seconds without a turn of a worker loop after which /live answers 503;
     the same limit as the worker's own watchdog (``runner.stall_exit_after``).
     ``setting``: the config key the port came from, named in the error.
+    ``console``: a ``pipeline.console.Console`` whose pages (and guarded actions) the same
+    port serves on every other path (``observe.console``).
 
     Raises PortInUse when the port is taken, with one line that says what to change."""
     attrs: dict = {"metrics": metrics}
+    bases: tuple[type, ...] = (_Handler,)
+    if console is not None:
+        from pipeline.console import ConsoleHandler
+
+        attrs["console"] = console
+        bases = (_Handler, ConsoleHandler)
     if stall_after:
         metrics.stall_after = float(stall_after)
-    handler = type("Handler", (_Handler,), attrs)
+    handler = type("Handler", bases, attrs)
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
@@ -199,7 +215,11 @@ def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = No
         raise PipelineError(f"observe: cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
     server.daemon_threads = True
     bound = server.server_address[1]
-    log.info("observe: /metrics, /live and /ready on http://%s:%d", host, bound)
+    if console is None:
+        log.info("observe: /metrics, /live and /ready on http://%s:%d", host, bound)
+    else:
+        log.info("observe: /metrics, /live, /ready and the console (%s) on http://%s:%d",
+                 "actions need the token" if console.token else "read-only", host, bound)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
 

@@ -101,3 +101,92 @@ def test_metrics_port_per_stage():
     assert s.observe.port_for(None) == 9400
     with pytest.raises(ConfigError, match="unknown stage 'enrch'"):
         loads("observe: {metrics_ports: {enrch: 9405}}", env={})
+
+
+def _dead_letter_settings(tmp_path):
+    from pipeline import models, topics
+    from pipeline.bus.base import Message
+    from pipeline.bus.local import LocalBus
+    from pipeline.config import load
+    from pipeline.runner import error_headers
+
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(f"transport: {{local: {{path: {tmp_path}/bus.db, poll_interval_ms: 5}}}}\nstate_dir: {tmp_path}/s\n")
+    bus = LocalBus(tmp_path / "bus.db", load(cfg, env={}).transport.local)
+    bus.ensure_topics([topics.FEED_ENTRIES, topics.dlq(topics.FEED_ENTRIES)])
+    m = Message(topics.FEED_ENTRIES, 0, 0, b"k0", models.encode({"n": 0, "title": "a story"}))
+    bus.produce(topics.dlq(topics.FEED_ENTRIES), m.key, m.value, error_headers(ValueError("bad page"), "extract", m, 0))
+    bus.commit({})
+    bus.close()
+    return load(cfg, env={})
+
+
+def _post(port, path, body: bytes, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers or {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=10) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def test_the_metrics_port_serves_the_console_pages_with_the_same_guard_on_actions(tmp_path):
+    from pipeline.console import Console
+
+    token = "metrics-port-console-token-01"
+    m = Metrics()
+    server = serve(m, "127.0.0.1", 0, console=Console(_dead_letter_settings(tmp_path), token=token))
+    port = server.server_address[1]
+    try:
+        m.ready = True
+        assert get(port, "/ready") == (200, "ready\n")  # health and metrics as before
+        assert "pipeline_live" in get(port, "/metrics")[1]
+        status, page = get(port, "/")
+        assert status == 200 and "pipeline console" in page and 'id="stages"' in page
+        status, page = get(port, "/dlq?stage=extract")
+        assert status == 200 and "1 dead letter(s) of <b>extract</b>" in page and "sign in to act" in page
+
+        # No session: refused, and the letter stays.
+        assert _post(port, "/actions/redrive", b"stage=extract")[0] == 403
+        assert _post(port, "/login", b"token=wrong-token-wrong-token")[1]["Location"] == "/login?err=wrong%20token"
+        status, headers, _ = _post(port, "/login", f"token={token}".encode())
+        assert status == 303 and "HttpOnly" in headers["Set-Cookie"]
+        cookie = headers["Set-Cookie"].split(";", 1)[0]
+        # A session but a forged CSRF token, or another site's form: refused too.
+        assert _post(port, "/actions/redrive", b"stage=extract&csrf=forged", {"Cookie": cookie})[0] == 403
+        assert _post(port, "/actions/redrive", b"stage=extract",
+                     {"Cookie": cookie, "Origin": "http://evil.example"})[0] == 403
+        assert "1 dead letter(s)" in get(port, "/dlq?stage=extract")[1]
+
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/dlq?stage=extract", headers={"Cookie": cookie})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            csrf = r.read().decode().split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        status, headers, _ = _post(port, "/actions/redrive", f"stage=extract&csrf={csrf}".encode(), {"Cookie": cookie})
+        assert status == 303 and "re-drove" in headers["Location"]
+        assert "0 dead letter(s)" in get(port, "/dlq?stage=extract")[1]
+    finally:
+        server.shutdown()
+
+
+def test_without_the_console_the_metrics_port_serves_nothing_else_and_a_read_only_one_refuses_actions(tmp_path):
+    from pipeline.console import Console
+
+    plain = serve(Metrics(), "127.0.0.1", 0)
+    read_only = serve(Metrics(), "127.0.0.1", 0, console=Console(_dead_letter_settings(tmp_path)))
+    try:
+        assert get(plain.server_address[1], "/")[0] == 404
+        assert get(plain.server_address[1], "/dlq")[0] == 404
+        port = read_only.server_address[1]
+        status, page = get(port, "/dlq?stage=extract")
+        assert status == 200 and "read-only" in page and 'name="csrf"' not in page
+        status, _, body = _post(port, "/actions/redrive", b"stage=extract&csrf=x")
+        assert status == 403 and "read-only" in body
+        assert "1 dead letter(s)" in get(port, "/dlq?stage=extract")[1]
+    finally:
+        plain.shutdown()
+        read_only.shutdown()
