@@ -240,13 +240,66 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class LibraryLines(logging.Filter):
+    """kafka-python's own records as one line each, on the worker's log handler.
+
+    The client logs with ``log.exception`` from its IO thread when a socket closes under a
+    request (a broker restart, a metadata refresh racing a disconnect) and says the same
+    thing again on every reconnect: a traceback of the client's internals per event, which
+    reads like a crash of ours although the bus retries and carries on.  Here such a record
+    keeps its message plus the exception's class and text on the same line; the traceback
+    stays for ``--verbose`` (DEBUG).  A line whose message template was printed less than
+    ``repeat_window`` seconds ago is dropped, and the next one printed says how many were.
+    At start against a down broker the bus silences the client altogether and logs one line
+    per retry of its own (``pipeline.bus.kafka``); this covers the rest of a worker's life.
+    """
+
+    PREFIXES = ("kafka",)
+
+    def __init__(self, keep_tracebacks: bool = False, repeat_window: float = 60.0) -> None:
+        super().__init__()
+        self.keep_tracebacks = keep_tracebacks
+        self.repeat_window = repeat_window
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}  # key -> (printed at, dropped since)
+
+    def _library(self, name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in self.PREFIXES)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._library(record.name):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            printed, dropped = self._last.get(key, (None, 0))
+            if printed is not None and now - printed < self.repeat_window:
+                self._last[key] = (printed, dropped + 1)
+                return False
+            self._last[key] = (now, 0)
+        if not self.keep_tracebacks and (record.exc_info or record.stack_info):
+            text = record.getMessage()
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                text += f" ({type(exc).__name__}: {exc})" if str(exc) else f" ({type(exc).__name__})"
+            record.msg, record.args = text, None
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        if dropped:
+            record.msg, record.args = (f"{record.getMessage()} [{dropped} more like this in the last "
+                                       f"{self.repeat_window:g}s not shown]"), None
+        return True
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Configure the root logger for a worker: to stderr, as text or JSON lines."""
+    """Configure the root logger for a worker: to stderr, as text or JSON lines, with
+    kafka-python's records one line each (``LibraryLines``; tracebacks only at DEBUG)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    numeric = logging.getLevelName(level) if isinstance(level, str) else level
+    handler.addFilter(LibraryLines(keep_tracebacks=numeric <= logging.DEBUG))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -190,3 +190,66 @@ def test_without_the_console_the_metrics_port_serves_nothing_else_and_a_read_onl
     finally:
         plain.shutdown()
         read_only.shutdown()
+
+
+def _kafka_socket_error(logger):
+    try:
+        raise ConnectionResetError(104, "Connection reset by peer")
+    except ConnectionResetError:
+        logger.exception("%s: Error receiving network data closing socket", "<BrokerConnection node_id=1>")
+
+
+def test_kafka_client_records_print_one_line_each_without_their_traceback(capsys):
+    import json
+    import logging
+
+    from pipeline.observe import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("INFO", "json")
+        client = logging.getLogger("kafka.net.transport")
+        _kafka_socket_error(client)
+        _kafka_socket_error(client)  # the same event again within a minute: not printed
+        try:
+            raise RuntimeError("our own bug")
+        except RuntimeError:
+            logging.getLogger("pipeline.runner").exception("runner: batch failed")
+        err = capsys.readouterr().err
+        lines = [json.loads(line) for line in err.splitlines()]
+        assert [rec["logger"] for rec in lines] == ["kafka.net.transport", "pipeline.runner"], err
+        assert lines[0]["msg"] == ("<BrokerConnection node_id=1>: Error receiving network data closing socket "
+                                   "(ConnectionResetError: [Errno 104] Connection reset by peer)")
+        assert "exc" not in lines[0] and err.count("Traceback") == 1  # ours keeps its traceback
+        assert "RuntimeError: our own bug" in lines[1]["exc"]
+
+        setup_logging("DEBUG", "text")  # --verbose: the client's tracebacks are there to read
+        _kafka_socket_error(logging.getLogger("kafka.net.transport"))
+        assert "Traceback" in capsys.readouterr().err
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def test_repeated_client_lines_are_counted_when_the_next_one_prints():
+    import logging
+    import time
+
+    from pipeline.observe import LibraryLines
+
+    f = LibraryLines(repeat_window=0.2)
+
+    def rec(msg, name="kafka.conn"):
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, ("node 1",), None)
+
+    assert f.filter(rec("%s: connect attempt returned error 111"))
+    assert not f.filter(rec("%s: connect attempt returned error 111"))
+    assert not f.filter(rec("%s: connect attempt returned error 111"))
+    assert f.filter(rec("%s: another event"))            # a different line prints at once
+    assert f.filter(rec("pipeline says %s", name="pipeline.bus.kafka"))
+    assert f.filter(rec("pipeline says %s", name="pipeline.bus.kafka"))  # ours are never dropped
+    time.sleep(0.25)
+    later = rec("%s: connect attempt returned error 111")
+    assert f.filter(later)
+    assert later.getMessage() == "node 1: connect attempt returned error 111 [2 more like this in the last 0.2s not shown]"
