@@ -111,7 +111,13 @@ def cmd_tail(args) -> int:
     from pipeline.bus import open_bus
 
     settings = _settings(args)
-    _setup_logging(settings, args.verbose) if args.verbose else logging.basicConfig(level="WARNING")
+    if args.verbose:
+        _setup_logging(settings, args.verbose)
+    else:
+        from pipeline.observe import library_lines_for_commands
+
+        logging.basicConfig(level="WARNING")
+        library_lines_for_commands()
     bus = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-tail")
     topic = settings.topic(args.topic)
     try:
@@ -312,8 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.observe import library_lines_for_commands
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    library_lines_for_commands()  # a command that sets up its own logging replaces this
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

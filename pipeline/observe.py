@@ -306,3 +306,12 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.Formatter.converter = time.gmtime
     for noisy in ("kafka", "trafilatura", "urllib3", "htmldate", "courlan", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def library_lines_for_commands() -> None:
+    """For the one-shot commands that set up no logging (``topics``, ``dlq``, ``tail``...):
+    the handlers they print through (Python's last-resort handler, or the one
+    ``logging.basicConfig`` adds) get ``LibraryLines`` too. Idempotent."""
+    for handler in [logging.lastResort, *logging.getLogger().handlers]:
+        if handler is not None and not any(isinstance(f, LibraryLines) for f in handler.filters):
+            handler.addFilter(LibraryLines())

@@ -253,3 +253,20 @@ def test_repeated_client_lines_are_counted_when_the_next_one_prints():
     later = rec("%s: connect attempt returned error 111")
     assert f.filter(later)
     assert later.getMessage() == "node 1: connect attempt returned error 111 [2 more like this in the last 0.2s not shown]"
+
+
+def test_one_shot_commands_print_the_clients_records_in_one_line_too():
+    # `pipeline topics list` and friends set up no logging: records go to Python's last-resort
+    # handler, which main() gives the same filter. A fresh interpreter: pytest has handlers.
+    import subprocess
+    import sys
+
+    code = ("import logging\n"
+            "from pipeline.observe import library_lines_for_commands\n"
+            "library_lines_for_commands()\n"
+            "try:\n"
+            "    raise ConnectionResetError('reset by peer')\n"
+            "except ConnectionResetError:\n"
+            "    logging.getLogger('kafka.net.transport').exception('node 1: Error receiving network data')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stderr == "node 1: Error receiving network data (ConnectionResetError: reset by peer)\n"
