@@ -191,3 +191,31 @@ def test_two_redrives_at_the_same_moment_move_each_dead_letter_once(tmp_path, mo
     bus.close()
     refs = [dict(m.headers)[REDRIVE_FROM].decode() for m in back]
     assert sorted(refs) == [f"feed.entries.dlq:0:{i}" for i in range(4)]  # each letter once
+
+
+def test_two_redrive_processes_started_together_move_each_dead_letter_once(tmp_path):
+    cfg = config(tmp_path)
+    assert main(["topics", "create", "--config", str(cfg)]) == 0
+    bus = open_bus(tmp_path)
+    bus.begin()
+    for i in range(300):
+        dead_letter(bus, i, TimeoutError(f"page {i} timed out"))
+    bus.commit({})
+    bus.close()
+
+    argv = [sys.executable, "-m", "pipeline", "dlq", "redrive", "extract", "--config", str(cfg)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    summaries = sorted(out.strip().splitlines()[-1] for out, _ in outs)
+    moved = [int(s.split("moved ")[1].split(",")[0]) for s in summaries]
+    assert sum(moved) == 300, summaries  # between them every letter, none twice
+
+    bus = open_bus(tmp_path)
+    bus.assign([topics.FEED_ENTRIES], from_beginning=True)
+    back = []
+    while got := bus.poll(1000, 0.5):
+        back.extend(got)
+    bus.close()
+    refs = sorted(dict(m.headers)[REDRIVE_FROM].decode() for m in back)
+    assert refs == sorted(f"feed.entries.dlq:0:{i}" for i in range(300))
