@@ -17,11 +17,13 @@ from __future__ import annotations
 import hmac
 import html
 import logging
+import os
 import secrets
 import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -456,70 +458,96 @@ class Console:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
+class ConsoleHandler(BaseHTTPRequestHandler):
+    """The console's HTTP side: GET pages, POST actions, for the ``console`` class attribute.
+
+    ``make_server`` serves it on its own port; a worker's metrics server
+    (``pipeline.observe.serve`` with ``observe.console: true``) mixes it in behind /metrics,
+    /live and /ready, so both serve the same pages under the same guard."""
+
+    console: Console
+    server_version = "pipeline-console"
+
+    def _send(self, code: int, body: bytes, ctype: str = "text/html; charset=utf-8",
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        # No framing by other sites (clickjacking an action button), no inline scripts at all.
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                                                    "img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+        self.send_header("Referrer-Policy", "same-origin")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _redirect(self, to: str, extra: dict[str, str] | None = None) -> None:
+        self._send(303, b"", extra={"Location": to, **(extra or {})})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        console = self.console
+        parts = urlsplit(self.path)
+        code, body = console.render(parts.path, parse_qs(parts.query), console.session(self.headers.get("Cookie")))
+        self._send(code, body)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        console = self.console
+        parts = urlsplit(self.path)
+        length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
+        origin = self.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != self.headers.get("Host"):
+            self._send(403, b"cross-site request refused\n", "text/plain")
+            return
+        sid = console.session(self.headers.get("Cookie"))
+        if parts.path == "/login":
+            new = console.login(form.get("token", ""))
+            if new is None:
+                self._redirect("/login?err=" + quote("wrong token" if console.token else "read-only console"))
+                return
+            cookie = f"{SESSION_COOKIE}={new}; HttpOnly; SameSite=Strict; Path=/"
+            self._redirect("/?msg=" + quote("signed in"), {"Set-Cookie": cookie})
+            return
+        try:
+            back, msg = console.act(parts.path, form, sid)
+        except PermissionError as exc:
+            self._send(403, _page("Refused", "", err=str(exc), signed_in=sid is not None,
+                                  can_act=bool(console.token)))
+            return
+        except (PipelineError, ValueError, KeyError) as exc:
+            back = "/feeds" if parts.path == "/actions/feed" else f"/dlq?stage={quote(form.get('stage', ''))}"
+            self._redirect(back + ("&" if "?" in back else "?") + "err=" + quote(str(exc)[:500]))
+            return
+        self._redirect(back + ("&" if "?" in back else "?") + "msg=" + quote(msg))
+
+    def log_message(self, fmt: str, *args) -> None:
+        log.debug("console: " + fmt, *args)
+
+
 def make_server(console: Console, host: str, port: int) -> ThreadingHTTPServer:
-    """An HTTP server for ``console`` on ``host:port`` (0 = any free port), not yet serving."""
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "pipeline-console"
-
-        def _send(self, code: int, body: bytes, ctype: str = "text/html; charset=utf-8",
-                  extra: dict[str, str] | None = None) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            # No framing by other sites (clickjacking an action button), no inline scripts at all.
-            self.send_header("X-Frame-Options", "DENY")
-            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
-                                                        "img-src 'self'; form-action 'self'; frame-ancestors 'none'")
-            self.send_header("Referrer-Policy", "same-origin")
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _redirect(self, to: str, extra: dict[str, str] | None = None) -> None:
-            self._send(303, b"", extra={"Location": to, **(extra or {})})
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
-            parts = urlsplit(self.path)
-            code, body = console.render(parts.path, parse_qs(parts.query), console.session(self.headers.get("Cookie")))
-            self._send(code, body)
-
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            parts = urlsplit(self.path)
-            length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
-            origin = self.headers.get("Origin")
-            if origin and origin != "null" and urlsplit(origin).netloc != self.headers.get("Host"):
-                self._send(403, b"cross-site request refused\n", "text/plain")
-                return
-            sid = console.session(self.headers.get("Cookie"))
-            if parts.path == "/login":
-                new = console.login(form.get("token", ""))
-                if new is None:
-                    self._redirect("/login?err=" + quote("wrong token" if console.token else "read-only console"))
-                    return
-                cookie = f"{SESSION_COOKIE}={new}; HttpOnly; SameSite=Strict; Path=/"
-                self._redirect("/?msg=" + quote("signed in"), {"Set-Cookie": cookie})
-                return
-            try:
-                back, msg = console.act(parts.path, form, sid)
-            except PermissionError as exc:
-                self._send(403, _page("Refused", "", err=str(exc), signed_in=sid is not None,
-                                      can_act=bool(console.token)))
-                return
-            except (PipelineError, ValueError, KeyError) as exc:
-                back = "/feeds" if parts.path == "/actions/feed" else f"/dlq?stage={quote(form.get('stage', ''))}"
-                self._redirect(back + ("&" if "?" in back else "?") + "err=" + quote(str(exc)[:500]))
-                return
-            self._redirect(back + ("&" if "?" in back else "?") + "msg=" + quote(msg))
-
-        def log_message(self, fmt: str, *args) -> None:
-            log.debug("console: " + fmt, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
+    """An HTTP server for ``console`` on ``host:port`` (0 = any free port), not yet serving.
+    Raises OSError when it cannot listen there."""
+    server = ThreadingHTTPServer((host, port), type("Handler", (ConsoleHandler,), {"console": console}))
     server.daemon_threads = True
     return server
+
+
+def read_token(token_file: str | os.PathLike[str] | None) -> str | None:
+    """The token that enables actions: the first line of ``token_file`` when given, else
+    ``PIPELINE_CONSOLE_TOKEN``; None (read-only) when neither is set.
+
+    Raises PipelineError when the file cannot be read or the token is under 16 characters."""
+    token = os.environ.get("PIPELINE_CONSOLE_TOKEN") or None
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise PipelineError(f"console: cannot read the token file {token_file}: {exc.strerror}") from None
+    if token is not None and len(token) < 16:
+        raise PipelineError("console: the token must have at least 16 characters")
+    return token
 
 
 def serve_forever(server: ThreadingHTTPServer, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
