@@ -28,6 +28,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
 from pipeline import stages, topics
+from pipeline.dedupe.view import StoryView
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("pipeline.console")
@@ -157,22 +158,12 @@ class ConsoleData:
             except PipelineError:
                 return None
 
-        dups: dict[str, list[dict]] = {}
-        for m in found[topics.ARTICLES_DUPLICATES]:
-            v = value(m)
-            if v and isinstance(v.get("dedupe"), dict):
-                dups.setdefault(v["dedupe"].get("cluster_id"), []).append(v)
-        latest: dict[str, dict] = {}
-        for m in found[topics.ARTICLES_ENRICHED]:
-            v = value(m)
-            if v and v.get("id"):
-                latest.pop(v["id"], None)
-                latest[v["id"]] = v  # an update replaces the story, and moves it to the top
-        out = []
-        for v in reversed(list(latest.values())[-limit:]):
-            cluster = (v.get("dedupe") or {}).get("cluster_id")
-            out.append({**v, "duplicates": dups.get(cluster, [])})
-        return out
+        # What an upserting consumer of articles.enriched holds (docs/dedupe.md): an update
+        # replaces its story and moves it to the top; a copy its original superseded is
+        # shown among the original's duplicates.
+        view = StoryView().extend((value(m) for m in found[topics.ARTICLES_ENRICHED]),
+                                  (value(m) for m in found[topics.ARTICLES_DUPLICATES]))
+        return [{**s.value, "duplicates": s.duplicates} for s in view.stories(limit)]
 
     def inspect(self, url: str) -> dict[str, Any]:
         from pipeline.commands.inspect import Inspector
