@@ -43,7 +43,7 @@ from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin
 
 from pipeline.config.websub import WebSubSettings
 from pipeline.errors import FetchError
@@ -484,6 +484,16 @@ class _Server(ThreadingHTTPServer):
             self._slots.release()
             raise
 
+    def handle_error(self, request, client_address):
+        # A client that went away mid-answer is no news; anything else is logged, once.
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout)):
+            log.debug("websub callback: %s went away: %s", client_address[0], exc)
+        else:
+            log.exception("websub callback: error handling a request from %s", client_address[0])
+
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
@@ -506,7 +516,8 @@ class CallbackServer:
             timeout = s.request_timeout  # per socket read: a silent client is dropped
 
             def _token(self) -> str | None:
-                path = urlsplit(self.path).path
+                # Taken from the raw target, no normalisation: only <prefix>/<token> is served.
+                path = self.path.split("?", 1)[0]
                 if not path.startswith(prefix + "/"):
                     return None
                 token = path[len(prefix) + 1:]
@@ -529,7 +540,11 @@ class CallbackServer:
                 if token is None:
                     self._reply(404, b"not found")
                     return
-                query = parse_qs(urlsplit(self.path).query, keep_blank_values=True, max_num_fields=20)
+                try:
+                    query = parse_qs(self.path.partition("?")[2], keep_blank_values=True, max_num_fields=20)
+                except ValueError:
+                    self._reply(400, b"too many query fields")
+                    return
                 status, body = websub.verify(token, query)
                 self._reply(status, body)
 
