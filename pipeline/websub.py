@@ -381,7 +381,11 @@ class WebSub:
         s = self.settings
         form = {"hub.mode": "subscribe", "hub.topic": sub.topic, "hub.callback": self.callback_for(sub),
                 "hub.secret": sub.secret, "hub.lease_seconds": str(s.lease_seconds)}
-        now = self._now()
+        # Pending before the request goes out: some hubs verify before they answer it.
+        if renewal:
+            self.store.update(sub, renewing=1, requested_at=self._now())
+        else:
+            self.store.update(sub, state="pending", requested_at=self._now(), renewing=0)
         try:
             resp = self._fetcher_of().post(sub.hub, urlencode(form).encode(), headers={
                 "Content-Type": "application/x-www-form-urlencoded"})
@@ -394,10 +398,8 @@ class WebSub:
                             + (f" {text}" if text else ""), renewal)
             return
         if renewal:
-            self.store.update(sub, renewing=1, requested_at=now)
             log.info("websub: renewing %s at %s", sub.topic, sub.hub)
-        else:
-            self.store.update(sub, state="pending", requested_at=now, renewing=0)
+        elif sub.state == "pending":
             log.info("websub: asked %s to push %s (awaiting its verification)", sub.hub, sub.topic)
 
     def _fail(self, sub: Subscription, reason: str, renewal: bool = False) -> None:

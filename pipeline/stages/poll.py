@@ -370,7 +370,18 @@ class PollStage(Stage):
         is set; pushes come back through ``put`` to ``control``. Returns True when started."""
         if self.websub is None:
             return False
-        self.websub.start(put)
+        self.ctx.fetcher  # made now, before the hub client's thread can race this one to it
+        try:
+            self.websub.start(put)
+        except OSError as exc:
+            # Another process has the port, or the address is not ours: poll every feed on
+            # its normal schedule rather than crash-loop (and say why, loudly).
+            listen = self.ps.websub.listen
+            self.log.error("poll: websub: cannot listen on %s:%d (%s); push is off, every feed is polled",
+                           listen.host, listen.port, exc)
+            self.websub.close()
+            self.websub = None
+            return False
         return True
 
     def _apply_push(self, req: dict[str, Any], rnd: _Round) -> list[Output]:

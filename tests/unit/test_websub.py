@@ -350,3 +350,24 @@ def test_inbox_requests_are_answered_only_after_their_outputs_are_committed(tmp_
     bus.commit = real_commit
     reader.close()
     r.close()
+
+
+def test_a_hub_that_verifies_before_it_answers_the_subscribe_request(tmp_path):
+    clock = Clock()
+
+    class SyncHub(FakeHubClient):
+        def post(self, url, body, headers=None):
+            from urllib.parse import parse_qs
+
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            token = form["hub.callback"].rsplit("/", 1)[1]
+            self.answer = ws.verify(token, {"hub.mode": ["subscribe"], "hub.topic": [form["hub.topic"]],
+                                            "hub.challenge": ["c"], "hub.lease_seconds": ["60"]})
+            return SimpleNamespace(status=204, content=b"")
+
+    hub = SyncHub()
+    ws = _websub(tmp_path, hub, clock)
+    ws.observe("https://s.example/feed", ["https://hub.example/"], "https://s.example/feed")
+    ws.tick()
+    assert hub.answer == (200, b"c") and ws.healthy("https://s.example/feed")
+    ws.close()
