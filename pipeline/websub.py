@@ -272,8 +272,9 @@ class WebSub:
     ``healthy`` when scheduling, and ``start`` once (from ``Stage.listen``)."""
 
     def __init__(self, settings: WebSubSettings, state_dir: Path, fetcher_of: Callable[[], Any],
-                 now: Callable[[], float] = time.time):
+                 now: Callable[[], float] = time.time, metrics: Any = None):
         self.settings = settings
+        self.metrics = metrics
         self.store = SubscriptionStore(Path(state_dir) / STATE_FILE)
         self._fetcher_of = fetcher_of
         self._now = now
@@ -458,6 +459,12 @@ class WebSub:
     def pushed(self, sub: Subscription) -> None:
         self.store.update(sub, last_push=self._now(), pushes=sub.pushes + 1)
 
+    def count(self, result: str) -> None:
+        if self.metrics is not None:
+            # pipeline_websub_pushes_total{result}: stored, bad_signature, unknown, gone,
+            # too_large, rejected (not a feed), not_stored (told to retry)
+            self.metrics.count("websub_pushes", result=result)
+
 
 # --- the callback server ---------------------------------------------------------------------
 
@@ -557,6 +564,7 @@ class CallbackServer:
                     self._reply(411, b"Content-Length required")
                     return
                 if int(length) > s.max_body_bytes:
+                    websub.count("too_large")
                     self._reply(413, f"body over {s.max_body_bytes} bytes".encode())
                     self._read(min(int(length), 1 << 20), 1.0)  # a little, so the client reads the 413
                     return
@@ -568,18 +576,22 @@ class CallbackServer:
                 token = self._token()
                 sub = websub.store.by_token(token) if token else None
                 if sub is None:
+                    websub.count("unknown")
                     self._reply(404, b"unknown subscription")
                     return
                 if not signature_ok(self.headers.get("X-Hub-Signature"), sub.secret, body):
                     log.warning("websub: refused a push for %s with a %s signature", sub.topic,
                                 "wrong" if self.headers.get("X-Hub-Signature") else "missing")
+                    websub.count("bad_signature")
                     self._reply(403, b"bad or missing X-Hub-Signature")
                     return
                 if not sub.healthy(websub._now()):
+                    websub.count("gone")
                     self._reply(410, b"subscription ended")
                     return
                 selfs = [u for u, rels in parse_link_header(self.headers.get("Link"), sub.topic) if "self" in rels]
                 if selfs and sub.topic not in selfs:
+                    websub.count("unknown")
                     self._reply(400, b"pushed topic is not the subscribed one")
                     return
                 websub.pushed(sub)
@@ -588,10 +600,13 @@ class CallbackServer:
                 ticket = put({"action": "push", "feed": sub.feed_url, "body": body, "headers": headers,
                               "received_at": websub._now()})
                 if not ticket.wait(s.ack_timeout):
+                    websub.count("not_stored")
                     self._reply(503, b"not yet stored; retry", {"Retry-After": "30"})
                 elif ticket.ok:
+                    websub.count("stored")
                     self._reply(204)
                 else:
+                    websub.count("rejected" if ticket.status < 500 else "not_stored")
                     self._reply(ticket.status or 503, ticket.reason.encode("utf-8", "replace")[:500],
                                 {"Retry-After": "30"} if ticket.status >= 500 else None)
 

@@ -140,7 +140,8 @@ class PollStage(Stage):
         if self.ps.websub.enabled:
             from pipeline.websub import WebSub
 
-            self.websub = WebSub(self.ps.websub, ctx.state_dir, lambda: self.ctx.fetcher, now=self._now)
+            self.websub = WebSub(self.ps.websub, ctx.state_dir, lambda: self.ctx.fetcher, now=self._now,
+                                 metrics=ctx.metrics)
         self._set_feed_list(self._config_feeds, self.state.imported())
         self._imports_version = self.state.imports_version()
 
@@ -406,8 +407,6 @@ class PollStage(Stage):
         outputs, new, updated = self._entries(spec, row, parsed, self._now(), rnd, feed_url=row.current_url,
                                               pushed=True)
         rnd.pushed.add(row.id)
-        if self.ctx.metrics is not None:
-            self.ctx.metrics.polls.labels("push").inc()
         self.log.info("poll: push for %s: %d entries, %d new, %d updated", url, len(parsed.entries), new, updated)
         return outputs
 

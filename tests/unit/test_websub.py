@@ -371,3 +371,31 @@ def test_a_hub_that_verifies_before_it_answers_the_subscribe_request(tmp_path):
     ws.tick()
     assert hub.answer == (200, b"c") and ws.healthy("https://s.example/feed")
     ws.close()
+
+
+def test_a_denied_subscription_falls_back_and_a_push_for_another_topic_is_refused(tmp_path):
+    port = _free_port()
+    settings = WebSubSettings(callback_url=f"http://127.0.0.1:{port}/websub", listen={"port": port},
+                              ack_timeout=0.2)
+    from pipeline.observe import Metrics
+
+    metrics = Metrics()
+    ws = WebSub(settings, tmp_path, lambda: FakeHubClient(), now=Clock(), metrics=metrics)
+    ws.observe("https://s.example/feed", ["https://hub.example/"], "https://s.example/feed")
+    ws.tick()
+    sub = ws.store.get("https://s.example/feed")
+    pushed = []
+    ws.start(lambda req: pushed.append(req) or SimpleNamespace(wait=lambda t: False))
+    try:
+        assert _verify(ws, sub)[0] == 200
+        body = b"<rss/>"
+        headers = {"X-Hub-Signature": sign(sub.secret, body, "sha512"),
+                   "Link": '<https://other.example/feed>; rel="self"'}
+        assert _raw_post(port, f"/websub/{sub.token}", body, headers) == 400
+        assert pushed == []
+        assert ws.verify(sub.token, {"hub.mode": ["denied"], "hub.topic": [sub.topic],
+                                     "hub.reason": ["not allowed"]}) == (200, b"")
+        assert sub.state == "failed" and "denied" in sub.last_error and not ws.healthy(sub.feed_url)
+        assert b'pipeline_websub_pushes_total{result="unknown"} 1.0' in metrics.render()
+    finally:
+        ws.close()
