@@ -399,3 +399,43 @@ def test_a_denied_subscription_falls_back_and_a_push_for_another_topic_is_refuse
         assert b'pipeline_websub_pushes_total{result="unknown"} 1.0' in metrics.render()
     finally:
         ws.close()
+
+
+def test_subscribing_goes_through_the_fetchers_ssrf_guard(tmp_path):
+    """A hub URL comes from a feed: a private address is refused unless allowed, like a feed's."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pipeline.config import FetchSettings
+    from pipeline.fetcher import Fetcher
+
+    got = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    hub = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    try:
+        for allow, state in ((False, "failed"), (True, "pending")):
+            fetcher = Fetcher(FetchSettings(allow_private_addresses=allow))
+            ws = _websub(tmp_path / str(allow), fetcher, Clock())
+            ws.observe("https://s.example/feed", [hub], "https://s.example/feed")
+            ws.tick()
+            sub = ws.store.get("https://s.example/feed")
+            assert sub.state == state, sub.last_error
+            if not allow:
+                assert "private" in sub.last_error and got == []
+            ws.close()
+            fetcher.close()
+        assert len(got) == 1 and b"hub.mode=subscribe" in got[0]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
