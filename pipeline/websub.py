@@ -524,6 +524,27 @@ class CallbackServer:
             protocol_version = "HTTP/1.1"
             timeout = s.request_timeout  # per socket read: a silent client is dropped
 
+            def setup(self):
+                super().setup()
+                # ...and one that trickles (a byte now and then) too: the whole request, head
+                # and body, must be in within request_timeout, or the socket is shut down.
+                self._arrival = threading.Timer(s.request_timeout, self._too_slow)
+                self._arrival.daemon = True
+                self._arrival.start()
+
+            def _too_slow(self):
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            def _arrived(self):
+                self._arrival.cancel()
+
+            def finish(self):
+                self._arrival.cancel()
+                super().finish()
+
             def _token(self) -> str | None:
                 # Taken from the raw target, no normalisation: only <prefix>/<token> is served.
                 path = self.path.split("?", 1)[0]
@@ -544,6 +565,7 @@ class CallbackServer:
                     self.wfile.write(body)
 
             def do_GET(self):  # noqa: N802 - http.server API
+                self._arrived()
                 self.close_connection = True
                 token = self._token()
                 if token is None:
@@ -573,6 +595,7 @@ class CallbackServer:
                 body = self._read(int(length), s.request_timeout)
                 if body is None:
                     return  # too slow or cut short: the connection is dropped
+                self._arrived()  # from here on the time is ours (ack_timeout), not the client's
                 token = self._token()
                 sub = websub.store.by_token(token) if token else None
                 if sub is None:

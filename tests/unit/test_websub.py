@@ -439,3 +439,36 @@ def test_subscribing_goes_through_the_fetchers_ssrf_guard(tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_client_trickling_its_request_is_cut_off_and_does_not_hold_the_server(tmp_path):
+    import time
+
+    port = _free_port()
+    settings = WebSubSettings(callback_url=f"http://127.0.0.1:{port}/websub", listen={"port": port},
+                              request_timeout=1.0, max_connections=2)
+    ws = WebSub(settings, tmp_path, lambda: FakeHubClient(), now=Clock())
+    ws.start(lambda req: None)
+    try:
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        for c in slow:
+            c.sendall(b"P")
+        time.sleep(0.2)
+        # Both slots taken: a third client is turned away at once rather than queued.
+        assert _raw_post(port, "/websub/x", b"", {}) == 503
+        t0 = time.monotonic()
+        closed = set()
+        while len(closed) < 2 and time.monotonic() - t0 < 4:
+            for i, c in enumerate(slow):  # a header byte every 0.3 s: never silent for request_timeout
+                try:
+                    c.sendall(b"O")
+                except OSError:
+                    closed.add(i)
+            time.sleep(0.3)
+        assert closed == {0, 1}, "the server never cut the trickling clients off"
+        assert time.monotonic() - t0 < 2.5
+        for c in slow:
+            c.close()
+        assert _raw_post(port, "/websub/" + "y" * 32, b"", {}) == 404  # slots free again
+    finally:
+        ws.close()
