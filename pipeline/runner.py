@@ -746,6 +746,9 @@ class Runner:
                 os._exit(70)
 
     def close(self) -> None:
+        if self.inbox is not None:
+            for t in self.inbox.take():  # never handed to the stage: their senders may retry
+                t._settle(False, 503, "runner: the worker is stopping; try again")
         try:
             self.stage.close()
         finally:

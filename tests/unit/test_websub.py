@@ -472,3 +472,12 @@ def test_a_client_trickling_its_request_is_cut_off_and_does_not_hold_the_server(
         assert _raw_post(port, "/websub/" + "y" * 32, b"", {}) == 404  # slots free again
     finally:
         ws.close()
+
+
+def test_requests_still_in_the_inbox_when_the_worker_stops_are_told_to_retry(tmp_path):
+    s = _settings(tmp_path)
+    bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    r = Runner(PushSource(Context(settings=s)), bus, s, stop=threading.Event())
+    late = r.inbox.put({"action": "push", "body": b"a3"})
+    r.close()
+    assert late.wait(0) and not late.ok and late.status == 503
