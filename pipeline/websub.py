@@ -412,6 +412,9 @@ class WebSub:
                               retry_at=now + min(self.settings.retry_initial, left / 2))
             log.warning("%s (the lease still runs for %.0fs)", reason, left)
             return
+        if renewal:
+            reason = f"websub: the lease from {sub.hub} lapsed without a verified renewal (last try: " \
+                     f"{reason.removeprefix('websub: ')})"
         was_healthy = sub.state == "active"
         failures = sub.failures + 1
         s = self.settings
