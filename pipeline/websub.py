@@ -477,6 +477,8 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address, handler, limit: int):
         self._slots = threading.BoundedSemaphore(limit)
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6  # listen.host "::" or "::1"
         super().__init__(address, handler)
 
     def process_request(self, request, client_address):
