@@ -17,11 +17,13 @@ from __future__ import annotations
 import hmac
 import html
 import logging
+import math
 import os
 import secrets
 import threading
 import time
 import urllib.request
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +43,35 @@ def esc(value: Any) -> str:
 
 
 # --- what the pages show -------------------------------------------------------------------
+
+
+def _epoch(value: Any) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) of ``values``, None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.0f} min"
+    return f"{value / 3600:.1f} h"
 
 
 class ConsoleData:
@@ -91,6 +122,54 @@ class ConsoleData:
             ok = dt >= 1 and row["processed"] is not None
             row["rate"] = round((committed[row["stage"]] - first.get(row["stage"], 0)) / dt, 2) if ok else None
         return rows
+
+    def freshness(self, sample: int = 200) -> dict[str, dict[str, Any]]:
+        """Per stage, how fresh what it writes is, from the newest ``sample`` messages of each
+        partition of its first output topic: the time from the entry's poll (``polled_at``)
+        to the message being written, p50 and p95 in seconds; for enrich also from the
+        article's ``published``; and the age of the newest message.  Read from the topics, so
+        it works on either transport without Prometheus."""
+        from pipeline import models
+        from pipeline.bus import open_bus
+        from pipeline.cli import _drain
+
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            bus = open_bus(self.settings, client_id="pipeline-console")
+            try:
+                existing = bus.list_topics()
+                for name in stages.NAMES:
+                    cls = stages.load(name)
+                    topic = self.settings.topic(cls.output_topics[0]) if cls.output_topics else None
+                    if topic is None or topic not in existing:
+                        continue
+                    bus.assign([topic], from_beginning=True)
+                    ends = bus.end_offsets()
+                    for tp, end in ends.items():
+                        bus.hold(tp, max(0, end - sample))
+                        bus.release(tp)
+                    msgs: list = []
+                    _drain(bus, ends, msgs.append)
+                    polled, published, newest = [], [], 0
+                    for m in msgs:
+                        newest = max(newest, m.timestamp_ms)
+                        try:
+                            v = models.decode(m.value)
+                        except PipelineError:
+                            continue
+                        if not isinstance(v, dict):
+                            continue
+                        for field, into in (("polled_at", polled), ("published", published)):
+                            at = _epoch(v.get(field))
+                            if at is not None and m.timestamp_ms:
+                                into.append(max(0.0, m.timestamp_ms / 1000 - at))
+                    out[name] = {"polled_p50": _quantile(polled, 0.5), "polled_p95": _quantile(polled, 0.95),
+                                 "published_p50": _quantile(published, 0.5) if name == "enrich" else None,
+                                 "newest_age": time.time() - newest / 1000 if newest else None,
+                                 "sample": len(polled)}
+            finally:
+                bus.close()
+        return out
 
     @staticmethod
     def _stage_topics(name: str) -> list[str]:
@@ -320,18 +399,28 @@ class Console:
 
     def _overview(self) -> str:
         rows = []
+        fresh = self.data.freshness()
         for r in self.data.overview():
+            f = fresh.get(r["stage"], {})
             outs = ", ".join(f"{t}: {n}" for t, n in r["outputs"].items()) or "-"
             rows.append([_td(r["stage"]), _td(r["input"]), _td("-" if r["processed"] is None else r["processed"], True),
                          _td("-" if r["rate"] is None else r["rate"], True),
                          _td("-" if r["lag"] is None else r["lag"], True), _td(outs),
                          f'<td class="n"><a href="/dlq?stage={esc(r["stage"])}">{esc(r["dlq"])}</a></td>'
                          if r["input"] != "feeds" else _td(r["dlq"], True),
-                         _td("-" if r["errors"] is None else int(r["errors"]), True)])
+                         _td("-" if r["errors"] is None else int(r["errors"]), True),
+                         _td(f"{_seconds(f.get('polled_p50'))} / {_seconds(f.get('polled_p95'))}", True),
+                         _td(_seconds(f.get("newest_age")), True)])
+        enrich = fresh.get("enrich", {})
         return (_table(["stage", "reads", "processed", "msg/s (last min)", "lag", "written", "dead letters",
-                        "errors"], rows, "stages")
+                        "errors", "polled → written p50 / p95", "last written"], rows, "stages")
+                + f'<p id="freshness">Freshness of articles.enriched: {_seconds(enrich.get("polled_p50"))} '
+                  f'from poll (p95 {_seconds(enrich.get("polled_p95"))}), '
+                  f'{_seconds(enrich.get("published_p50"))} from publication (p50), over the latest '
+                  f'{enrich.get("sample", 0)} articles.</p>'
                 + '<p class="muted">msg/s compares page views and samples of the last minute; errors come '
-                  "from each worker's /metrics when observe.metrics_ports names its port.</p>")
+                  "from each worker's /metrics when observe.metrics_ports names its port; freshness is read "
+                  "from the newest 200 messages of each partition of the stage's output topic.</p>")
 
     def _feeds(self, sid: str | None) -> str:
         rows = []

@@ -104,6 +104,9 @@ def test_pages_render_in_chromium(console, browser):
     assert stages == ["poll", "extract", "dedupe", "boilerplate", "enrich"]
     extract = next(r for r in _rows(browser, "stages") if r.text.startswith("extract"))
     assert extract.find_elements(By.TAG_NAME, "td")[6].text == "2"  # the demo's dead letters
+    # Freshness of the demo's enriched articles, measured from their poll: a figure, not "-".
+    fresh = browser.find_element(By.ID, "freshness").text
+    assert re.search(r"enriched: [\d.]+ (s|min) from poll", fresh), fresh
     _shot(browser, "overview")
 
     browser.get(console + "/feeds")
