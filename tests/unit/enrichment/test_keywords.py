@@ -67,5 +67,5 @@ def test_norwegian_as_the_language_identifier_names_it_gets_norwegian_stop_words
     text = ("Uværet Ylva treffer Vestlandet. Det er meldt mye nedbør, og det er ventet flom i Bergen. "
             "Det var stengte veier i Bergen, og det er ikke klart når veiene åpner igjen etter uværet.")
     kws = [k.lower() for k in fast_keywords(text, language=code, top=8)]
-    assert not {"det", "er", "og", "i", "når", "ikke", "var"} & set(kws), kws
+    assert not any({"det", "er", "og", "i", "når", "ikke", "var"} & set(k.split()) for k in kws), kws
     assert "bergen" in kws
