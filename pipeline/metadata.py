@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape as html_unescape
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -38,6 +39,8 @@ from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
 from lxml.html import HtmlElement
+
+from pipeline.datetext import find_day, page_offset, publisher_zone
 
 # A page's clock and ours may differ by a few minutes; anything later than this is a wrong date
 # (a countdown, an event date, a timezone bug), not a publication time.
@@ -90,6 +93,8 @@ def meta_values(tree: HtmlElement) -> dict[str, list[str]]:
         content = meta.get("content")
         if not content.strip():
             continue
+        if "&" in content:  # escaped twice by the page's template: "Australian &#039;megablaze&#039;"
+            content = html_unescape(content)
         for attr in ("property", "name", "itemprop"):
             # One tag may serve several keys: property="og:description twitter:description".
             for key in _attr_lower(meta, attr).split():
@@ -151,9 +156,32 @@ _ARTICLE_TYPES = re.compile(r"(Article|BlogPosting|Posting|Report|Review|NewsArt
                             r"Story|Recipe|HowTo|CreativeWork|VideoObject)$")
 
 
-def _articles(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The JSON-LD objects that describe an article (the page's story), most specific first."""
-    arts = [o for o in objects if any(_ARTICLE_TYPES.search(t) for t in _types(o))]
+_MEDIA_TYPES = {"VideoObject", "AudioObject", "ImageObject", "MediaObject", "Clip", "Episode", "Movie"}
+
+
+def _related_media(obj: dict[str, Any], titles: list[str]) -> bool:
+    """A media object (``VideoObject``...) that is not the page's own subject: the player of a
+    related or recommended clip embedded beside the story.  It is the page's subject only when
+    its name or headline is the page's title (a video page); with no title known, it is."""
+    if not titles or not all(t in _MEDIA_TYPES for t in _types(obj)):
+        return False
+    for key in ("headline", "name"):
+        name = obj.get(key)
+        nk = _key(name) if isinstance(name, str) else ""
+        if len(nk.split()) >= 2 and any(nk in t or t in nk for t in titles if t):
+            return False
+    return True
+
+
+def _articles(objects: list[dict[str, Any]], titles: list[str] = ()) -> list[dict[str, Any]]:
+    """The JSON-LD objects that describe an article (the page's story), most specific first.
+
+    ``titles`` are the page's own titles (``<title>``, ``og:title``, ``<h1>``, as ``_key``s): a
+    media object whose name is none of them describes a related clip, not the page, and is left out
+    (its ``uploadDate`` is that clip's, its ``name`` that clip's title).
+    """
+    arts = [o for o in objects if any(_ARTICLE_TYPES.search(t) for t in _types(o))
+            and not _related_media(o, list(titles))]
     pages = [o for o in objects if any(t in ("WebPage", "ItemPage") for t in _types(o))]
     return arts + pages
 
@@ -230,7 +258,11 @@ def _parse_loose(s: str) -> Stamp | None:
         default = datetime(2000, 1, 1)
         dt = du.parse(s, tzinfos=tzinfos, default=default, fuzzy=False)
     except (ValueError, OverflowError, TypeError):
-        return None
+        # Month names dateutil does not know ("06 Dicembre 2020", "29 июня 2020"): the day only.
+        d = find_day(s)
+        if d is None:
+            return None
+        return Stamp(datetime(d.year, d.month, d.day, tzinfo=timezone.utc), True, d.isoformat())
     has_time = bool(re.search(r"\d{1,2}:\d{2}", s))
     aware = dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
     return Stamp(aware, not has_time, dt.isoformat() if has_time else dt.date().isoformat())
@@ -311,16 +343,135 @@ def _local_day_from_url(st: Stamp, url_stamp: Stamp | None) -> Stamp:
     return st
 
 
+def _day_stamp(d: date) -> Stamp:
+    return Stamp(datetime(d.year, d.month, d.day, tzinfo=timezone.utc), True, d.isoformat())
+
+
+def _written_days(tree: HtmlElement, lang: str | None) -> list[date]:
+    """The days the page shows its readers beside its machine-readable publication time: the text
+    of ``itemprop=datePublished`` elements and of ``<time>`` elements marked as the publication
+    ("<time datetime='...T22:22Z'>28 October 2020</time>")."""
+    days = []
+    for el in tree.xpath("//*[@itemprop='datePublished' or @itemprop='datecreated' or @itemprop='dateCreated']"
+                         "|//time[@pubdate or contains(@class, 'publish') or contains(@class, 'date')]")[:5]:
+        d = find_day(el.text_content()[:200], lang)
+        if d is not None:
+            days.append(d)
+    return days
+
+
+def _local_day(st: Stamp, url_stamp: Stamp | None, written: list[date], html: str | None,
+               zone: Any) -> Stamp:
+    """The publisher's own day for an instant the page wrote in UTC ("2020-05-02T02:54Z" of a New
+    York station is a story of 1 May).  ``published`` (UTC) is unchanged; ``local`` says the day.
+
+    Evidence in order: the URL's day (``_local_day_from_url``); a day the page shows beside the
+    time, when some UTC offset (-12..+14 h) puts the instant on it; the offset the page writes its
+    other timestamps in; the publisher's zone from its declared region or country domain
+    (``datetext.publisher_zone``).  A time with an offset other than zero is left as written.
+    """
+    if st.day_only or st.when.utcoffset() != timedelta(0):
+        return st
+    if url_stamp is not None:
+        return _local_day_from_url(st, url_stamp)
+    utc_day = st.when.date()
+    for d in written:
+        gap = (d - utc_day).days
+        if gap == 0:
+            return st
+        if (gap == 1 and st.when.hour >= 10) or (gap == -1 and st.when.hour < 12):
+            return Stamp(st.when, False, d.isoformat())
+    offset = page_offset(html) if html else None
+    if offset is not None:
+        local = st.when.astimezone(timezone(offset))
+        return Stamp(st.when, False, local.isoformat())
+    if zone is not None:
+        # A guessed zone gives the day, not a time to show with an offset the page never wrote.
+        return Stamp(st.when, False, st.when.astimezone(zone).date().isoformat())
+    return st
+
+
+_SNOWFLAKE_HOST = re.compile(r"^(?:www\.|mobile\.)?(?:twitter|x)\.com$", re.I)
+_SNOWFLAKE_PATH = re.compile(r"/status(?:es)?/(\d{15,20})(?:/|$)")
+
+
+def _snowflake_stamp(urls: Iterable[str | None]) -> Stamp | None:
+    """A tweet's own time, from the id in its URL: Twitter ids since November 2010 ("snowflakes")
+    carry their creation time in milliseconds since 2010-11-04T01:42:54.657Z in the bits above 22."""
+    for u in urls:
+        if not u:
+            continue
+        parts = urlsplit(u)
+        m = _SNOWFLAKE_PATH.search(parts.path or "")
+        if m and _SNOWFLAKE_HOST.match(parts.hostname or ""):
+            when = datetime.fromtimestamp(((int(m.group(1)) >> 22) + 1288834974657) / 1000, tz=timezone.utc)
+            return Stamp(when, False, when.isoformat())
+    return None
+
+
+def _revision_stamp(tree: HtmlElement, meta: dict[str, list[str]], lang: str | None) -> Stamp | None:
+    """On a MediaWiki revision or diff view, the day of the revision shown ("Latest revision as of
+    05:33, 7 April 2020"); the article's JSON-LD ``datePublished`` is when the article was begun."""
+    if not any(g.lower().startswith("mediawiki") for g in meta.get("generator", [])):
+        return None
+    for el in tree.xpath("//*[@id='mw-diff-ntitle1' or @id='mw-revision-info']")[:1]:
+        d = find_day(el.text_content(), lang)
+        if d is not None:
+            return _day_stamp(d)
+    return None
+
+
+def _headline_day(tree: HtmlElement, titles: list[str], lang: str | None) -> date | None:
+    """The day written next to the headline: in the few lines after it (the dateline, "13 Oct 2020
+    18:29" under the h1), else in the line just before it (a kicker).  The headline is the ``<h1>``
+    (or an ``<h2>``) whose text is the page's title; without one nothing is read, so that a logo in an
+    ``<h1>`` never makes the header's "today" a publication day."""
+    head = None
+    for h in tree.xpath("//h1|//h2")[:40]:
+        hk = _key(h.text_content())
+        # The same text give or take a few characters (quotes, a trailing period): a site's name in
+        # an <h1> is only part of a "Headline - Site" title, and is no headline.
+        if hk and any((hk in t or t in hk) and min(len(hk), len(t)) >= 0.8 * max(len(hk), len(t))
+                      for t in titles if t):
+            head = h
+            break
+    if head is None:
+        return None
+    visible = "[normalize-space()][not(ancestor::script or ancestor::style or ancestor::noscript)]"
+    after = " ".join(_text(t) for t in head.xpath(f"following::text(){visible}[position() <= 20]"))
+    d = find_day(after[:160], lang)
+    if d is None:
+        before = " ".join(_text(t) for t in head.xpath(f"preceding::text(){visible}[position() <= 6]"))
+        d = find_day(before[-80:], lang)
+    return d
+
+
 def read_dates(tree: HtmlElement, url: str | None, meta: dict[str, list[str]], ld_articles: list[dict[str, Any]],
-               *, now: datetime | None = None, extensive: bool = True, html: str | None = None) -> tuple[Stamp | None, str | None, Stamp | None]:
-    """Return ``(published, source, modified)`` from the page: the first usable signal in order of trust."""
+               *, now: datetime | None = None, extensive: bool = True, html: str | None = None,
+               lang: str | None = None, hosts: list[str] | None = None, page_urls: list[str] | None = None,
+               titles: list[str] | None = None) -> tuple[Stamp | None, str | None, Stamp | None]:
+    """Return ``(published, source, modified)`` from the page: the first usable signal in order of trust.
+
+    ``lang`` (the page's ``lang``), ``hosts`` (its canonical host before the fetched one),
+    ``page_urls`` (canonical and ``og:url``) and ``titles`` (``_key``s of its titles) let the
+    platform, headline and local-day rules read the page as its publisher meant it.
+    """
     now = now or datetime.now(timezone.utc)
+    hosts = hosts or []
+    titles = titles or []
     modified = None
     for v in _ld_dates(ld_articles, ("dateModified",)) + [x for k in _MODIFIED_META for x in meta.get(k, [])]:
         st = parse_stamp(v)
         if _usable(st, now):
             modified = st
             break
+    # The platform's own record of the item beats what its template says of the page around it.
+    exact = _snowflake_stamp(page_urls or [url])
+    if _usable(exact, now):
+        return exact, "url-id", modified
+    exact = _revision_stamp(tree, meta, lang)
+    if _usable(exact, now):
+        return exact, "revision", modified
     sources: list[tuple[str, Any]] = [  # each read only when the ones before gave too little
         ("json-ld", lambda: _ld_dates(ld_articles, ("datePublished", "dateCreated", "uploadDate"))),
         ("meta", lambda: [x for k in _PUBLISHED_META for x in meta.get(k, [])]),
@@ -347,9 +498,15 @@ def read_dates(tree: HtmlElement, url: str | None, meta: dict[str, list[str]], l
         # edit or a local time mislabelled as UTC; the earlier is the original publication.
         if len(found) == 2 and timedelta(hours=1) < st.when - found[1][0].when < timedelta(days=1):
             st, source = found[1]
-        return _local_day_from_url(st, url_stamp), source, modified
+        locale = _first(meta, "og:locale")
+        zone = publisher_zone(lang, locale, hosts) if st.when.utcoffset() == timedelta(0) else None
+        written = _written_days(tree, lang) if zone is not None or url_stamp is None else []
+        return _local_day(st, url_stamp, written, html, zone), source, modified
     if _usable(url_stamp, now):
         return url_stamp, "url", modified
+    day = _headline_day(tree, titles, lang)
+    if day is not None and _usable(_day_stamp(day), now):
+        return _day_stamp(day), "headline", modified
     if extensive:
         st = _htmldate(html if html is not None else tree, url, now)
         if st is not None:
@@ -769,7 +926,11 @@ def read_metadata(tree: HtmlElement, url: str | None, *, sitename: str | None = 
     """
     meta = meta_values(tree)
     objects = json_ld(tree)
-    arts = _articles(objects)
+    title_el = tree.find(".//title")
+    h1s = [_text(h.text_content()) for h in tree.iter("h1")][:3]
+    page_titles = [_key(t) for t in (_first(meta, "og:title"), _first(meta, "twitter:title"),
+                                     _text(title_el.text_content()) if title_el is not None else None, *h1s) if t]
+    arts = _articles(objects, page_titles)
     md = PageMetadata()
     md.ld_types = sorted({t for o in objects for t in _types(o)})
     publishers = []
@@ -782,13 +943,18 @@ def read_metadata(tree: HtmlElement, url: str | None, *, sitename: str | None = 
     site_names += [host.removeprefix("www.").split(".")[0]] if host else []
     md.sitename = next((_text(s) for s in site_names[:-1] if s and _text(s)), None)
     _describe(md, meta, arts)
-    published, source, modified = read_dates(tree, url, meta, arts, now=now, extensive=extensive_dates, html=html)
+    declared = [u for u in (*tree.xpath("//link[@rel='canonical']/@href")[:1], _first(meta, "og:url")) if u]
+    page_urls = [*declared, url] if url else declared
+    lang = tree.get("lang") or _first(meta, "content-language", "language", "dc.language")
+    md.title, md.title_source = read_title(tree, meta, arts, site_names)
+    published, source, modified = read_dates(tree, url, meta, arts, now=now, extensive=extensive_dates, html=html,
+                                             lang=lang, hosts=[urlsplit(u).hostname or "" for u in page_urls],
+                                             page_urls=page_urls, titles=[_key(md.title)] if md.title else [])
     if published is not None:
         md.published, md.published_local, md.published_source = published.iso_utc, published.local, source
     if modified is not None:
         md.modified = modified.iso_utc
     md.authors, md.credit, md.authors_source = read_authors(tree, meta, arts, site_names)
-    md.title, md.title_source = read_title(tree, meta, arts, site_names)
     title_el = tree.find(".//title")
     others = [_first(meta, "og:title"), _first(meta, "twitter:title"),
               _text(title_el.text_content()) if title_el is not None else None]
