@@ -8,12 +8,17 @@ an operator can see why a value is what it is.
 
 Signals are read in order of trust and the first usable one wins:
 
-- **published**: JSON-LD ``datePublished``/``dateCreated`` of the page's article;
+- **published**: the platform's own record of the item (a tweet's snowflake id, a MediaWiki
+  revision view's revision); JSON-LD ``datePublished``/``dateCreated`` of the page's article
+  (a media object that is not the page's subject, a related clip, is left out);
   meta tags (``article:published_time``, ``og:published_time``, ``itemprop=datePublished``,
   Dublin Core, Parse.ly, ``pubdate``...); a ``<time>`` marked as the publication time;
-  the date in the URL path; then htmldate's extensive search of the page.  A time later
-  than now (plus ``CLOCK_SKEW``) is never used; ``dateModified``-like signals go to
-  ``modified`` and never stand in for ``published``.
+  the date in the URL path; the day written next to the headline; then htmldate's extensive
+  search of the page.  A time later than now (plus ``CLOCK_SKEW``) is never used;
+  ``dateModified``-like signals go to ``modified`` and never stand in for ``published``.
+  ``published_local`` puts an instant written in UTC on the publisher's own day
+  (``_local_day``: URL day, the day shown beside the time, the page's own offset, the zone
+  of its declared region or country domain).
 - **authors**: JSON-LD ``author``; author meta tags (``author``, ``article:author``,
   ``dc.creator``, ``parsely-author``, ``byl``...); ``itemprop=author`` / ``rel=author``
   elements; elements whose class or id says byline/author.  Each is split into names
