@@ -359,6 +359,8 @@ def _written_days(tree: HtmlElement, lang: str | None) -> list[date]:
     days = []
     for el in tree.xpath("//*[@itemprop='datePublished' or @itemprop='datecreated' or @itemprop='dateCreated']"
                          "|//time[@pubdate or contains(@class, 'publish') or contains(@class, 'date')]")[:5]:
+        if _TIME_MODIFIED.search(f"{el.get('class') or ''} {el.get('itemprop') or ''}"):
+            continue  # "<time class='updated'>": the day of an edit, not of the publication
         d = find_day(el.text_content()[:200], lang)
         if d is not None:
             days.append(d)
