@@ -434,6 +434,24 @@ def _revision_stamp(tree: HtmlElement, meta: dict[str, list[str]], lang: str | N
     return None
 
 
+_MASTHEAD = re.compile(r"masthead|logo|brand|site-?(?:title|name|header)|(?:^|\s)(?:header|top-?bar|navbar)(?:$|\s)",
+                       re.I)
+
+
+def _in_masthead(el: HtmlElement) -> bool:
+    """Whether a heading is the site's masthead (the site's name in an ``<h1 class="masthead">``,
+    under the page's ``<header>`` or ``<nav>``) rather than the story's: its neighbour is the header's
+    "today", not the story's dateline.  A ``<header>`` inside the ``<article>`` is the story's."""
+    for a in [el, *el.iterancestors()][:8]:
+        if a.tag == "nav" or (a.tag == "header" and not any(x.tag in ("article", "main") for x in a.iterancestors())):
+            return True
+        if a.tag in ("article", "main", "body"):
+            return False
+        if _MASTHEAD.search(f"{a.get('class') or ''} {a.get('id') or ''}"):
+            return True
+    return False
+
+
 def _headline_day(tree: HtmlElement, titles: list[str], lang: str | None) -> date | None:
     """The day written next to the headline: in the few lines after it (the dateline, "13 Oct 2020
     18:29" under the h1), else in the line just before it (a kicker).  The headline is the ``<h1>``
@@ -441,6 +459,8 @@ def _headline_day(tree: HtmlElement, titles: list[str], lang: str | None) -> dat
     ``<h1>`` never makes the header's "today" a publication day."""
     head = None
     for h in tree.xpath("//h1|//h2")[:40]:
+        if _in_masthead(h):
+            continue
         hk = _key(h.text_content())
         # The same text give or take a few characters (quotes, a trailing period): a site's name in
         # an <h1> is only part of a "Headline - Site" title, and is no headline.
