@@ -26,36 +26,39 @@ from functools import lru_cache
 _MONTH_NAMES: dict[int, tuple[str, ...]] = {
     1: ("january", "jan", "janvier", "janv", "januar", "jänner", "enero", "ene", "gennaio", "gen", "janeiro",
         "januari", "styczeń", "stycznia", "sty", "leden", "ledna", "январь", "января", "янв", "січня", "ocak",
-        "ianuarie", "január", "tammikuuta", "ιανουαρίου"),
+        "ianuarie", "január", "tammikuuta", "ιανουαρίου", "يناير", "كانون الثاني"),
     2: ("february", "feb", "février", "fevrier", "févr", "februar", "febrero", "febbraio", "fevereiro", "fev",
         "februari", "luty", "lutego", "lut", "únor", "února", "февраль", "февраля", "фев", "лютого", "şubat",
-        "februarie", "február", "helmikuuta", "φεβρουαρίου"),
+        "februarie", "február", "helmikuuta", "φεβρουαρίου", "فبراير", "شباط"),
     3: ("march", "mar", "mars", "märz", "maerz", "marzo", "março", "marco", "maart", "marts", "mars", "marzec",
         "marca", "březen", "března", "март", "марта", "березня", "mart", "martie", "március", "maaliskuuta",
-        "μαρτίου"),
+        "μαρτίου", "مارس", "آذار"),
     4: ("april", "apr", "avril", "avr", "abril", "abr", "aprile", "apr", "kwiecień", "kwietnia", "kwi", "duben",
-        "dubna", "апрель", "апреля", "апр", "квітня", "nisan", "aprilie", "április", "huhtikuuta", "απριλίου"),
+        "dubna", "апрель", "апреля", "апр", "квітня", "nisan", "aprilie", "április", "huhtikuuta", "απριλίου", "أبريل", "ابريل", "نيسان"),
     5: ("may", "mai", "mayo", "maggio", "mag", "maio", "mei", "maj", "maja", "květen", "května", "май", "мая",
-        "травня", "mayıs", "május", "toukokuuta", "μαΐου"),
+        "травня", "mayıs", "május", "toukokuuta", "μαΐου", "مايو", "أيار"),
     6: ("june", "jun", "juin", "juni", "junio", "giugno", "giu", "junho", "czerwiec", "czerwca", "cze", "červen",
-        "června", "июнь", "июня", "июн", "червня", "haziran", "iunie", "június", "kesäkuuta", "ιουνίου"),
+        "června", "июнь", "июня", "июн", "червня", "haziran", "iunie", "június", "kesäkuuta", "ιουνίου", "يونيو", "حزيران"),
     7: ("july", "jul", "juillet", "juil", "juli", "julio", "luglio", "lug", "julho", "lipiec", "lipca", "lip",
         "červenec", "července", "июль", "июля", "июл", "липня", "temmuz", "iulie", "július", "heinäkuuta",
-        "ιουλίου"),
+        "ιουλίου", "يوليو", "تموز"),
     8: ("august", "aug", "août", "aout", "agosto", "ago", "augustus", "augusti", "sierpień", "sierpnia", "sie",
-        "srpen", "srpna", "август", "августа", "авг", "серпня", "ağustos", "augusztus", "elokuuta", "αυγούστου"),
+        "srpen", "srpna", "август", "августа", "авг", "серпня", "ağustos", "augusztus", "elokuuta", "αυγούστου", "أغسطس", "اغسطس", "آب"),
     9: ("september", "sep", "sept", "septembre", "septiembre", "settembre", "set", "setembro", "wrzesień",
         "września", "wrz", "září", "сентябрь", "сентября", "сен", "вересня", "eylül", "septembrie", "szeptember",
-        "syyskuuta", "σεπτεμβρίου"),
+        "syyskuuta", "σεπτεμβρίου", "سبتمبر", "أيلول"),
     10: ("october", "oct", "octobre", "oktober", "okt", "octubre", "ottobre", "ott", "outubro", "out", "październik",
          "października", "paź", "říjen", "října", "октябрь", "октября", "окт", "жовтня", "ekim", "octombrie",
-         "október", "lokakuuta", "οκτωβρίου"),
+         "október", "lokakuuta", "οκτωβρίου", "أكتوبر", "اكتوبر", "تشرين الأول"),
     11: ("november", "nov", "novembre", "noviembre", "novembro", "listopad", "listopada", "lis", "listopadu",
-         "ноябрь", "ноября", "ноя", "листопада", "kasım", "noiembrie", "marraskuuta", "νοεμβρίου"),
+         "ноябрь", "ноября", "ноя", "листопада", "kasım", "noiembrie", "marraskuuta", "νοεμβρίου", "نوفمبر", "تشرين الثاني"),
     12: ("december", "dec", "décembre", "decembre", "déc", "dezember", "dez", "diciembre", "dic", "dicembre",
          "dezembro", "desember", "grudzień", "grudnia", "gru", "prosinec", "prosince", "декабрь", "декабря", "дек",
-         "грудня", "aralık", "decembrie", "joulukuuta", "δεκεμβρίου"),
+         "грудня", "aralık", "decembrie", "joulukuuta", "δεκεμβρίου", "ديسمبر", "كانون الأول"),
 }
+# The Solar Hijri (Persian) calendar's months, as Iranian and Afghan pages write their dates
+# ("2 تیر 1399" is 22 June 2020).
+_JALALI_MONTHS = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند")
 _MONTHS = {name: num for num, names in _MONTH_NAMES.items() for name in names}
 _MONTH_RE = "|".join(sorted(map(re.escape, _MONTHS), key=len, reverse=True))
 _D = r"(?P<d>[0-3]?\d)"
@@ -72,6 +75,10 @@ _FORMS = [
     re.compile(rf"{_Y}\s*[年년]\s*(?P<m>[01]?\d)\s*[月월]\s*{_D}\s*[日일]"),
     # 13.10.2020, 13/10/2020, 10/13/2020 (the order decided below)
     re.compile(rf"(?<![\d.:/]){_D}(?P<s>[-/.])(?P<m>[01]?\d)(?P=s){_Y}(?!\d)"),
+]
+_JALALI_FORMS = [
+    re.compile(rf"(?<!\d)(?P<d>[0-3]?\d)\s*(?P<m>{'|'.join(_JALALI_MONTHS)})(?:\s*ماه)?\s*(?P<y>1[34]\d\d)(?!\d)"),
+    re.compile(r"(?<!\d)(?P<y>1[34]\d\d)(?P<s>[-/.])(?P<m>[01]?\d)(?P=s)(?P<d>[0-3]?\d)(?!\d)"),
 ]
 _MONTH_FIRST_LANGS = ("en-us", "en_us")  # 10/13/2020: the month first only where it is written so
 
@@ -92,6 +99,15 @@ def find_day(text: str, lang: str | None = None) -> date | None:
     """
     text = ascii_digits(unicodedata.normalize("NFKC", text or ""))
     best: tuple[int, date] | None = None
+    if not text.isascii() or "/13" in text or "/14" in text or text[:2] in ("13", "14"):
+        # Arabic yeh and kaf as Persian pages often type them ("تير" for "تیر").
+        persian = text.replace("ي", "ی").replace("ك", "ک")
+        for form in _JALALI_FORMS:
+            for m in form.finditer(persian):
+                d = _jalali_date(m)
+                if d is not None:
+                    best = (m.start(), d) if best is None or m.start() < best[0] else best
+                    break
     for i, form in enumerate(_FORMS):
         for m in form.finditer(text):
             if best is not None and m.start() >= best[0]:
@@ -119,6 +135,37 @@ def _to_date(m: re.Match, *, numeric_order: bool, lang: str | None) -> date | No
     try:
         return date(year, month, day)
     except ValueError:
+        return None
+
+
+def _jalali_date(m: re.Match) -> date | None:
+    month = m.group("m")
+    month = int(month) if month.isdigit() else _JALALI_MONTHS.index(month) + 1
+    jy, jd = int(m.group("y")), int(m.group("d"))
+    if not (1 <= month <= 12 and 1 <= jd <= (31 if month <= 6 else 30)):
+        return None
+    # 1 Farvardin is the March equinox day: 20 or 21 March.  The year's first day is found from the
+    # 33-year cycle of leap years (the arithmetic of the widely used jalaali algorithm, exact for
+    # the years web pages date), then the month and day are counted from it.
+    jy += 1595
+    days = -355668 + 365 * jy + (jy // 33) * 8 + ((jy % 33) + 3) // 4 + jd + (
+        (month - 1) * 31 if month < 7 else (month - 7) * 30 + 186)
+    gy = 400 * (days // 146097)
+    days %= 146097
+    if days > 36524:
+        days -= 1
+        gy += 100 * (days // 36524)
+        days %= 36524
+        if days >= 365:
+            days += 1
+    gy += 4 * (days // 1461)
+    days %= 1461
+    if days > 365:
+        gy += (days - 1) // 365
+        days = (days - 1) % 365
+    try:
+        return date(gy, 1, 1) + timedelta(days=days)
+    except (ValueError, OverflowError):
         return None
 
 

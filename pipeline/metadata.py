@@ -913,11 +913,25 @@ def read_title(tree: HtmlElement, meta: dict[str, list[str]], ld_articles: list[
             if isinstance(v, str) and _text(v) and not _URLISH.fullmatch(v.strip()):
                 return _text(v), f"json-ld:{key}"
         break  # only the page's own article object; a "name" of the WebPage is the <title> again
-    h1s = [t for t in (_text(h.text_content()) for h in tree.iter("h1")) if t][:3]
+    h1_els = [(_text(h.text_content()), h) for h in tree.iter("h1")]
+    h1s = [t for t, _ in h1_els if t][:3]
+    story_h1s = [(t, h) for t, h in h1_els[:3] if t and not _in_masthead(h)]
     for key in _TITLE_META[:9]:
         for v in meta.get(key, []):
             if _text(v):
-                return strip_site(_text(v), site_names), f"meta:{key}"
+                title = strip_site(_text(v), site_names)
+                # "Site - Headline" in og:title with a site name we do not know: the <h1> that is
+                # the title less a leading or trailing segment is the headline.
+                # The rest must be the shorter part (a site's name), and the <h1> not the masthead
+                # (a blog's name in its <h1> is the long tail of "Post - Blog name").
+                k = _key(title)
+                for h, el in story_h1s:
+                    hk = _key(h)
+                    rest = title.replace(h, "", 1) if h in title else ""
+                    if hk and hk != k and _words(h) >= 3 and (k.startswith(hk) or k.endswith(hk)) \
+                            and re.search(_SEP, rest) and len(rest) < len(h):
+                        return h, "h1"
+                return title, f"meta:{key}"
     title_el = tree.find(".//title")
     raw = _text(title_el.text_content()) if title_el is not None else ""
     title = reconcile_title(raw, h1s, site_names)

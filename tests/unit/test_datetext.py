@@ -27,6 +27,12 @@ from pipeline.datetext import find_day, page_offset, publisher_zone
     ("05/04/2025", "en-GB", date(2025, 4, 5)),
     ("05/04/2025", "en-US", date(2025, 5, 4)),
     ("25/04/2025", "en-US", date(2025, 4, 25)),  # a part over 12 settles the order
+    ("2 تير 1399 - 12:09:08 ب.ظ", "fa", date(2020, 6, 22)),  # Solar Hijri, Arabic yeh as typed
+    ("دوشنبه ۱ فروردین ۱۴۰۳", "fa", date(2024, 3, 20)),
+    ("30 اسفند 1399", "fa", date(2021, 3, 20)),  # the leap day of 1399
+    ("1399/04/12", "fa", date(2020, 7, 2)),
+    ("15 يناير 2025", "ar", date(2025, 1, 15)),
+    ("3 تشرين الأول 2025", "ar", date(2025, 10, 3)),
     ("Tuesday 13 October", None, None),  # no year: no publication day
     ("Call 0800 12 34 56 today", None, None),
     ("31 February 2025", None, None),
