@@ -386,6 +386,10 @@ def _local_day(st: Stamp, url_stamp: Stamp | None, written: Callable[[], list[da
         return st
     if url_stamp is not None:
         return _local_day_from_url(st, url_stamp)
+    if not st.local.endswith("+00:00"):
+        # A time written with no offset at all ("2019-11-19T05:45:00") is more often the
+        # publisher's wall clock than UTC: its day is the day it says.
+        return st
     utc_day = st.when.date()
     for d in written():
         gap = (d - utc_day).days
@@ -398,7 +402,7 @@ def _local_day(st: Stamp, url_stamp: Stamp | None, written: Callable[[], list[da
         local = st.when.astimezone(timezone(offset))
         return Stamp(st.when, False, local.isoformat())
     guessed = zone()
-    if guessed is not None:
+    if guessed is not None and st.when.astimezone(guessed).date() != utc_day:
         # A guessed zone gives the day, not a time to show with an offset the page never wrote.
         return Stamp(st.when, False, st.when.astimezone(guessed).date().isoformat())
     return st
@@ -529,7 +533,9 @@ def read_dates(tree: HtmlElement, url: str | None, meta: dict[str, list[str]], l
         st, source = found[0]
         # JSON-LD and the meta tags disagreeing by hours (not days): one of them is a later
         # edit or a local time mislabelled as UTC; the earlier is the original publication.
-        if len(found) == 2 and timedelta(hours=1) < st.when - found[1][0].when < timedelta(days=1):
+        # (A day without a time is midnight by convention, not an instant hours earlier.)
+        if len(found) == 2 and not found[1][0].day_only \
+                and timedelta(hours=1) < st.when - found[1][0].when < timedelta(days=1):
             st, source = found[1]
         return _local_day(st, url_stamp, lambda: _written_days(tree, lang), html,
                           lambda: publisher_zone(lang, _first(meta, "og:locale"), hosts)), source, modified
@@ -911,7 +917,8 @@ def read_title(tree: HtmlElement, meta: dict[str, list[str]], ld_articles: list[
         for key in ("headline", "name"):
             v = obj.get(key)
             if isinstance(v, str) and _text(v) and not _URLISH.fullmatch(v.strip()):
-                return _text(v), f"json-ld:{key}"
+                # JSON-LD is not HTML, yet templates write entities into it ("doesn&#8217;t", "&mdash;").
+                return _text(html_unescape(v) if "&" in v else v), f"json-ld:{key}"
         break  # only the page's own article object; a "name" of the WebPage is the <title> again
     h1_els = [(_text(h.text_content()), h) for h in tree.iter("h1")]
     h1s = [t for t, _ in h1_els if t][:3]
