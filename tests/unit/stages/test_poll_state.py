@@ -60,3 +60,27 @@ def test_on_the_local_transport_the_poll_state_has_no_journal(tmp_path, server, 
     st = PollStage(Context(settings=load(cfg), now=clock))
     assert st.state.journal is None
     st.close()
+
+
+def test_a_round_of_pushes_alone_is_journalled_too(tmp_path, server, clock):  # noqa: F811
+    """A WebSub push handled in a round with no feed due: its entries' seen keys reach the
+    journal with them, so a poller moved afterwards does not emit them again."""
+    server.routes["/feed"] = Route(body=rss([("a", "A")]), etag='"v1"')
+    feed = server.base + "/feed"
+    journal = StateStore(tmp_path / "journal.sqlite3", "poll", "t.poll.changelog")
+    first = stage_on(tmp_path, "node-a", feed, journal, clock)
+    assert one_round(first, journal) == ["a"]
+    first.control([{"action": "push", "feed": feed, "body": rss([("p", "P"), ("a", "A")]),
+                    "headers": {"content-type": "application/rss+xml"}}])
+    out = first.poll_source()  # nothing due: the push alone
+    assert [o.value["entry_id"] for o in out] == ["p"]
+    journal.pending()
+    journal.flushed()
+    first.commit()
+    first.close()
+
+    server.routes["/feed"] = Route(body=rss([("p", "P"), ("a", "A")]), etag='"v2"')
+    moved = stage_on(tmp_path, "node-b", feed, journal, clock)
+    clock.advance(3600)
+    assert one_round(moved, journal) == []  # p was pushed and published on the old node
+    moved.close()
