@@ -36,8 +36,8 @@ import numpy as np
 from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import (CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots,
                                    trim_heap, unchanged)
-from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, exact_keys,
-                                        guid_signal, sign_batch, text_hashes)
+from pipeline.dedupe.signatures import (SignedBatch, StripFn, canonical_url, concat_ranges, containment,
+                                        exact_keys, guid_signal, sign_batch)
 from pipeline.dedupe.chrome import ChromeFilter
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
@@ -249,25 +249,20 @@ class Deduper:
             self._housekeeping()
         return out
 
-    def _sign(self, texts: list[str]) -> SignedBatch:
+    def _sign(self, texts: list[str], strip: StripFn | None = None) -> SignedBatch:
         cfg = self.cfg
         return sign_batch(texts, k=cfg.shingle_words, rate=cfg.sample_rate, min_samples=cfg.min_samples,
-                          max_samples=cfg.max_samples)
+                          max_samples=cfg.max_samples, strip=strip)
 
     def _sign_near(self, texts: list[str], who: list[tuple[dict[str, Any], str]]) -> SignedBatch:
         """Sign texts for deciding: samples without the lines their source repeats (``ChromeFilter``),
-        text hashes of the whole texts (exact identity and redeliveries never depend on the filter)."""
+        text hashes of the whole texts (exact identity and redeliveries never depend on the filter).
+        The lines are hashed in the signing pass (one numpy pass for the chunk); the filter's
+        per-article work is a few set operations on those hashes."""
         if self.chrome is None:
             return self._sign(texts)
         strip = self.chrome.strip
-        stripped = [strip(value, aid, text) for (value, aid), text in zip(who, texts)]
-        which = [n for n, s in enumerate(stripped) if s is not None]
-        if not which:
-            return self._sign(texts)
-        sb = self._sign([texts[n] if s is None else s for n, s in enumerate(stripped)])
-        for n, th in zip(which, text_hashes([texts[n] for n in which])):
-            sb.text_hash[n] = th
-        return sb
+        return self._sign(texts, lambda t, hashes, words: strip(who[t][0], who[t][1], hashes, words))
 
     def _decide_chunk(self, values: list[dict[str, Any]]) -> list[Decision | StageError]:
         cfg = self.cfg
