@@ -317,23 +317,26 @@ def text_hashes(texts: list[str]) -> list[int]:
 
 def _line_hashes(blob: bytes, wh: np.ndarray, starts: np.ndarray, boff: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(line of each word, hash of each line, its words, first line of each text + the end)
-    of texts joined by "\n" (``blob``, text t from byte ``boff[t]``).
+    """(first word of each line + the end, hash of each line, its words, first line of each
+    text + the end) of texts joined by "\n" (``blob``, text t from byte ``boff[t]``).
 
     A line's hash is a polynomial over its word hashes, splitmix64-mixed, as int64;
-    0 for a line of fewer than ``LINE_MIN_WORDS`` words (never 0 otherwise).
+    0 for a line of fewer than ``LINE_MIN_WORDS`` words (never 0 otherwise).  Lines are
+    few (tens per text) and words many: everything is looked up per line, never per word.
     """
     nl = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10)
     n_lines = len(nl) + 1
-    word_line = np.searchsorted(nl, starts)  # lines are numbered across the texts
-    first = np.searchsorted(word_line, np.arange(n_lines + 1))  # first word of each line, + the end
-    lw = np.diff(first)
     W = len(wh)
+    first = np.empty(n_lines + 1, dtype=np.int64)  # lines are numbered across the texts
+    first[0] = 0
+    first[1:-1] = np.searchsorted(starts, nl)  # the words of a line start before its "\n"
+    first[-1] = W
+    lw = np.diff(first)
     pre = np.empty(W + 1, dtype=np.uint64)
     pre[0] = 0
     np.multiply(wh, _POW[:W], out=pre[1:])
     np.cumsum(pre[1:], out=pre[1:])
-    h = (pre[first[1:]] - pre[first[:-1]]) * _IPOW[np.minimum(first[:-1], W)]
+    h = (pre[first[1:]] - pre[first[:-1]]) * _IPOW[first[:-1]]
     h ^= h >> _U64(31)
     h *= _MIX1
     h ^= h >> _U64(29)
@@ -344,7 +347,7 @@ def _line_hashes(blob: bytes, wh: np.ndarray, starts: np.ndarray, boff: np.ndarr
     loff = np.empty(len(boff) + 1, dtype=np.int64)
     loff[:-1] = np.searchsorted(nl, boff)
     loff[-1] = n_lines
-    return word_line, h.view(np.int64), lw, loff
+    return first, h.view(np.int64), lw, loff
 
 
 def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_samples: int,
@@ -368,20 +371,21 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_sa
     b2 = _b2_64
     th = [b2(_EMPTY_B2, whb[8 * a:8 * b]) if b > a else 0 for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
     if strip is not None and len(wh):
-        word_line, lh, lw, loff = _line_hashes(blob, wh, starts, boff)
+        first, lh, lw, loff = _line_hashes(blob, wh, starts, boff)
         lh_l, lw_l, loff_l = lh.tolist(), lw.tolist(), loff.tolist()
         drop: list[int] = []
         for t in range(n_texts):
             a, b = loff_l[t], loff_l[t + 1]
             out = strip(base + t, lh_l[a:b], lw_l[a:b])
             if out:
-                drop.extend(a + x for x in out)
+                drop.extend([a + x for x in out])
         if drop:
-            dropped = np.zeros(len(lh), dtype=bool)
-            dropped[drop] = True
-            keep = ~dropped[word_line]
+            lines = np.array(drop, dtype=np.int64)
+            keep = np.ones(len(wh), dtype=bool)
+            keep[concat_ranges(first[lines], lw[lines])] = False
             wh = wh[keep]
-            words = np.bincount(np.repeat(np.arange(n_texts), words)[keep], minlength=n_texts)
+            words = words - np.bincount(np.searchsorted(loff, lines, side="right") - 1, weights=lw[lines],
+                                        minlength=n_texts).astype(np.int64)
             woff = np.zeros(n_texts + 1, dtype=np.int64)
             np.cumsum(words, out=woff[1:])
     tau0 = int(rate * 2**32) - 1

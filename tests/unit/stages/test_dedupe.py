@@ -763,3 +763,41 @@ def test_text_hashes_are_sign_batchs():
 
     texts = [STORIES["kim-train"], "", "one two", wrap(STORIES["fed-hold"]), "Ünïcode — “quotes” 42"]
     assert text_hashes(texts) == sign_batch(texts).text_hash
+
+
+def test_sign_batch_without_some_lines_is_sign_of_the_text_without_them():
+    # dedupe signs a text without its source's chrome lines: the sample must be exactly
+    # sign() of the text with those lines removed, the text hash that of the whole text
+    r = random.Random(7)
+    vocab = [f"w{i}" for i in range(200)] + ["Ünïcode", "“quoted”", "naïve—dash", "U.S.", "a"]
+    texts = ["\n".join(" ".join(r.choice(vocab) for _ in range(r.choice([0, 1, 2, 3, 8, 40, 90])))
+                       for _ in range(r.randint(1, 12))) for _ in range(150)] + ["", "\n\n", "one\ntwo"]
+    dropped: dict[int, list[int]] = {}
+    seen: list[tuple[int, list, list]] = []
+
+    def strip(t, hashes, words):
+        seen.append((t, hashes, words))
+        lines = texts[t].split("\n")
+        assert len(hashes) == len(words) == len(lines)
+        assert words == [sign(ln).words for ln in lines]
+        assert all((h == 0) == (w < 3) for h, w in zip(hashes, words))
+        out = [j for j in range(len(lines)) if r.random() < 0.3]
+        dropped[t] = out
+        return out or None
+
+    b = sign_batch(texts, strip=strip)
+    assert [t for t, _, _ in seen] == list(range(len(texts)))  # every text, in order
+    for t, text in enumerate(texts):
+        kept = "\n".join(ln for j, ln in enumerate(text.split("\n")) if j not in dropped[t])
+        want, got = sign(kept), b.signature(t)
+        assert (got.tau, got.words) == (want.tau, want.words)
+        assert np.array_equal(got.sample, want.sample)
+        assert got.text_hash == sign(text).text_hash
+
+
+def test_line_hashes_ignore_case_punctuation_and_spacing():
+    got: dict[int, list[int]] = {}
+    sign_batch(["Read more: our  Newsletter, today!\nread more our newsletter today\nRead more, our letter today"
+                "\nshort line"], strip=lambda t, h, w: got.setdefault(t, h) and None)
+    a, b, c, d = got[0]
+    assert a == b != c and a != 0 and c != 0 and d == 0
