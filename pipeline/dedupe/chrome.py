@@ -55,16 +55,42 @@ _LAYOUT = -2
 
 
 class _Source:
-    __slots__ = ("recent", "chrome", "chrome_blob", "seen", "used", "dirty")
+    __slots__ = ("recent", "ids", "lines", "chrome", "chrome_blob", "seen", "used", "dirty")
 
     def __init__(self) -> None:
-        # (id, line hashes, words, the hashes as int64 bytes) of the last stories
-        self.recent: list[tuple[str, frozenset[int], int, bytes]] = []
+        # (id, line hashes, words, the hashes as int64 bytes) of the last stories, oldest first;
+        # story k of the source (k counts from 0) is recent[k - (seen - len(recent))]
+        self.recent: list[tuple[str, list[int], int, bytes]] = []
+        self.ids: list[str] = []  # their ids
+        self.lines: dict[int, list[int]] = {}  # line hash -> the recent stories (k) carrying it, in order
         self.chrome: dict[int, None] = {}  # insertion order: first in, first out
         self.chrome_blob: bytes | None = None  # ``chrome`` as int64 bytes, kept until it changes
         self.seen = 0  # stories learned from
         self.used = 0  # when last seen (the filter's article counter): the LRU order, persisted
         self.dirty = True
+
+    def learn(self, aid: str, keys: list[int], words: int, blob: bytes | None = None) -> None:
+        """Remember a story's lines (the oldest of more than ``WINDOW`` is forgotten)."""
+        k = self.seen
+        self.recent.append((aid, keys, words, array("q", keys).tobytes() if blob is None else blob))
+        self.ids.append(aid)
+        lines = self.lines
+        for h in keys:
+            ks = lines.get(h)
+            if ks is None:
+                lines[h] = [k]
+            else:
+                ks.append(k)
+        if len(self.recent) > WINDOW:
+            _, old, _, _ = self.recent.pop(0)
+            del self.ids[0]
+            for h in old:
+                ks = lines[h]
+                if len(ks) == 1:
+                    del lines[h]
+                else:
+                    del ks[0]  # (the oldest story comes first in each of its lines' lists)
+        self.seen = k + 1
 
 
 class ChromeFilter:
@@ -96,20 +122,32 @@ class ChromeFilter:
             self.sources.move_to_end(src)
         s.used, s.dirty = self.seq, True
         self.seq += 1
-        words_x = sum(wx.values())
-        mine = False  # an earlier version of this story is not chrome
-        once: set[int] = set()
+        # the recent stories sharing lines with this one, and those lines (most share none:
+        # one dict lookup per line, not one set intersection per recent story)
+        shared: dict[int, list[int]] = {}
+        lines = s.lines
+        for h in wx:
+            ks = lines.get(h)
+            if ks is not None:
+                for k in ks:
+                    c = shared.get(k)
+                    if c is None:
+                        shared[k] = [h]
+                    else:
+                        c.append(h)
+        mine = aid in s.ids  # an earlier version of this story is not chrome
         rep: set[int] = set()
-        for i, hs, words_y, _ in s.recent:
-            if i == aid:
-                mine = True
-                continue
-            common = hs.intersection(wx)
-            # a story holding half of the smaller text's words in common lines is a copy
-            # (a wire story the site ran twice, sites sharing one host), not chrome evidence
-            if common and 2 * sum([wx[h] for h in common]) < min(words_x, words_y):
-                rep |= common & once
-                once |= common
+        if shared:
+            words_x = sum(wx.values())
+            recent, first = s.recent, s.seen - len(s.recent)
+            once: set[int] = set()
+            for k, common in shared.items():
+                i, _, words_y, _ = recent[k - first]
+                # a story holding half of the smaller text's words in common lines is a copy
+                # (a wire story the site ran twice, sites sharing one host), not chrome evidence
+                if i != aid and 2 * sum([wx[h] for h in common]) < min(words_x, words_y):
+                    rep.update([h for h in common if h in once])
+                    once.update(common)
         # Chrome is what three unrelated stories of the source carry (this one and two
         # before it): a header, a footer, a headline list recur; a story's lines do not.
         chrome = s.chrome
@@ -130,11 +168,7 @@ class ChromeFilter:
                 while len(chrome) > MAX_CHROME:
                     del chrome[next(iter(chrome))]
         if not mine:  # a redelivery or an update teaches nothing
-            keys = list(wx)
-            s.recent.append((aid, frozenset(keys), words_x, array("q", keys).tobytes()))
-            if len(s.recent) > WINDOW:
-                del s.recent[0]
-            s.seen += 1
+            s.learn(aid, list(wx), sum(wx.values()))
         return out
 
     # --- persistence ------------------------------------------------------------------
@@ -169,17 +203,18 @@ class ChromeFilter:
             s = _Source()
             s.used, s.dirty = used, False
             self.sources[name] = s
-            head = array("q", state[:32])
+            head = array("q", state[:32]) if len(state) >= 32 else array("q")
             if len(head) < 4 or head[0] != _LAYOUT:
                 continue  # the first layout: learned afresh (rewritten when the source is next seen)
-            _, s.seen, k, nid = head
+            _, seen, k, nid = head
             counts = array("q", state[32:32 + 16 * k])
             at = 32 + 16 * k
             ids = state[at:at + nid].decode("utf-8", "surrogatepass").split("\n") if k else []
             at += nid
+            s.seen = seen - k  # (learn counts them again)
             for i, n, w in zip(ids, counts[:k], counts[k:]):
                 blob = state[at:at + 8 * n]
-                s.recent.append((i, frozenset(array("q", blob)), w, blob))
+                s.learn(i, array("q", blob).tolist(), w, blob)
                 at += 8 * n
             s.chrome_blob = state[at:]
             s.chrome = dict.fromkeys(array("q", s.chrome_blob))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -180,6 +181,40 @@ def credited_key(text: str) -> int:
     return _name_key(min(forms, key=len)) if forms else 0
 
 
+_FIRST_WORDS = ("published", "appeared", "posted", "ran ")
+
+
+def credited_keys(texts: list[str]) -> list[int]:
+    """``[credited_key(t) for t in texts]``, scanning the texts together for the markers first.
+
+    Two C substring scans of the joined texts ("riginally ", "irst " followed by one of
+    the verbs; none spans a text boundary, they hold no line break) instead of five per
+    text: most texts credit nobody and are never looked at one by one.
+    """
+    if not texts:
+        return []
+    out = [0] * len(texts)
+    joined = "\n".join(texts)
+    ends: list[int] = []  # end of each text in ``joined`` (its "\n")
+    at = -1
+    for t in texts:
+        at += len(t) + 1
+        ends.append(at)
+    hit: set[int] = set()
+    for marker in ("riginally ", "irst "):
+        i = joined.find(marker)
+        while i >= 0:
+            n = bisect_right(ends, i)
+            if marker == "riginally " or joined.startswith(_FIRST_WORDS, i + 5):
+                hit.add(n)
+                i = joined.find(marker, ends[n])  # the next text
+            else:
+                i = joined.find(marker, i + 5)
+    for n in hit:
+        out[n] = credited_key(texts[n])
+    return out
+
+
 def source_keys(value: dict[str, Any]) -> set[int]:
     """The keys under which a text could credit ``value``'s source (site name, host)."""
     forms: set[str] = set()
@@ -296,7 +331,7 @@ class Deduper:
             ch.deliv[n], ch.feed_urls[n] = delivery_of(t[1])
             ch.version[n] = version_of(t[1], ch.deliv[n])
             ch.published[n] = _epoch(t[1].get("published")) or 0
-            ch.credit[n] = credited_key(texts[n])
+        ch.credit = credited_keys(texts)
         cutoffs = np.fromiter((t[4] for t in todo), dtype=np.int64, count=m)
 
         # exact keys (id, url, guid, text; None where absent) and their eligible postings

@@ -801,3 +801,16 @@ def test_line_hashes_ignore_case_punctuation_and_spacing():
                 "\nshort line"], strip=lambda t, h, w: got.setdefault(t, h) and None)
     a, b, c, d = got[0]
     assert a == b != c and a != 0 and c != 0 and d == 0
+
+
+def test_credited_keys_is_credited_key_text_by_text():
+    from pipeline.dedupe.engine import credited_key, credited_keys
+
+    r = random.Random(3)
+    bits = ["This story was originally published by ProPublica.", "It first appeared in The Texas Tribune",
+            "first ran on", "first rain", "Originally\npublished by X", "the first time", "originally ",
+            "FIRST POSTED AT Reuters", "first published", "word", "Ünïcode", "\n", "irst ran ", "riginally"]
+    texts = ["".join(r.choice(bits) + r.choice([" ", "", "\n"]) for _ in range(r.randint(0, 6))) for _ in range(400)]
+    texts += ["", "originally published by The Guardian", "x first appeared at the BBC"]
+    assert credited_keys(texts) == [credited_key(t) for t in texts]
+    assert any(credited_keys(texts)) and credited_keys([]) == []
