@@ -10,13 +10,19 @@ its last ``WINDOW`` stories and a set of *chrome* lines. A line of a new story t
 two earlier stories of its source carried is chrome (one is not enough: a copy of a
 story on the same host shares its lines with one), so the filter knows a site's
 header and footer from its third story on, and a headline list once its headlines recur (soon after, for lists
-drawn from a pool of a few dozen). ``strip`` returns the text without its
-chrome lines for the near-duplicate sample — unless that would leave fewer than
-``min_words`` words (a story the site published twice is compared whole). Exact
-identity (the text hash) always uses the whole text.
+drawn from a pool of a few dozen). ``strip`` names the chrome lines to leave out of
+the near-duplicate sample — unless that would leave fewer than ``min_words`` words (a
+story the site published twice is compared whole). Exact identity (the text hash)
+always uses the whole text.
+
+The filter hashes nothing itself: ``signatures.sign_batch`` hashes each line from its
+normalised words in the numpy pass that signs the chunk, hands ``strip`` a text's line
+hashes and word counts, and samples the words of the lines kept. What stays per article
+is a few dict and set operations on ~10-30 line hashes.
 
 The state is a pure function of the sequence of (source, id, text) seen, updated for
-every article whose id is not in its source's window, whatever the decision: batches
+every article whose id is not in its source's window (and that has a line of 3 words
+or more), whatever the decision: batches
 and one-at-a-time decide alike, and the state is persisted with the index
 (``dump``/``load``) so a restarted worker strips as one that never stopped.
 Sources are kept most-recently-used first, at most ``max_sources`` (the least
