@@ -136,9 +136,16 @@ def main() -> None:
             prof.enable()
         t, w = time.process_time(), time.perf_counter()
         results = []
+        seg: list[float] = []  # CPU time of each 1,000 probes
         for k in range(0, len(probes), 50):
+            if k % 1000 == 0:
+                seg.append(time.process_time())
             results.extend(st.process_batch(probes[k:k + 50]))
         cpu, wall = time.process_time() - t, time.perf_counter() - w
+        seg.append(time.process_time())
+        # On a shared (virtual) machine, other jobs inflate even CPU time; the fastest
+        # 1,000-probe segment is the figure least disturbed by them.
+        best = min(b - a for a, b in zip(seg, seg[1:])) if len(probes) >= 1000 else cpu
         if prof is not None:
             import pstats
 
@@ -154,6 +161,8 @@ def main() -> None:
           f"({found}/{len(probes) // 2} copies found, {dups - found} false)")
     print(f"speed:  {len(probes) / cpu:,.0f} articles/s per core (CPU time; wall {len(probes) / wall:,.0f}/s)"
           f"   target >= 5,000")
+    if len(probes) >= 1000:
+        print(f"best:   {1000 / best:,.0f} articles/s per core (the fastest 1,000 probes, CPU time)")
     print(f"memory: {arrays / n:,.0f} B/article in index arrays + {strings / n:,.0f} B/article in id strings "
           f"= {(arrays + strings) / n:,.0f}; process RSS growth {index_rss / n:,.0f} B/article "
           f"({index_rss / 2**20:.0f} MiB)   target <= 1,024")
@@ -167,18 +176,26 @@ def compare(args: argparse.Namespace) -> None:
     import subprocess
 
     speeds: dict[Path, list[float]] = {ROOT: [], args.compare: []}
+    bests: dict[Path, list[float]] = {ROOT: [], args.compare: []}
     for r in range(args.rounds):
         for tree in speeds:
             cmd = [sys.executable, __file__, "--root", str(tree), "--index", str(args.index),
                    "--probe", str(args.probe)] + (["--no-chrome"] if args.no_chrome else [])
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             for line in out.splitlines():
-                if line.startswith(("probe:", "speed:")):
+                if line.startswith(("probe:", "speed:", "best:")):
                     print(f"round {r + 1} {tree}: {line}", flush=True)
             speeds[tree].append(float(re.search(r"speed:\s+([\d,]+)", out).group(1).replace(",", "")))
+            got = re.search(r"best:\s+([\d,]+)", out)
+            if got:
+                bests[tree].append(float(got.group(1).replace(",", "")))
     for tree, v in speeds.items():
         print(f"{tree}: median {statistics.median(v):,.0f} articles/s per core "
-              f"({', '.join(f'{x:,.0f}' for x in v)})")
+              f"({', '.join(f'{x:,.0f}' for x in v)}); best 1,000-probe segment "
+              f"{max(bests[tree], default=0):,.0f}")
+    a, b = (statistics.median(speeds[t]) for t in speeds)
+    print(f"ratio of medians {a / b:.2f}; per round "
+          f"{', '.join(f'{x / y:.2f}' for x, y in zip(*speeds.values()))}")
 
 
 if __name__ == "__main__":

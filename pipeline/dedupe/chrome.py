@@ -191,13 +191,13 @@ class ChromeFilter:
         for name, s in reversed(self.sources.items()):  # most recently used first
             if not s.dirty:
                 break  # (a source seen since the last dump moved to the end)
-            ids = "\n".join([r[0] for r in s.recent]).encode("utf-8", "surrogatepass")
+            recent = s.recent
+            ids = "\n".join(s.ids).encode("utf-8", "surrogatepass")
             if s.chrome_blob is None:
                 s.chrome_blob = array("q", s.chrome).tobytes()
-            head = array("q", [_LAYOUT, s.seen, len(s.recent), len(ids)])
-            head.extend([len(r[1]) for r in s.recent])
-            head.extend([r[2] for r in s.recent])
-            rows.append((name, s.used, b"".join([head.tobytes(), ids] + [r[3] for r in s.recent] + [s.chrome_blob])))
+            head = array("q", [_LAYOUT, s.seen, len(recent), len(ids)] + [len(r[1]) for r in recent]
+                         + [r[2] for r in recent])
+            rows.append((name, s.used, b"".join([head.tobytes(), ids, *[r[3] for r in recent], s.chrome_blob])))
             s.dirty = False
         dropped, self.dropped = sorted(self.dropped), set()
         return rows, dropped
