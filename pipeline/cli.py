@@ -34,10 +34,22 @@ def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
     setup_logging(level, settings.observe.log_format if settings else "text")
 
 
+def _metrics_console(settings: Settings):
+    """The console for the metrics port when ``observe.console`` is on, else None. Raises
+    PipelineError for an unreadable or too short token."""
+    if not settings.observe.console:
+        return None
+    from pipeline.console import Console, read_token
+
+    token_file = settings.observe.console_token_file
+    return Console(settings, token=read_token(settings.resolve(token_file) if token_file else None))
+
+
 def _worker_setup(args, stage: str | None = None):
     """What every process that runs stages needs: settings, logging, a stop event set by
-    SIGTERM/SIGINT, and metrics (served on ``observe.port_for(stage)`` when that is set).
-    Raises PortInUse when the metrics port is taken."""
+    SIGTERM/SIGINT, and metrics (served on ``observe.port_for(stage)`` when that is set, with
+    the console's pages when ``observe.console`` is on). Raises PortInUse when the metrics
+    port is taken."""
     from pipeline.observe import Metrics, serve
     from pipeline.runner import install_signal_handlers
 
@@ -51,7 +63,7 @@ def _worker_setup(args, stage: str | None = None):
         key = (f"observe.metrics_ports.{stage}" if stage in settings.observe.metrics_ports
                else "observe.metrics_port")
         serve(metrics, settings.observe.metrics_host, port, stall_after=settings.runner.stall_exit_after,
-              setting=key)
+              setting=key, console=_metrics_console(settings))
     return settings, stop, metrics
 
 
@@ -99,7 +111,13 @@ def cmd_tail(args) -> int:
     from pipeline.bus import open_bus
 
     settings = _settings(args)
-    _setup_logging(settings, args.verbose) if args.verbose else logging.basicConfig(level="WARNING")
+    if args.verbose:
+        _setup_logging(settings, args.verbose)
+    else:
+        from pipeline.observe import library_lines_for_commands
+
+        logging.basicConfig(level="WARNING")
+        library_lines_for_commands()
     bus = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-tail")
     topic = settings.topic(args.topic)
     try:
@@ -300,8 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.observe import library_lines_for_commands
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    library_lines_for_commands()  # a command that sets up its own logging replaces this
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -17,15 +17,20 @@ from __future__ import annotations
 import hmac
 import html
 import logging
+import math
+import os
 import secrets
 import threading
 import time
 import urllib.request
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
 from pipeline import stages, topics
+from pipeline.dedupe.view import StoryView
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("pipeline.console")
@@ -38,6 +43,35 @@ def esc(value: Any) -> str:
 
 
 # --- what the pages show -------------------------------------------------------------------
+
+
+def _epoch(value: Any) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) of ``values``, None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.0f} min"
+    return f"{value / 3600:.1f} h"
 
 
 class ConsoleData:
@@ -88,6 +122,54 @@ class ConsoleData:
             ok = dt >= 1 and row["processed"] is not None
             row["rate"] = round((committed[row["stage"]] - first.get(row["stage"], 0)) / dt, 2) if ok else None
         return rows
+
+    def freshness(self, sample: int = 200) -> dict[str, dict[str, Any]]:
+        """Per stage, how fresh what it writes is, from the newest ``sample`` messages of each
+        partition of its first output topic: the time from the entry's poll (``polled_at``)
+        to the message being written, p50 and p95 in seconds; for enrich also from the
+        article's ``published``; and the age of the newest message.  Read from the topics, so
+        it works on either transport without Prometheus."""
+        from pipeline import models
+        from pipeline.bus import open_bus
+        from pipeline.cli import _drain
+
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            bus = open_bus(self.settings, client_id="pipeline-console")
+            try:
+                existing = bus.list_topics()
+                for name in stages.NAMES:
+                    cls = stages.load(name)
+                    topic = self.settings.topic(cls.output_topics[0]) if cls.output_topics else None
+                    if topic is None or topic not in existing:
+                        continue
+                    bus.assign([topic], from_beginning=True)
+                    ends = bus.end_offsets()
+                    for tp, end in ends.items():
+                        bus.hold(tp, max(0, end - sample))
+                        bus.release(tp)
+                    msgs: list = []
+                    _drain(bus, ends, msgs.append)
+                    polled, published, newest = [], [], 0
+                    for m in msgs:
+                        newest = max(newest, m.timestamp_ms)
+                        try:
+                            v = models.decode(m.value)
+                        except PipelineError:
+                            continue
+                        if not isinstance(v, dict):
+                            continue
+                        for field, into in (("polled_at", polled), ("published", published)):
+                            at = _epoch(v.get(field))
+                            if at is not None and m.timestamp_ms:
+                                into.append(max(0.0, m.timestamp_ms / 1000 - at))
+                    out[name] = {"polled_p50": _quantile(polled, 0.5), "polled_p95": _quantile(polled, 0.95),
+                                 "published_p50": _quantile(published, 0.5) if name == "enrich" else None,
+                                 "newest_age": time.time() - newest / 1000 if newest else None,
+                                 "sample": len(polled)}
+            finally:
+                bus.close()
+        return out
 
     @staticmethod
     def _stage_topics(name: str) -> list[str]:
@@ -155,22 +237,12 @@ class ConsoleData:
             except PipelineError:
                 return None
 
-        dups: dict[str, list[dict]] = {}
-        for m in found[topics.ARTICLES_DUPLICATES]:
-            v = value(m)
-            if v and isinstance(v.get("dedupe"), dict):
-                dups.setdefault(v["dedupe"].get("cluster_id"), []).append(v)
-        latest: dict[str, dict] = {}
-        for m in found[topics.ARTICLES_ENRICHED]:
-            v = value(m)
-            if v and v.get("id"):
-                latest.pop(v["id"], None)
-                latest[v["id"]] = v  # an update replaces the story, and moves it to the top
-        out = []
-        for v in reversed(list(latest.values())[-limit:]):
-            cluster = (v.get("dedupe") or {}).get("cluster_id")
-            out.append({**v, "duplicates": dups.get(cluster, [])})
-        return out
+        # What an upserting consumer of articles.enriched holds (docs/dedupe.md): an update
+        # replaces its story and moves it to the top; a copy its original superseded is
+        # shown among the original's duplicates.
+        view = StoryView().extend((value(m) for m in found[topics.ARTICLES_ENRICHED]),
+                                  (value(m) for m in found[topics.ARTICLES_DUPLICATES]))
+        return [{**s.value, "duplicates": s.duplicates} for s in view.stories(limit)]
 
     def inspect(self, url: str) -> dict[str, Any]:
         from pipeline.commands.inspect import Inspector
@@ -327,18 +399,28 @@ class Console:
 
     def _overview(self) -> str:
         rows = []
+        fresh = self.data.freshness()
         for r in self.data.overview():
+            f = fresh.get(r["stage"], {})
             outs = ", ".join(f"{t}: {n}" for t, n in r["outputs"].items()) or "-"
             rows.append([_td(r["stage"]), _td(r["input"]), _td("-" if r["processed"] is None else r["processed"], True),
                          _td("-" if r["rate"] is None else r["rate"], True),
                          _td("-" if r["lag"] is None else r["lag"], True), _td(outs),
                          f'<td class="n"><a href="/dlq?stage={esc(r["stage"])}">{esc(r["dlq"])}</a></td>'
                          if r["input"] != "feeds" else _td(r["dlq"], True),
-                         _td("-" if r["errors"] is None else int(r["errors"]), True)])
+                         _td("-" if r["errors"] is None else int(r["errors"]), True),
+                         _td(f"{_seconds(f.get('polled_p50'))} / {_seconds(f.get('polled_p95'))}", True),
+                         _td(_seconds(f.get("newest_age")), True)])
+        enrich = fresh.get("enrich", {})
         return (_table(["stage", "reads", "processed", "msg/s (last min)", "lag", "written", "dead letters",
-                        "errors"], rows, "stages")
+                        "errors", "polled → written p50 / p95", "last written"], rows, "stages")
+                + f'<p id="freshness">Freshness of articles.enriched: {_seconds(enrich.get("polled_p50"))} '
+                  f'from poll (p95 {_seconds(enrich.get("polled_p95"))}), '
+                  f'{_seconds(enrich.get("published_p50"))} from publication (p50), over the latest '
+                  f'{enrich.get("sample", 0)} articles.</p>'
                 + '<p class="muted">msg/s compares page views and samples of the last minute; errors come '
-                  "from each worker's /metrics when observe.metrics_ports names its port.</p>")
+                  "from each worker's /metrics when observe.metrics_ports names its port; freshness is read "
+                  "from the newest 200 messages of each partition of the stage's output topic.</p>")
 
     def _feeds(self, sid: str | None) -> str:
         rows = []
@@ -456,70 +538,96 @@ class Console:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
+class ConsoleHandler(BaseHTTPRequestHandler):
+    """The console's HTTP side: GET pages, POST actions, for the ``console`` class attribute.
+
+    ``make_server`` serves it on its own port; a worker's metrics server
+    (``pipeline.observe.serve`` with ``observe.console: true``) mixes it in behind /metrics,
+    /live and /ready, so both serve the same pages under the same guard."""
+
+    console: Console
+    server_version = "pipeline-console"
+
+    def _send(self, code: int, body: bytes, ctype: str = "text/html; charset=utf-8",
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        # No framing by other sites (clickjacking an action button), no inline scripts at all.
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                                                    "img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+        self.send_header("Referrer-Policy", "same-origin")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _redirect(self, to: str, extra: dict[str, str] | None = None) -> None:
+        self._send(303, b"", extra={"Location": to, **(extra or {})})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        console = self.console
+        parts = urlsplit(self.path)
+        code, body = console.render(parts.path, parse_qs(parts.query), console.session(self.headers.get("Cookie")))
+        self._send(code, body)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        console = self.console
+        parts = urlsplit(self.path)
+        length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
+        origin = self.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != self.headers.get("Host"):
+            self._send(403, b"cross-site request refused\n", "text/plain")
+            return
+        sid = console.session(self.headers.get("Cookie"))
+        if parts.path == "/login":
+            new = console.login(form.get("token", ""))
+            if new is None:
+                self._redirect("/login?err=" + quote("wrong token" if console.token else "read-only console"))
+                return
+            cookie = f"{SESSION_COOKIE}={new}; HttpOnly; SameSite=Strict; Path=/"
+            self._redirect("/?msg=" + quote("signed in"), {"Set-Cookie": cookie})
+            return
+        try:
+            back, msg = console.act(parts.path, form, sid)
+        except PermissionError as exc:
+            self._send(403, _page("Refused", "", err=str(exc), signed_in=sid is not None,
+                                  can_act=bool(console.token)))
+            return
+        except (PipelineError, ValueError, KeyError) as exc:
+            back = "/feeds" if parts.path == "/actions/feed" else f"/dlq?stage={quote(form.get('stage', ''))}"
+            self._redirect(back + ("&" if "?" in back else "?") + "err=" + quote(str(exc)[:500]))
+            return
+        self._redirect(back + ("&" if "?" in back else "?") + "msg=" + quote(msg))
+
+    def log_message(self, fmt: str, *args) -> None:
+        log.debug("console: " + fmt, *args)
+
+
 def make_server(console: Console, host: str, port: int) -> ThreadingHTTPServer:
-    """An HTTP server for ``console`` on ``host:port`` (0 = any free port), not yet serving."""
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "pipeline-console"
-
-        def _send(self, code: int, body: bytes, ctype: str = "text/html; charset=utf-8",
-                  extra: dict[str, str] | None = None) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            # No framing by other sites (clickjacking an action button), no inline scripts at all.
-            self.send_header("X-Frame-Options", "DENY")
-            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
-                                                        "img-src 'self'; form-action 'self'; frame-ancestors 'none'")
-            self.send_header("Referrer-Policy", "same-origin")
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _redirect(self, to: str, extra: dict[str, str] | None = None) -> None:
-            self._send(303, b"", extra={"Location": to, **(extra or {})})
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
-            parts = urlsplit(self.path)
-            code, body = console.render(parts.path, parse_qs(parts.query), console.session(self.headers.get("Cookie")))
-            self._send(code, body)
-
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            parts = urlsplit(self.path)
-            length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
-            origin = self.headers.get("Origin")
-            if origin and origin != "null" and urlsplit(origin).netloc != self.headers.get("Host"):
-                self._send(403, b"cross-site request refused\n", "text/plain")
-                return
-            sid = console.session(self.headers.get("Cookie"))
-            if parts.path == "/login":
-                new = console.login(form.get("token", ""))
-                if new is None:
-                    self._redirect("/login?err=" + quote("wrong token" if console.token else "read-only console"))
-                    return
-                cookie = f"{SESSION_COOKIE}={new}; HttpOnly; SameSite=Strict; Path=/"
-                self._redirect("/?msg=" + quote("signed in"), {"Set-Cookie": cookie})
-                return
-            try:
-                back, msg = console.act(parts.path, form, sid)
-            except PermissionError as exc:
-                self._send(403, _page("Refused", "", err=str(exc), signed_in=sid is not None,
-                                      can_act=bool(console.token)))
-                return
-            except (PipelineError, ValueError, KeyError) as exc:
-                back = "/feeds" if parts.path == "/actions/feed" else f"/dlq?stage={quote(form.get('stage', ''))}"
-                self._redirect(back + ("&" if "?" in back else "?") + "err=" + quote(str(exc)[:500]))
-                return
-            self._redirect(back + ("&" if "?" in back else "?") + "msg=" + quote(msg))
-
-        def log_message(self, fmt: str, *args) -> None:
-            log.debug("console: " + fmt, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
+    """An HTTP server for ``console`` on ``host:port`` (0 = any free port), not yet serving.
+    Raises OSError when it cannot listen there."""
+    server = ThreadingHTTPServer((host, port), type("Handler", (ConsoleHandler,), {"console": console}))
     server.daemon_threads = True
     return server
+
+
+def read_token(token_file: str | os.PathLike[str] | None) -> str | None:
+    """The token that enables actions: the first line of ``token_file`` when given, else
+    ``PIPELINE_CONSOLE_TOKEN``; None (read-only) when neither is set.
+
+    Raises PipelineError when the file cannot be read or the token is under 16 characters."""
+    token = os.environ.get("PIPELINE_CONSOLE_TOKEN") or None
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise PipelineError(f"console: cannot read the token file {token_file}: {exc.strerror}") from None
+    if token is not None and len(token) < 16:
+        raise PipelineError("console: the token must have at least 16 characters")
+    return token
 
 
 def serve_forever(server: ThreadingHTTPServer, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:

@@ -965,6 +965,18 @@ class Fetcher:
             # feed status), never a bare builtins.ValueError.
             raise InvalidURL(f"fetcher: cannot fetch {url!r}: {type(exc).__name__}: {exc}", url) from exc
 
+    def post(self, url: str, body: bytes, *, headers: Mapping[str, str] | None = None,
+             max_bytes: int = 64 * 1024) -> Response:
+        """POST ``body`` to ``url`` (a WebSub hub's subscribe request), with every guard of ``fetch``
+        (SSRF checks, timeouts, deadline, body cap) except robots.txt (an API call, not a crawl).
+        Redirects are not followed: a 3xx is returned as the response.  Never raises for the
+        status; raises the FetchError subclasses ``fetch`` names for everything else."""
+        try:
+            return self._fetch(url, headers=headers, accept=None, max_bytes=max_bytes, raise_for_status=False,
+                               robots=False, method="POST", body=body)
+        except ValueError as exc:
+            raise InvalidURL(f"fetcher: cannot post to {url!r}: {type(exc).__name__}: {exc}", url) from exc
+
     def fetch_many(self, urls: Iterable[str], *, headers: Mapping[str, str] | None = None,
                    accept: Iterable[str] | str | None = None, max_bytes: int | None = None,
                    deadline: float | None = None,
@@ -1132,7 +1144,8 @@ class Fetcher:
 
     # --- the request loop ------------------------------------------------------------------
     def _fetch(self, url: str, *, headers: Mapping[str, str] | None, accept: Iterable[str] | str | None,
-               max_bytes: int | None, raise_for_status: bool, robots: bool) -> Response:
+               max_bytes: int | None, raise_for_status: bool, robots: bool, method: str = "GET",
+               body: bytes | None = None) -> Response:
         started = time.monotonic()
         target = _parse_target(url)
         cap = self.settings.max_bytes if max_bytes is None else int(max_bytes)
@@ -1162,9 +1175,11 @@ class Fetcher:
                 with self._lock:
                     self._active_hops.add(hop)
                 try:
-                    raw = self._send(target, req_headers, hop)
+                    raw = self._send(target, req_headers, hop, method, body)
                     status = raw.status
                     location = raw.headers.get("Location") if status in _REDIRECT_STATUSES else None
+                    if method != "GET":
+                        location = None  # a POST is not replayed elsewhere: the 3xx is the answer
                     if location:
                         self._discard(raw, hop)
                     else:
@@ -1214,7 +1229,8 @@ class Fetcher:
                     req_headers.discard(name)
             target = next_target
 
-    def _send(self, target: _Target, headers: HTTPHeaderDict, hop: _Hop):
+    def _send(self, target: _Target, headers: HTTPHeaderDict, hop: _Hop, method: str = "GET",
+              body: bytes | None = None):
         """Send the request and read the head of the response (urllib3 HTTPResponse, body unread)."""
         hop.check()
         remaining = hop.remaining()
@@ -1223,7 +1239,7 @@ class Fetcher:
         for attempt in range(3):
             pool = self._pool(target)
             try:
-                return pool.urlopen("GET", target.path, headers=headers, redirect=False, retries=False,
+                return pool.urlopen(method, target.path, body=body, headers=headers, redirect=False, retries=False,
                                     preload_content=False, decode_content=False, release_conn=False,
                                     assert_same_host=False, timeout=timeout)
             except ClosedPoolError:

@@ -78,10 +78,13 @@ class ExtractedArticle(FeedEntry):
     language_hint: str | None = None
     description: str | None = None
     published_source: str | None = Field(
-        None, description="Which signal gave `published`: 'feed', or 'page:<signal>' (json-ld, meta, markup, "
-                          "url, htmldate), with a note when the page's date overrode a feed re-post time.")
+        None, description="Which signal gave `published`: 'feed', or 'page:<signal>' (url-id, revision, json-ld, "
+                          "meta, markup, url, headline, htmldate), with a note when the page's date overrode a feed "
+                          "re-post time.")
     published_local: str | None = Field(
-        None, description="`published` as the page wrote it (its own UTC offset, or the day its URL names); "
+        None, description="`published` as the page wrote it (its own UTC offset); for an instant written in UTC, "
+                          "the publisher's own day (the day its URL names or the page shows beside the time, "
+                          "else the time in the page's own offset, else the day in its declared region's zone); "
                           "only when the page's date won.")
     modified: str | None = Field(None, description="ISO 8601 UTC of the last modification the page declares.")
     credit: list[str] = Field(

@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -147,12 +148,16 @@ class _LivenessCollector:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """/metrics, /live and /ready. With the console on (``serve(console=...)``) the handler
+    class also derives from the console's, and every other path goes to its pages."""
+
     metrics: Metrics
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
-        if self.path.startswith("/metrics"):
+        path = urlsplit(self.path).path
+        if path == "/metrics":
             body, ctype, code = self.metrics.render(), CONTENT_TYPE_LATEST, 200
-        elif self.path.startswith("/live"):
+        elif path == "/live":
             # Live while every worker loop turns; one stuck for stall_after seconds is not.
             failed = self.metrics.failed
             ok = not failed and self.metrics.stalled_for() < self.metrics.stall_after
@@ -161,9 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 body = b"ok\n" if ok else b"stalled\n"
             ctype, code = "text/plain", 200 if ok else 503
-        elif self.path.startswith("/ready"):
+        elif path == "/ready":
             ok = self.metrics.ready
             body, ctype, code = (b"ready\n" if ok else b"starting\n"), "text/plain", 200 if ok else 503
+        elif hasattr(super(), "do_GET"):
+            super().do_GET()  # the console's pages (ConsoleHandler), when it is on
+            return
         else:
             body, ctype, code = b"not found\n", "text/plain", 404
         self.send_response(code)
@@ -177,19 +185,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = None,
-          setting: str = "observe.metrics_port") -> ThreadingHTTPServer:
+          setting: str = "observe.metrics_port", console=None) -> ThreadingHTTPServer:
     """Serve /metrics, /live and /ready in a daemon thread. Returns the server (port 0 picks
     a free one; the port bound is logged and is ``server.server_address[1]``).
 
     ``stall_after``: seconds without a turn of a worker loop after which /live answers 503;
     the same limit as the worker's own watchdog (``runner.stall_exit_after``).
     ``setting``: the config key the port came from, named in the error.
+    ``console``: a ``pipeline.console.Console`` whose pages (and guarded actions) the same
+    port serves on every other path (``observe.console``).
 
     Raises PortInUse when the port is taken, with one line that says what to change."""
     attrs: dict = {"metrics": metrics}
+    bases: tuple[type, ...] = (_Handler,)
+    if console is not None:
+        from pipeline.console import ConsoleHandler
+
+        attrs["console"] = console
+        bases = (_Handler, ConsoleHandler)
     if stall_after:
         metrics.stall_after = float(stall_after)
-    handler = type("Handler", (_Handler,), attrs)
+    handler = type("Handler", bases, attrs)
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
@@ -199,7 +215,11 @@ def serve(metrics: Metrics, host: str, port: int, stall_after: float | None = No
         raise PipelineError(f"observe: cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
     server.daemon_threads = True
     bound = server.server_address[1]
-    log.info("observe: /metrics, /live and /ready on http://%s:%d", host, bound)
+    if console is None:
+        log.info("observe: /metrics, /live and /ready on http://%s:%d", host, bound)
+    else:
+        log.info("observe: /metrics, /live, /ready and the console (%s) on http://%s:%d",
+                 "actions need the token" if console.token else "read-only", host, bound)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
 
@@ -220,16 +240,78 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class LibraryLines(logging.Filter):
+    """kafka-python's own records as one line each, on the worker's log handler.
+
+    The client logs with ``log.exception`` from its IO thread when a socket closes under a
+    request (a broker restart, a metadata refresh racing a disconnect) and says the same
+    thing again on every reconnect: a traceback of the client's internals per event, which
+    reads like a crash of ours although the bus retries and carries on.  Here such a record
+    keeps its message plus the exception's class and text on the same line; the traceback
+    stays for ``--verbose`` (DEBUG).  A line whose message template was printed less than
+    ``repeat_window`` seconds ago is dropped, and the next one printed says how many were.
+    At start against a down broker the bus silences the client altogether and logs one line
+    per retry of its own (``pipeline.bus.kafka``); this covers the rest of a worker's life.
+    """
+
+    PREFIXES = ("kafka",)
+
+    def __init__(self, keep_tracebacks: bool = False, repeat_window: float = 60.0) -> None:
+        super().__init__()
+        self.keep_tracebacks = keep_tracebacks
+        self.repeat_window = repeat_window
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}  # key -> (printed at, dropped since)
+
+    def _library(self, name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in self.PREFIXES)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._library(record.name):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            printed, dropped = self._last.get(key, (None, 0))
+            if printed is not None and now - printed < self.repeat_window:
+                self._last[key] = (printed, dropped + 1)
+                return False
+            self._last[key] = (now, 0)
+        if not self.keep_tracebacks and (record.exc_info or record.stack_info):
+            text = record.getMessage()
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                text += f" ({type(exc).__name__}: {exc})" if str(exc) else f" ({type(exc).__name__})"
+            record.msg, record.args = text, None
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        if dropped:
+            record.msg, record.args = (f"{record.getMessage()} [{dropped} more like this in the last "
+                                       f"{self.repeat_window:g}s not shown]"), None
+        return True
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Configure the root logger for a worker: to stderr, as text or JSON lines."""
+    """Configure the root logger for a worker: to stderr, as text or JSON lines, with
+    kafka-python's records one line each (``LibraryLines``; tracebacks only at DEBUG)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    numeric = logging.getLevelName(level) if isinstance(level, str) else level
+    handler.addFilter(LibraryLines(keep_tracebacks=numeric <= logging.DEBUG))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.Formatter.converter = time.gmtime
     for noisy in ("kafka", "trafilatura", "urllib3", "htmldate", "courlan", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def library_lines_for_commands() -> None:
+    """For the one-shot commands that set up no logging (``topics``, ``dlq``, ``tail``...):
+    the handlers they print through (Python's last-resort handler, or the one
+    ``logging.basicConfig`` adds) get ``LibraryLines`` too. Idempotent."""
+    for handler in [logging.lastResort, *logging.getLogger().handlers]:
+        if handler is not None and not any(isinstance(f, LibraryLines) for f in handler.filters):
+            handler.addFilter(LibraryLines())

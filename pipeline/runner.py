@@ -18,6 +18,7 @@ after the bus commit, and stages keep their state idempotent under replay.
 from __future__ import annotations
 
 import errno
+import faulthandler
 import logging
 import os
 import random
@@ -125,6 +126,65 @@ def ensure_topics(bus: Bus, settings: Settings, logical_names: list[str]) -> lis
     return [settings.topic(n) for n in logical_names]
 
 
+class Ticket:
+    """One request handed to a source stage through the runner's ``Inbox``; its sender may wait
+    on it.  The runner resolves it ``ok`` once the unit the stage handled it in is committed (its
+    outputs durable), or failed when that unit was aborted; the stage may ``reject`` it first
+    (e.g. a pushed body that is not a feed): then it is neither acted on nor retried."""
+
+    def __init__(self, request: dict[str, Any]):
+        self.request = request
+        self.ok: bool | None = None
+        self.status = 0
+        self.reason = ""
+        self._done = threading.Event()
+
+    def reject(self, status: int, reason: str) -> None:
+        """The stage refuses the request (``status`` is an HTTP-like code for its sender)."""
+        self._settle(False, status, reason)
+
+    def _settle(self, ok: bool, status: int, reason: str) -> None:
+        if not self._done.is_set():
+            self.ok, self.status, self.reason = ok, status, reason
+            self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s; returns True when settled (see ``ok``, ``status``, ``reason``)."""
+        return self._done.wait(timeout)
+
+
+class Inbox:
+    """Requests for a source stage from inside its own process (a WebSub push received by the
+    poll worker's callback server).  The runner takes them at the start of each unit and hands
+    them to ``stage.control`` with the control-topic requests, so what they make the stage emit
+    is produced and committed by the runner like any other output: their senders learn from the
+    ``Ticket`` whether that happened, and only then acknowledge what they received."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Ticket] = []
+        self.wake = threading.Event()
+
+    def put(self, request: dict[str, Any]) -> Ticket:
+        """Queue ``request`` (a dict with ``action``); returns its Ticket (``request["ticket"]``)."""
+        ticket = Ticket(request)
+        request["ticket"] = ticket
+        with self._lock:
+            self._items.append(ticket)
+        self.wake.set()
+        return ticket
+
+    def take(self) -> list[Ticket]:
+        with self._lock:
+            items, self._items = self._items, []
+            self.wake.clear()
+        return items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
 @dataclass
 class StepResult:
     consumed: int = 0
@@ -175,6 +235,9 @@ class Runner:
             bus.subscribe([inp, self._retry_topic], group)
         self._control: list[dict[str, Any]] = []
         self._control_topic: str | None = None
+        # In-process requests of a source stage (its listeners start in run_forever: start_listeners).
+        self.inbox: Inbox | None = Inbox() if stage.input_topic is None else None
+        self._listening = False
         if stage.input_topic is None and stage.control_topic is not None:
             self._open_control(stage.control_topic)
         self.metrics.ready = True
@@ -229,11 +292,19 @@ class Runner:
         self._control_since = time.time() - self.CONTROL_MAX_AGE
 
     def _read_control(self, timeout: float) -> bool:
-        """Collect control requests, waiting up to ``timeout`` s for the first. Returns True if any."""
+        """Collect control requests, waiting up to ``timeout`` s for the first (or for a request in
+        the inbox). Returns True if any."""
+        if self.inbox is not None and len(self.inbox):
+            timeout = 0
         if self._control_topic is None:
             if timeout > 0:
-                self.stop.wait(timeout)
+                if self.inbox is not None:
+                    self.inbox.wake.wait(timeout)
+                else:
+                    self.stop.wait(timeout)
             return False
+        if self._listening:
+            timeout = min(timeout, 0.25)  # the bus cannot be woken by the inbox: look at it often
         try:
             msgs = self.bus.poll(100, timeout)
         except TransportError as exc:
@@ -257,9 +328,25 @@ class Runner:
 
     def _step_source(self, force_all: bool) -> StepResult:
         self._read_control(0)
-        if self._control:
+        tickets = self.inbox.take() if self.inbox is not None else []
+        try:
+            result = self._source_unit(force_all, tickets)
+        except BaseException:
+            for t in tickets:
+                t._settle(False, 503, "runner: the unit was aborted; try again")
+            raise
+        for t in tickets:
+            if result is None:
+                t._settle(False, 503, "runner: the unit was aborted; try again")
+            else:
+                t._settle(True, 200, "")
+        return result or StepResult()
+
+    def _source_unit(self, force_all: bool, tickets: list[Ticket]) -> StepResult | None:
+        """One unit of a source stage: requests, a round, produce, commit. None when aborted."""
+        if self._control or tickets:
             requests, self._control = self._control, []
-            self.stage.control(requests)
+            self.stage.control(requests + [t.request for t in tickets])
         outputs: list[tuple[Output, bytes]] = []
         for out in self.stage.poll_source(force_all=force_all):
             try:
@@ -280,7 +367,7 @@ class Runner:
                 self._count_out(out.topic)
         except TransportError as exc:
             self._on_transport_error(exc)
-            return StepResult()
+            return None
         self._state_committed()
         self.stage.commit()
         return StepResult(produced=len(outputs))
@@ -604,9 +691,16 @@ class Runner:
             pass
 
     # --- loops ------------------------------------------------------------------------
+    def start_listeners(self) -> None:
+        """Let a source stage start what feeds its inbox (the poll worker's WebSub callback
+        server); ``run_forever`` does this first, a single ``step`` never does."""
+        if self.inbox is not None and not self._listening:
+            self._listening = bool(self.stage.listen(self.inbox.put))
+
     def run_forever(self) -> None:
         """Run until ``stop`` is set; the batch in hand is finished and committed first."""
         log.info("%s: started (transport %s)", self.name, self.settings.transport.kind)
+        self.start_listeners()
         if self.rs.stall_exit_after:
             threading.Thread(target=self._watchdog, name=f"{self.name}-watchdog", daemon=True).start()
         failures = 0
@@ -653,6 +747,9 @@ class Runner:
                 os._exit(70)
 
     def close(self) -> None:
+        if self.inbox is not None:
+            for t in self.inbox.take():  # never handed to the stage: their senders may retry
+                t._settle(False, 503, "runner: the worker is stopping; try again")
         try:
             self.stage.close()
         finally:
@@ -666,7 +763,13 @@ class Runner:
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT ask the loop to stop after the batch in hand; a second SIGINT kills."""
+    """SIGTERM/SIGINT ask the loop to stop after the batch in hand; a second SIGINT kills.
+
+    SIGUSR2 writes every thread's stack to stderr and carries on (as a JVM's thread dump on
+    SIGQUIT): what an operator needs when a worker does not stop or does not move.
+    """
+    if hasattr(signal, "SIGUSR2"):
+        faulthandler.register(signal.SIGUSR2, all_threads=True, chain=False)
     count = {"n": 0}
 
     def handler(signum, frame):  # noqa: ARG001

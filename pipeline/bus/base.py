@@ -20,8 +20,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from pipeline.errors import TransportError
+
 TopicPartition = tuple[str, int]
 Headers = list[tuple[str, bytes]]
+
+
+class ProducerFenced(TransportError):
+    """A newer session with the same ``transactional_id`` fenced this one.
+
+    Not retriable: every later transactional call of this session fails too, and retrying
+    would fight the session that replaced us.  A worker closes the bus and stops (the newer
+    instance carries on from the last committed transaction); a one-shot command such as
+    ``dlq redrive`` opens a new session and reads again.
+    """
+
+    retriable = False
 
 
 @dataclass(slots=True)

@@ -34,7 +34,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as KTopicPartition
 
-from pipeline.bus.base import Bus, Headers, Message, TopicPartition
+from pipeline.bus.base import Bus, Headers, Message, ProducerFenced, TopicPartition
 from pipeline.config.transport import KafkaTransport
 from pipeline.errors import TransportError
 
@@ -88,17 +88,6 @@ class _QuietWhileConnecting(logging.Filter):
 
 
 _quiet_connect = _QuietWhileConnecting()
-
-
-class ProducerFenced(TransportError):
-    """A newer session with the same ``transactional_id`` fenced this one (exactly_once).
-
-    Not retriable: every later transactional call of this producer fails too, and retrying
-    would fight the instance that replaced us.  The runner should close the bus and stop
-    the worker; the newer instance carries on from the last committed transaction.
-    """
-
-    retriable = False
 
 
 class _AssignmentTracker(ConsumerRebalanceListener):

@@ -15,6 +15,10 @@ Several worker processes on one machine share the file safely:
   back.  That is the fencing Kafka does with generations and producer epochs.
 - Offsets of a partition come from a per-partition counter, never from
   ``MAX(offset)``, so retention that deletes old messages never reuses offsets.
+- A session opened with a ``transactional_id`` bumps that id's epoch, and each of its
+  commits checks the epoch inside its write transaction: an older session with the same
+  id is fenced (``ProducerFenced``), as Kafka's ``init_transactions`` fences a zombie.
+  ``dlq redrive`` relies on it so that two runs at once never move a letter twice.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import uuid
 import zlib
 from pathlib import Path
 
-from pipeline.bus.base import Bus, Headers, Message, TopicPartition
+from pipeline.bus.base import Bus, Headers, Message, ProducerFenced, TopicPartition
 from pipeline.config.transport import LocalTransport
 from pipeline.errors import TransportError
 
@@ -58,6 +62,8 @@ CREATE TABLE IF NOT EXISTS offsets (
 CREATE TABLE IF NOT EXISTS members (
     grp TEXT NOT NULL, member TEXT NOT NULL, heartbeat REAL NOT NULL,
     PRIMARY KEY (grp, member)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS producers (
+    tid TEXT NOT NULL PRIMARY KEY, epoch INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -86,7 +92,8 @@ class LocalBus(Bus):
 
     exactly_once = True
 
-    def __init__(self, path: Path, settings: LocalTransport, client_id: str = "pipeline"):
+    def __init__(self, path: Path, settings: LocalTransport, client_id: str = "pipeline",
+                 transactional_id: str | None = None):
         self.path = Path(path)
         self.settings = settings
         self.client_id = client_id
@@ -111,6 +118,18 @@ class LocalBus(Bus):
         self._last_compact = time.monotonic()
         self._compacting: int | None = None  # cutoff (ms) of the compaction in progress
         self._partition_cache: dict[str, int] = {}
+        self.transactional_id = transactional_id
+        self._epoch: int | None = None
+        if transactional_id is not None:
+            try:
+                with self._write():
+                    self._db.execute("INSERT INTO producers(tid, epoch) VALUES (?, 1) "
+                                     "ON CONFLICT(tid) DO UPDATE SET epoch=epoch+1", (transactional_id,))
+                    self._epoch = self._db.execute("SELECT epoch FROM producers WHERE tid=?",
+                                                   (transactional_id,)).fetchone()[0]
+            except sqlite3.Error as exc:
+                self._db.close()
+                raise TransportError(f"local: cannot register transactional id {transactional_id!r}: {exc}") from None
 
     # --- topics -----------------------------------------------------------------------
     def _partitions_of(self, topic: str) -> int:
@@ -303,6 +322,14 @@ class LocalBus(Bus):
         now_ms = int(time.time() * 1000)
         try:
             with self._lock, self._write():
+                if self._epoch is not None:
+                    # Inside the write transaction: no newer session can bump the epoch between
+                    # this check and our COMMIT.
+                    row = self._db.execute("SELECT epoch FROM producers WHERE tid=?",
+                                           (self.transactional_id,)).fetchone()
+                    if row is None or row[0] != self._epoch:
+                        raise ProducerFenced(f"local: session fenced: another session took over transactional id "
+                                             f"{self.transactional_id!r}; this one must stop")
                 if pending:
                     self._append(pending, now_ms)
                 for (topic, p), off in offsets.items():

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-from pathlib import Path
 
 
 def cmd_console(args) -> int:
     from pipeline.cli import _setup_logging
     from pipeline.config import load
-    from pipeline.console import Console, make_server, serve_forever
+    from pipeline.console import Console, make_server, read_token, serve_forever
+    from pipeline.errors import PipelineError
     from pipeline.runner import install_signal_handlers
 
     settings = load(args.config)
     _setup_logging(settings, args.verbose)
-    token = os.environ.get("PIPELINE_CONSOLE_TOKEN") or None
-    if args.token_file:
-        try:
-            token = Path(args.token_file).read_text(encoding="utf-8").strip() or None
-        except OSError as exc:
-            print(f"error: console: cannot read the token file {args.token_file}: {exc.strerror}", file=sys.stderr)
-            return 2
-    if token is not None and len(token) < 16:
-        print("error: console: the token must have at least 16 characters", file=sys.stderr)
+    try:
+        token_file = args.token_file or (settings.resolve(settings.observe.console_token_file)
+                                         if settings.observe.console_token_file else None)
+        token = read_token(token_file)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         server = make_server(Console(settings, token=token), args.host, args.port)

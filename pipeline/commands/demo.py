@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import yaml
 
 from pipeline import stages, topics
 from pipeline.config import Settings, load
+from pipeline.dedupe.view import StoryView
 
 log = logging.getLogger("pipeline.demo")
 
@@ -268,13 +269,10 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
             reasons[str(r.get("reason", "?")).split(":")[0]] += 1
     removed = sum(reasons.values())
 
-    uniques = [v for _, _, v in data[topics.ARTICLES_UNIQUE] if isinstance(v, dict)]
-    by_id = {v.get("id"): v for v in uniques}
-    superseded = {}  # copy id -> the original that superseded it
-    for v in uniques:
-        copy_id = (v.get("dedupe") or {}).get("supersedes")
-        if copy_id in by_id:
-            superseded[copy_id] = v
+    # What an upserting consumer of articles.unique holds (docs/dedupe.md).
+    view = StoryView().extend((v for _, _, v in data[topics.ARTICLES_UNIQUE]),
+                              (v for _, _, v in data[topics.ARTICLES_DUPLICATES]))
+    superseded = view.superseded
 
     rows = [
         ("feeds", "", n_feeds),
@@ -296,23 +294,13 @@ def summary(settings: Settings, config_path: Path, base_url: str, n_feeds: int, 
     if this_run.get("entries", -1) == 0 and n[topics.FEED_ENTRIES]:
         out.append("  (this run found nothing new: the counts are the topics' totals from earlier runs)")
 
-    # Who duplicated whom: each cluster's kept copy (on articles.unique), then its duplicates.
-    kept = {}
-    for _, _, v in data[topics.ARTICLES_UNIQUE]:
-        if isinstance(v, dict):
-            kept[(v.get("dedupe") or {}).get("cluster_id") or v.get("id")] = v
-    clusters: dict[str, list[dict]] = defaultdict(list)
-    for _, _, v in data[topics.ARTICLES_DUPLICATES]:
-        if isinstance(v, dict):
-            clusters[(v.get("dedupe") or {}).get("cluster_id") or "?"].append(v)
-    for copy_id, original in superseded.items():
-        cid = (original.get("dedupe") or {}).get("cluster_id") or original.get("id")
-        copy = by_id[copy_id]
-        clusters[cid].insert(0, {**copy, "dedupe": {"signal": "superseded by its original"}})
+    # Who duplicated whom: each story kept (on articles.unique), then its duplicates, the
+    # copies its original superseded first.
+    clusters = [(st.value, st.duplicates) for st in view.stories() if st.duplicates]
+    clusters += [({}, dups) for dups in view.orphan_duplicates().values()]
     if clusters:
         out += ["", "Duplicates (the copy kept, then the copies dropped):"]
-        for cid, dups in clusters.items():
-            first = kept.get(cid, {})
+        for first, dups in clusters:
             title = first.get("title") or "(kept copy not on articles.unique)"
             out.append(f"  {_cut(title, 70)}  [{first.get('source')}]")
             for d in dups:

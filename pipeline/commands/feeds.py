@@ -1,7 +1,8 @@
 """``pipeline feeds``: the poller's feeds from the operator's side.
 
-- ``feeds status [--json]``: each feed's URL, state, how it is delivered (poll), last and next
-  poll, error count and last result.
+- ``feeds status [--json]``: each feed's URL, state, how it is delivered (``push`` while its
+  WebSub subscription is verified and leased, else ``poll``), last and next poll, error count
+  and last result.
 - ``feeds import FILE.opml``: add the OPML's feeds; a running poller picks them up
   without a restart (they are stored in the poll state DB, next to ``feeds:`` of the YAML).
 - ``feeds enable URL``: clear a disabled feed's reason and error count; it is polled at once.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -73,6 +75,12 @@ def feed_statuses(settings) -> list[dict[str, Any]]:
                 urls.add(imp.url)
                 listed.append((imp.url, imp.name, imp.tags, True, "import"))
         rows = {r.url: r for r in state.all_feeds()}
+        subs = {}
+        if settings.poll.websub.enabled:
+            from pipeline.websub import read_subscriptions
+
+            subs = read_subscriptions(settings.state_path)
+        now = time.time()
         out = []
         for url, name, tags, enabled, origin in listed:
             row = rows.get(url)
@@ -114,13 +122,22 @@ def feed_statuses(settings) -> list[dict[str, Any]]:
                 "interval_seconds": round(row_d["interval"]) if row_d.get("interval") else None,
                 "entries_per_day": round(row_d["entry_frequency"], 2) if row_d.get("entry_frequency") else None,
                 "format": row_d.get("format"),
-                # How new entries reach the pipeline: polled on the schedule (push, once WebSub
-                # exists, will say "push").
-                "delivery": "poll",
+                # How new entries reach the pipeline: pushed by a WebSub hub (verified subscription,
+                # lease running; polling goes on as a safety net) or polled on the schedule.
+                "delivery": "push" if url in subs and subs[url].healthy(now) else "poll",
+                "websub": _websub_status(subs.get(url)),
             })
         return out
     finally:
         state.close()
+
+
+def _websub_status(sub) -> dict[str, Any] | None:
+    if sub is None:
+        return None
+    return {"hub": sub.hub, "topic": sub.topic, "state": sub.state, "lease_expires": _iso(sub.expires_at),
+            "last_push": _iso(sub.last_push), "pushes": sub.pushes, "last_error": sub.last_error,
+            "retry_at": _iso(sub.retry_at) if sub.state == "failed" else None}
 
 
 def cmd_status(args) -> int:
@@ -143,6 +160,9 @@ def cmd_status(args) -> int:
         result = r["disabled_reason"] if r["state"] == "disabled" else (r["last_result"] or "-")
         if r["warning"] and r["state"] != "disabled":
             result += f" [{r['warning']}]"
+        ws = r["websub"]
+        if ws and r["delivery"] == "poll" and ws["last_error"]:
+            result += f" [push off: {ws['last_error']}]"
         table.append((label, r["state"], r["delivery"], r["last_poll"] or "-", r["next_poll"] or "-",
                       str(r["error_count"]), result))
     widths = [min(max(len(row[i]) for row in table), cap) for i, cap in enumerate((70, 14, 5, 20, 20, 6, 90))]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import random
 import sys
+import time
 from datetime import datetime, timezone
 
 from pipeline import stages, topics
@@ -13,6 +16,10 @@ from pipeline.config import load
 # on the DLQ: both hold "<dlq topic>:<partition>:<offset>" of the dead letter.
 REDRIVE_FROM = "__pipeline.redrive.from"
 REDRIVEN = "__pipeline.redriven"
+# Runs of `dlq redrive` that a concurrent run of the same stage may fence before one gives up.
+REDRIVE_ATTEMPTS = 10
+
+log = logging.getLogger("pipeline.commands.ops")
 
 
 def _stage_topics(settings) -> list[str]:
@@ -220,13 +227,37 @@ def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, 
 
     Idempotent: a dead letter with a marker is never moved again, so a second run (or a run
     after a crash) moves only what is left. On Kafka under exactly_once and on the local log
-    the records and their markers are written in one transaction; under at_least_once a
-    crash between the two can move a record twice (the key is the article id: an upserting
-    consumer sees it once).
+    the records and their markers are written in one transaction, by a session with one
+    transactional id per stage: two runs at once (two operators, the CLI and the console)
+    fence each other, the fenced one reads the DLQ again and finds the other's markers, so
+    no letter moves twice. Under at_least_once on Kafka there is no such fence, and a crash
+    (or a second run) between the records and their markers can move a record twice (the
+    key is the article id: an upserting consumer sees it once).
 
     Returns ``{"moved": [...], "skipped": n, "already": n}``; each moved item has the DLQ
     partition, offset, key and error class. ``only``: just the dead letters at these
-    ``(partition, offset)`` of the DLQ. Raises TransportError when the bus fails."""
+    ``(partition, offset)`` of the DLQ. Raises TransportError when the bus fails, or when
+    concurrent runs fenced this one REDRIVE_ATTEMPTS times in a row."""
+    from pipeline.bus import ProducerFenced
+
+    for attempt in range(1, REDRIVE_ATTEMPTS + 1):
+        try:
+            return _redrive_once(settings, stage, filters, dry_run, only)
+        except ProducerFenced:
+            if attempt == REDRIVE_ATTEMPTS:
+                raise
+            # Another re-drive of this stage opened its session after ours; what it moved has
+            # markers by the time we read again. A random pause, so two runs that keep fencing
+            # each other fall out of step.
+            log.info("dlq: another re-drive of %s ran at the same time; reading the DLQ again", stage)
+            time.sleep(random.uniform(0.05, 0.25) * attempt)
+    raise AssertionError("unreachable")
+
+
+def _redrive_once(settings, stage: str, filters: list[tuple[str, str]] | None, dry_run: bool,
+                  only: set[tuple[int, int]] | None) -> dict:
+    """One read of the DLQ and one transaction (see ``redrive``). Raises ProducerFenced when a
+    concurrent re-drive of the stage took over the transactional id before we committed."""
     from pipeline.bus import open_bus
 
     cls = stages.load(stage)
@@ -234,7 +265,8 @@ def redrive(settings, stage: str, filters: list[tuple[str, str]] | None = None, 
         raise SystemExit("dlq: the poll stage reads no topic, so it has no dead letters to re-drive")
     source, dlq_topic = settings.topic(cls.input_topic), settings.topic(topics.dlq(cls.input_topic))
     # A stable id (no per-process suffix): opening the session fences any other re-drive of
-    # this stage still running, before we read, so two never move the same letter on Kafka.
+    # this stage still running (Kafka exactly_once, and the local log), so its commit fails
+    # and it reads again: two never move the same letter.
     tid = f"{settings.transport.kafka.client_id}-{settings.transport.topic_prefix}redrive-{stage}"
     bus = open_bus(settings, client_id="pipeline-redrive", transactional_id=tid)
     try:

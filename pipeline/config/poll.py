@@ -7,6 +7,7 @@ from typing import Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.config.base import Section
+from pipeline.config.websub import WebSubSettings
 
 #: ``backfill``: what a feed's first successful poll emits.
 Backfill = Union[Literal["all", "none"], int]
@@ -87,6 +88,11 @@ class PollSettings(Section):
     reload_check_seconds: float = Field(
         10.0, ge=0, description="How often to look for a changed config file or newly imported feeds.")
     state_file: str = Field("poll.sqlite", description="The poller's SQLite state, relative to state_dir.")
+
+    # --- push ---------------------------------------------------------------------
+    websub: WebSubSettings = Field(
+        default_factory=WebSubSettings, description="WebSub push for feeds that declare a hub (off until "
+                                                    "callback_url is set).")
 
     @field_validator("backfill", mode="before")
     @classmethod

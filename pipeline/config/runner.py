@@ -53,6 +53,15 @@ class ObserveSettings(Section):
         default_factory=dict, description="Port per stage for `pipeline worker STAGE` (e.g. {poll: 9401}), so "
                                           "one worker per stage on one host never clash; 0 = any free port.")
     metrics_host: str = "127.0.0.1"
+    console: bool = Field(
+        True, description="Serve the operator console (the pages of `pipeline console`) on the metrics port "
+                          "too. Read-only unless console_token_file (or PIPELINE_CONSOLE_TOKEN) gives the "
+                          "token that enables actions. The pages show article values and dead letters to "
+                          "whoever reaches metrics_host (127.0.0.1 by default): set false where the port "
+                          "is exposed to more than operators.")
+    console_token_file: str | None = Field(
+        None, description="File whose first line is the console's token (16+ characters), for the console on "
+                          "the metrics port and for `pipeline console` without --token-file.")
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

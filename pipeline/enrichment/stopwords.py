@@ -9,6 +9,7 @@ from functools import lru_cache
 @lru_cache(maxsize=None)
 def stopwords(language: str | None) -> frozenset[str]:
     """Return the lowercase stop words of ISO 639-1 ``language`` (English when unknown or unsupported)."""
+    language = _ALIASES.get(language or "", language)
     for code in (language or "en", "en"):
         try:
             module = importlib.import_module(f"spacy.lang.{code}.stop_words")
@@ -17,6 +18,11 @@ def stopwords(language: str | None) -> frozenset[str]:
         return frozenset(w.lower() for w in module.STOP_WORDS) | NEWS_STOPWORDS.get(code, frozenset())
     return frozenset()
 
+
+# Codes the language identifier gives that spaCy files under another name: py3langid says
+# "no" (and "nn") for Norwegian, spaCy has Bokmål as "nb". Without this, Norwegian text fell
+# back to English stop words. Nynorsk shares most function words with Bokmål.
+_ALIASES = {"no": "nb", "nn": "nb"}
 
 _DAYS = {
     "en": "monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow",

@@ -96,6 +96,10 @@ class ParsedFeed:
     entries: list[ParsedEntry]
     ttl: float | None = None  # seconds the feed asks us to wait (RSS <ttl>, sy:updatePeriod)
     problem: str | None = None  # what was malformed (bozo), if anything
+    # WebSub discovery (pipeline.websub): the hubs the document names (<link rel="hub">, JSON
+    # Feed "hubs") and its own URL (<link rel="self">, JSON Feed "feed_url"), absolute.
+    hubs: list[str] = field(default_factory=list)
+    self_url: str | None = None
 
 
 # --- dates ---------------------------------------------------------------------------
@@ -421,10 +425,35 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     for what, n in wrong.items():
         problems.append(f"{what} in {n} item(s) (ignored)")
     home = _str(doc.get("home_page_url"))
+    hubs = []
+    for hub in doc.get("hubs") if isinstance(doc.get("hubs"), list) else []:
+        hub_url = _str(hub.get("url")) if isinstance(hub, dict) else None
+        if hub_url and str(hub.get("type") or "websub").lower() in ("websub", "pubsubhubbub", "pubsub"):
+            hubs.append(urljoin(base, hub_url))
+    self_url = _str(doc.get("feed_url"))
     return ParsedFeed(
         format=fmt, title=_str(doc.get("title")), link=urljoin(base, home) if home else None,
         entries=entries, problem="parser: malformed JSON Feed: " + "; ".join(problems) if problems else None,
+        hubs=_http_only(hubs), self_url=(_http_only([urljoin(base, self_url)]) or [None])[0] if self_url else None,
     )
+
+
+def _http_only(urls: list[str]) -> list[str]:
+    """``urls`` that are http(s), without repeats, at most 5 (a feed naming 1,000 hubs gets 5 tried)."""
+    out = [u for u in dict.fromkeys(u.strip() for u in urls) if u.lower().startswith(("http://", "https://"))]
+    return out[:5]
+
+
+def _links_of(feed: Mapping[str, Any], rel: str) -> list[str]:
+    """The hrefs of the feed-level ``<link rel=REL>`` (Atom, and atom:link inside RSS) as feedparser read them."""
+    out = []
+    for link in feed.get("links") or []:
+        try:
+            if str(link.get("rel") or "").strip().lower() == rel and link.get("href"):
+                out.append(str(link["href"]))
+        except AttributeError:
+            continue
+    return out
 
 
 # --- XML via feedparser --------------------------------------------------------------
@@ -570,6 +599,8 @@ def _parse_xml(content: bytes, headers: Mapping[str, str], url: str) -> ParsedFe
         entries=entries,
         ttl=_ttl(feed),
         problem=problem,
+        hubs=_http_only(_links_of(feed, "hub")),
+        self_url=(_http_only(_links_of(feed, "self")) or [None])[0],
     )
 
 

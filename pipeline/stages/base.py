@@ -145,7 +145,16 @@ class Stage:
     control_topic: ClassVar[str | None] = None
 
     def control(self, requests: list[dict[str, Any]]) -> None:
-        """Source stages: act on operator requests read from ``control_topic`` (e.g. make feeds due)."""
+        """Source stages: act on operator requests read from ``control_topic`` (e.g. make feeds due)
+        and on requests from the stage's own listeners (``listen``), which carry a ``ticket``
+        (``pipeline.runner.Ticket``): a stage that cannot act on one calls ``ticket.reject``."""
+
+    def listen(self, put: Callable[[dict[str, Any]], Any]) -> bool:
+        """Source stages: start listeners (threads) that hand requests to the runner with ``put``
+        (they reach ``control`` in the next unit; ``put`` returns a ticket the listener may wait
+        on).  Called once by the runner's long-running loop; ``close`` stops them.  Returns True
+        when something listens.  The default starts nothing."""
+        return False
 
     # --- lifecycle --------------------------------------------------------------------
     def commit(self) -> None:

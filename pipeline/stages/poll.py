@@ -102,6 +102,8 @@ class _Round:
     still_listed: list[int] = field(default_factory=list)
     updated_rows: list[tuple[int, bytes, float]] = field(default_factory=list)  # entries' `updated` dates
     bump_budgets: dict[int, tuple[int, int]] = field(default_factory=dict)  # feed id -> (day, bumps used)
+    pushed: set[int] = field(default_factory=set)  # feed ids with a WebSub push in this round
+    pushed_urls: list[str] = field(default_factory=list)
 
 
 def _schedule_of(spec: FeedSpec) -> tuple:
@@ -138,6 +140,13 @@ class PollStage(Stage):
         self._config_mtime = self._mtime()
         self._imports_version: str | None = None
         self._last_reload_check = 0.0
+        self._pushes: list[dict[str, Any]] = []  # WebSub pushes handed over by the runner, for the next round
+        self.websub = None
+        if self.ps.websub.enabled:
+            from pipeline.websub import WebSub
+
+            self.websub = WebSub(self.ps.websub, ctx.state_dir, lambda: self.ctx.fetcher, now=self._now,
+                                 metrics=ctx.metrics)
         self._set_feed_list(self._config_feeds, self.state.imported())
         self._imports_version = self.state.imports_version()
 
@@ -182,6 +191,8 @@ class PollStage(Stage):
                 self.queue.set(url, self._within_policy(spec, row, self.queue.get(url) or now, now,
                                                         refixed=old.interval != spec.interval))
         self.feeds = specs
+        if self.websub is not None:
+            self.websub.forget_except(set(specs))
 
     def _within_policy(self, spec: FeedSpec, row: FeedRow, due: float, now: float, *,
                        refixed: bool = False) -> float:
@@ -256,6 +267,9 @@ class PollStage(Stage):
         wanted: set[str] = set()
         every = False
         for req in requests:
+            if req.get("action") == "push":
+                self._pushes.append(req)  # emitted by the next round (poll_source), in this unit
+                continue
             if req.get("action") != "refresh":
                 self.log.warning("poll: ignoring an unknown control request %r", req.get("action"))
                 continue
@@ -306,10 +320,16 @@ class PollStage(Stage):
                 self.queue.remove(u)
         else:
             urls = self.queue.pop_due(now, self.ps.max_feeds_per_round)
-        if not urls:
+        pushes, self._pushes = self._pushes, []
+        if not urls and not pushes:
             return []
         rnd = self._pending = _Round(urls=list(urls))
         outputs: list[Output] = []
+        # Pushes first: a poll of the same feed in this round then sees their entries as seen.
+        for req in pushes:
+            outputs.extend(self._apply_push(req, rnd))
+        if not urls:
+            return outputs
         counts: dict[str, int] = {}
         started = time.monotonic()
         for url, result in self.scheduler.run(urls, self._fetch_one):
@@ -347,8 +367,55 @@ class PollStage(Stage):
         self._maybe_compact()
 
     def close(self) -> None:
+        if self.websub is not None:
+            self.websub.close()
         self.scheduler.close()
         self.state.close()
+
+    # --- WebSub --------------------------------------------------------------------------
+    def listen(self, put) -> bool:
+        """Start WebSub (the callback server and the hub client) when ``poll.websub.callback_url``
+        is set; pushes come back through ``put`` to ``control``. Returns True when started."""
+        if self.websub is None:
+            return False
+        self.ctx.fetcher  # made now, before the hub client's thread can race this one to it
+        try:
+            self.websub.start(put)
+        except OSError as exc:
+            # Another process has the port, or the address is not ours: poll every feed on
+            # its normal schedule rather than crash-loop (and say why, loudly).
+            listen = self.ps.websub.listen
+            self.log.error("poll: websub: cannot listen on %s:%d (%s); push is off, every feed is polled",
+                           listen.host, listen.port, exc)
+            self.websub.close()
+            self.websub = None
+            return False
+        return True
+
+    def _apply_push(self, req: dict[str, Any], rnd: _Round) -> list[Output]:
+        """A verified WebSub push: its entries not seen before, exactly as a poll of the feed
+        would emit them (same parser, same identity and seen-entries state), recorded as seen
+        when the round commits. Rejects the request's ticket when the body cannot be used."""
+        ticket = req.get("ticket")
+        url = req.get("feed")
+        spec, row = self.feeds.get(url), self.rows.get(url)
+        if spec is None or row is None or not spec.enabled or row.disabled_reason:
+            if ticket is not None:
+                ticket.reject(410, "poll: that feed is no longer polled")
+            return []
+        try:
+            parsed = parse_feed(req.get("body") or b"", req.get("headers") or {}, row.current_url)
+        except NotAFeed as exc:
+            self.log.warning("poll: a push for %s is not a feed: %s", url, exc)
+            if ticket is not None:
+                ticket.reject(400, str(exc))
+            return []
+        rnd.pushed_urls.append(url)
+        outputs, new, updated = self._entries(spec, row, parsed, self._now(), rnd, feed_url=row.current_url,
+                                              pushed=True)
+        rnd.pushed.add(row.id)
+        self.log.info("poll: push for %s: %d entries, %d new, %d updated", url, len(parsed.entries), new, updated)
+        return outputs
 
     # --- internals ------------------------------------------------------------------------
     def _drop_uncommitted(self) -> None:
@@ -357,8 +424,9 @@ class PollStage(Stage):
             return
         # The runner never confirmed these outputs: forget the round and poll its feeds again.
         now = self._now()
-        self.log.warning("poll: %d feeds' results were not committed; polling them again", len(rnd.urls))
-        for url in rnd.urls:
+        self.log.warning("poll: %d feeds' results were not committed; polling them again",
+                         len(rnd.urls) + len(rnd.pushed_urls))
+        for url in rnd.urls + rnd.pushed_urls:
             spec = self.feeds.get(url)
             if spec is not None and spec.enabled and not self.rows[url].disabled_reason:
                 self.queue.set(url, now)
@@ -465,6 +533,16 @@ class PollStage(Stage):
                 upd["last_modified"] = res.headers.get("last-modified") or None
             interval = next_interval(policy, frequency, ttl=ttl,
                                      cache_delay=server_delay(res.headers, now), rng=self.rng)
+            if self.websub is not None:
+                if res.kind == "ok":
+                    from pipeline.websub import discover
+
+                    hubs, topic = discover(res.parsed, res.headers, upd.get("current_url", row.current_url))
+                    self.websub.observe(url, hubs, topic)
+                relaxed = self.ps.websub.poll_interval
+                if relaxed and self.websub.healthy(url):
+                    # Pushes keep it fresh; polling stays as a slower safety net (README: WebSub).
+                    interval = max(interval, relaxed)
             if rnd.deferred.get(spec.url):
                 interval = min(interval, policy.minimum)  # come back soon for the rest
             upd.update(last_result=result, last_error=None, error_count=0, last_success=now,
@@ -494,7 +572,7 @@ class PollStage(Stage):
         return outputs
 
     def _entries(self, spec: FeedSpec, row: FeedRow, parsed: ParsedFeed, now: float, rnd: _Round,
-                 feed_url: str) -> tuple[list[Output], int, int]:
+                 feed_url: str, pushed: bool = False) -> tuple[list[Output], int, int]:
         """Outputs for the entries not seen before (or changed), and the seen keys to record."""
         keyed: list[tuple[ParsedEntry, list[bytes], int]] = []
         all_keys: list[bytes] = []
@@ -509,8 +587,14 @@ class PollStage(Stage):
                 keys.append(entry_key("t", f"{e.title or ''}\x00{e.published or ''}\x00{e.summary or ''}"[:2000]))
             keyed.append((e, keys, e.content_hash()))
             all_keys.extend(keys)
-        rnd.listed[row.id] = list(dict.fromkeys(all_keys))
+        if not pushed:
+            # A push may carry only the new entries: it says nothing of what the feed still lists.
+            rnd.listed[row.id] = list(dict.fromkeys(all_keys))
         seen = self.state.seen_hashes(row.id, all_keys)
+        if row.id in rnd.pushed:
+            # Pushed earlier in this round, not committed yet: those entries count as seen.
+            wanted = set(all_keys)
+            seen.update({k: (h, t) for fid, k, h, t in rnd.seen_rows if fid == row.id and k in wanted})
         first_poll = row.last_success is None and not seen and not self.state.has_seen_any(row.id)
 
         stamped = self.state.seen_updated(row.id, all_keys) if seen else {}

@@ -47,10 +47,11 @@ def article_text(n: int) -> tuple[str, list[str]]:
 class FeedSite:
     """The site. Use as a context manager; ``feed_url`` is the RSS feed."""
 
-    def __init__(self, entries: int = 1):
+    def __init__(self, entries: int = 1, hub: str | None = None):
         self._lock = threading.Lock()
         self._published: list[tuple[int, datetime]] = []
         self.feed_hits = 0
+        self.hub = hub  # a WebSub hub the feed declares (<atom:link rel="hub">), if any
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,7 +59,7 @@ class FeedSite:
                 if self.path.startswith("/feed.xml"):
                     with site._lock:
                         site.feed_hits += 1
-                    body, ctype = site._feed().encode(), "application/rss+xml"
+                    body, ctype = site.feed_xml().encode(), "application/rss+xml"
                 elif self.path.startswith("/a/"):
                     try:
                         n = int(self.path[3:].split(".")[0])
@@ -105,11 +106,16 @@ class FeedSite:
     def url(self, n: int) -> str:
         return f"{self.base_url}/a/{n}.html"
 
-    def _feed(self) -> str:
+    def feed_xml(self) -> str:
+        """The feed as served now (what a hub pushes)."""
         with self._lock:
             items = list(reversed(self._published))
-        out = ['<?xml version="1.0" encoding="UTF-8"?>', '<rss version="2.0"><channel>',
+        out = ['<?xml version="1.0" encoding="UTF-8"?>',
+               '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>',
                "<title>Test Gazette</title>", f"<link>{self.base_url}/</link>", "<description>news</description>"]
+        if self.hub:
+            out.append(f'<atom:link rel="hub" href="{escape(self.hub)}"/>'
+                       f'<atom:link rel="self" href="{escape(self.feed_url)}" type="application/rss+xml"/>')
         for n, when in items:
             title, paras = article_text(n)
             out.append(f"<item><title>{escape(title)}</title><link>{self.url(n)}</link>"

@@ -104,6 +104,9 @@ def test_pages_render_in_chromium(console, browser):
     assert stages == ["poll", "extract", "dedupe", "boilerplate", "enrich"]
     extract = next(r for r in _rows(browser, "stages") if r.text.startswith("extract"))
     assert extract.find_elements(By.TAG_NAME, "td")[6].text == "2"  # the demo's dead letters
+    # Freshness of the demo's enriched articles, measured from their poll: a figure, not "-".
+    fresh = browser.find_element(By.ID, "freshness").text
+    assert re.search(r"enriched: [\d.]+ (s|min) from poll", fresh), fresh
     _shot(browser, "overview")
 
     browser.get(console + "/feeds")
@@ -234,3 +237,40 @@ def test_feed_refresh_from_the_browser(console, browser, demo_workdir):
     assert tail.returncode == 0, tail.stderr
     requests = [json.loads(line) for line in tail.stdout.splitlines()]
     assert any(r.get("action") == "refresh" and url in r.get("urls", []) for r in requests), (url, requests)
+
+
+def test_a_worker_serves_the_console_on_its_metrics_port(demo_workdir, browser, tmp_path):
+    """``observe.console: true``: a stage worker's metrics port serves the same pages, read-only
+    without a token, next to /metrics."""
+    from selenium.webdriver.common.by import By
+
+    from integration.workers import start_worker, terminate, wait_for
+
+    log = tmp_path / "dedupe.log"
+    worker = start_worker("dedupe", demo_workdir / "pipeline.yaml", log,
+                          env={"PIPELINE__OBSERVE__METRICS_PORTS__DEDUPE": "0", "PIPELINE__OBSERVE__CONSOLE": "true",
+                               "PIPELINE_CONSOLE_TOKEN": ""})
+    try:
+        serving = re.compile(r"the console \(read-only\) on (http://127\.0\.0\.1:\d+)")
+
+        def url():
+            assert worker.poll() is None, log.read_text()[-3000:]
+            m = serving.search(log.read_text())
+            return m and m.group(1)
+
+        base = wait_for(url, 120, what="the dedupe worker serving its metrics port")
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            assert b"pipeline_live" in r.read()
+        browser.get(base + "/")
+        stages = [r.find_elements(By.TAG_NAME, "td")[0].text for r in _rows(browser, "stages")]
+        assert stages == ["poll", "extract", "dedupe", "boilerplate", "enrich"]
+        assert "read-only" in browser.find_element(By.TAG_NAME, "header").text
+        browser.get(base + "/dlq?stage=extract")
+        assert _rows(browser, "dead-letters") and not browser.find_elements(By.CSS_SELECTOR, "form[id^=redrive]")
+        _shot(browser, "worker-metrics-port-dlq")
+        req = urllib.request.Request(base + "/actions/redrive", data=b"stage=extract&csrf=x")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 403
+    finally:
+        terminate(worker)

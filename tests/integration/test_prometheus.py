@@ -1,10 +1,12 @@
 """deploy/: the alert rules pass promtool, and a real Prometheus (Debian's ``prometheus``
 package, installed through apt-get when missing) scraping a running pipeline answers every
-query of the Grafana dashboard with data and raises the not-live alert for a killed worker."""
+query of the Grafana dashboard with data (a finite number; the freshness panel's quantiles
+included) and raises the not-live alert for a killed worker."""
 
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import time
@@ -46,7 +48,7 @@ def _api(port: int, path: str, **params) -> dict:
 
 def _dashboard_queries() -> list[tuple[str, str]]:
     dash = json.loads(DASHBOARD.read_text())
-    return [(p["title"], t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
+    return [(f'{p["title"]} [{t["refId"]}]', t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
 
 
 def test_alert_rules_pass_promtool():
@@ -105,7 +107,9 @@ def test_prometheus_scrapes_the_pipeline_and_every_dashboard_query_has_data(tmp_
             empty = {}
             for title, expr in _dashboard_queries():
                 def has_data(expr=expr):
-                    return _api(prom_port, "query", query=expr)["result"]
+                    # A number, not just a series: a quantile of a histogram that saw nothing is NaN.
+                    return [r for r in _api(prom_port, "query", query=expr)["result"]
+                            if math.isfinite(float(r["value"][1]))]
                 try:
                     wait_for(has_data, 30, every=1, what=title)
                 except AssertionError:
@@ -133,3 +137,10 @@ def test_prometheus_scrapes_the_pipeline_and_every_dashboard_query_has_data(tmp_
             for w in workers.values():
                 if w.poll() is None:
                     terminate(w)
+
+
+def test_dashboard_shows_freshness_from_the_poll_and_from_publication():
+    exprs = dict(_dashboard_queries())
+    fresh = {t: e for t, e in exprs.items() if t.startswith("Freshness")}
+    assert any("pipeline_polled_to_enriched_seconds_bucket" in e for e in fresh.values()), exprs
+    assert any("pipeline_published_to_enriched_seconds_bucket" in e for e in fresh.values()), exprs

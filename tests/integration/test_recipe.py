@@ -112,16 +112,9 @@ def test_readme_kafka_recipe_five_workers_on_one_host(recipe_env, tmp_path):
         codes = {s: terminate(p) for s, p in procs.items()}
     assert codes == {s: 0 for s in STAGES}, codes
     for s in STAGES:
-        # No crash: no raw traceback and none logged by our code. (kafka-python may log a socket
-        # closed under a metadata refresh with its own traceback; that is the client's noise.)
-        for line in logs[s].read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                assert "Traceback" not in line, logs[s].read_text()[-3000:]
-                continue
-            if str(rec.get("logger", "")).startswith("pipeline"):
-                assert "Traceback" not in line, line
+        # No traceback at all: none of ours, and none of kafka-python's (a socket it closes under
+        # a metadata refresh is one line, observe.LibraryLines).
+        assert "Traceback" not in logs[s].read_text(), logs[s].read_text()[-3000:]
 
 
 def test_worker_on_a_taken_metrics_port_says_so_in_one_line(tmp_path):

@@ -25,8 +25,10 @@ def write_config(path: Path, doc: dict) -> Settings:
 
 def start_worker(stage: str, config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE__")} | (env or {})
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "worker", stage, "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", stage, "--config", str(config)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    proc.log_path = log  # for terminate()'s report when the worker does not stop
+    return proc
 
 
 def kill9(proc: subprocess.Popen) -> None:
@@ -38,7 +40,17 @@ def terminate(proc: subprocess.Popen, timeout: float = 60) -> int:
     """SIGTERM and wait: a worker finishes its batch, commits and exits 0."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        # Ask the worker for its thread stacks (SIGUSR2, see install_signal_handlers) so the
+        # failure says where it hangs, then put them and the log's tail in the error.
+        log = getattr(proc, "log_path", None)
+        proc.send_signal(signal.SIGUSR2)
+        time.sleep(1.0)
+        tail = Path(log).read_text(errors="replace")[-6000:] if log else "(no log)"
+        raise AssertionError(f"worker pid {proc.pid} did not exit {timeout}s after SIGTERM; "
+                             f"its log ends:\n{tail}") from None
 
 
 def read_topic(settings: Settings, topic: str, settle: float = 1.0) -> list:

@@ -70,3 +70,30 @@ def test_without_a_token_the_console_is_read_only_and_binds_to_localhost(setting
     finally:
         stop.set()
         t.join(10)
+
+
+def test_the_overview_shows_how_fresh_each_stage_output_is(tmp_path):
+    """Articles written 30 s and 90 s after their poll, published an hour before: the overview
+    shows the stage's p50 / p95 from poll and enrich's freshness from publication."""
+    from datetime import datetime, timedelta, timezone
+
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(f"transport: {{local: {{path: {tmp_path}/bus.db, poll_interval_ms: 5}}}}\nstate_dir: {tmp_path}/s\n")
+    settings = load(cfg, env={})
+    bus = LocalBus(tmp_path / "bus.db", settings.transport.local)
+    bus.ensure_topics([topics.ARTICLES_ENRICHED])
+    now = datetime.now(timezone.utc)
+    iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
+    for i, lag in enumerate([30, 30, 30, 90]):
+        v = {"id": f"a{i}", "polled_at": iso(now - timedelta(seconds=lag)), "published": iso(now - timedelta(hours=1))}
+        bus.produce(topics.ARTICLES_ENRICHED, f"a{i}".encode(), models.encode(v))
+    bus.commit({})
+    bus.close()
+
+    fresh = Console(settings).data.freshness()["enrich"]
+    assert fresh["sample"] == 4
+    assert 29 <= fresh["polled_p50"] <= 35 and 89 <= fresh["polled_p95"] <= 95
+    assert 3590 <= fresh["published_p50"] <= 3610 and fresh["newest_age"] < 60
+    page = Console(settings).render("/", {}, None)[1].decode()
+    para = page[page.index('id="freshness"'):]
+    assert "30.0 s from poll (p95 90.0 s)" in para and "60 min from publication" in para, para[:300]

@@ -27,7 +27,7 @@ def cases():
 @pytest.mark.parametrize("html,expect", list(cases()))
 def test_fixture_page_metadata(html, expect):
     url = expect.pop("url")
-    md = read_metadata(parse_html(html), url, now=NOW, html=html)
+    md = read_metadata(parse_html(html), url, now=NOW, html=html, extensive_dates=expect.pop("extensive", True))
     for key, want in expect.items():
         assert getattr(md, key) == want, f"{key}: {getattr(md, key)!r} != {want!r}"
 

@@ -274,3 +274,32 @@ def test_a_member_busy_longer_than_the_session_timeout_keeps_its_partitions(tmp_
     time.sleep(0.1)
     b._heartbeat(force=True)
     assert b.assignment() == {("t", 0), ("t", 1)}  # a left: b owns both
+
+
+def test_a_session_with_the_same_transactional_id_fences_the_older_one(tmp_path):
+    from pipeline.bus.base import ProducerFenced
+
+    db = tmp_path / "log.db"
+    old = LocalBus(db, LocalTransport(), transactional_id="redrive-extract")
+    new = LocalBus(db, LocalTransport(), transactional_id="redrive-extract")
+    other = LocalBus(db, LocalTransport(), transactional_id="redrive-dedupe")
+    try:
+        old.ensure_topics(["t"])
+        old.begin()
+        old.produce("t", b"k", b"from the old session")
+        with pytest.raises(ProducerFenced, match="redrive-extract"):
+            old.commit({})
+        assert not ProducerFenced.retriable
+        new.begin()
+        new.produce("t", b"k", b"from the new session")
+        new.commit({})
+        other.begin()
+        other.produce("t", b"k", b"another id is not fenced")
+        other.commit({})
+        reader = bus(db)
+        reader.assign(["t"], from_beginning=True)
+        assert [m.value for m in drain(reader)] == [b"from the new session", b"another id is not fenced"]
+        reader.close()
+    finally:
+        for b in (old, new, other):
+            b.close()

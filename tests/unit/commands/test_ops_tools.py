@@ -138,3 +138,84 @@ def test_tail_follow_prints_new_values_as_they_arrive(tmp_path):
     finally:
         proc.kill()
         bus.close()
+
+
+def test_two_redrives_at_the_same_moment_move_each_dead_letter_once(tmp_path, monkeypatch):
+    """Both runs read the DLQ before either writes (a barrier holds them at begin()): without
+    fencing each would move every letter. One commits; the other is fenced, reads the DLQ again
+    and finds the letters already re-driven."""
+    import threading
+
+    from pipeline.commands.ops import redrive
+
+    cfg = config(tmp_path)
+    assert main(["topics", "create", "--config", str(cfg)]) == 0
+    bus = open_bus(tmp_path)
+    bus.begin()
+    for i in range(4):
+        dead_letter(bus, i, TimeoutError(f"page {i} timed out"))
+    bus.commit({})
+    bus.close()
+
+    both_read = threading.Barrier(2, timeout=30)
+    first_begins = iter(range(2))
+    real_begin = LocalBus.begin
+
+    def begin(self):
+        if next(first_begins, None) is not None:
+            both_read.wait()  # the first begin() of each run: it has read the DLQ, not written yet
+        real_begin(self)
+
+    monkeypatch.setattr(LocalBus, "begin", begin)
+    settings = loads(cfg.read_text(), env={})
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(redrive(settings, "extract"))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sorted(len(r["moved"]) for r in results) == [0, 4]
+    assert sorted(r["already"] for r in results) == [0, 4]
+
+    bus = open_bus(tmp_path)
+    bus.assign([topics.FEED_ENTRIES], from_beginning=True)
+    back = bus.poll(100, 0.5)
+    bus.close()
+    refs = [dict(m.headers)[REDRIVE_FROM].decode() for m in back]
+    assert sorted(refs) == [f"feed.entries.dlq:0:{i}" for i in range(4)]  # each letter once
+
+
+def test_two_redrive_processes_started_together_move_each_dead_letter_once(tmp_path):
+    cfg = config(tmp_path)
+    assert main(["topics", "create", "--config", str(cfg)]) == 0
+    bus = open_bus(tmp_path)
+    bus.begin()
+    for i in range(300):
+        dead_letter(bus, i, TimeoutError(f"page {i} timed out"))
+    bus.commit({})
+    bus.close()
+
+    argv = [sys.executable, "-m", "pipeline", "dlq", "redrive", "extract", "--config", str(cfg)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    summaries = sorted(out.strip().splitlines()[-1] for out, _ in outs)
+    moved = [int(s.split("moved ")[1].split(",")[0]) for s in summaries]
+    assert sum(moved) == 300, summaries  # between them every letter, none twice
+
+    bus = open_bus(tmp_path)
+    bus.assign([topics.FEED_ENTRIES], from_beginning=True)
+    back = []
+    while got := bus.poll(1000, 0.5):
+        back.extend(got)
+    bus.close()
+    refs = sorted(dict(m.headers)[REDRIVE_FROM].decode() for m in back)
+    assert refs == sorted(f"feed.entries.dlq:0:{i}" for i in range(300))

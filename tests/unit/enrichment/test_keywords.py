@@ -59,3 +59,13 @@ def test_a_giant_token_is_never_a_keyword():
     found = fast_keywords(text, language="en")
     assert "council" in found
     assert all(len(k) < 200 for k in found)
+
+
+@pytest.mark.parametrize("code", ["no", "nn", "nb"])
+def test_norwegian_as_the_language_identifier_names_it_gets_norwegian_stop_words(code):
+    # py3langid says "no" or "nn"; spaCy's list is "nb". English stop words let these through.
+    text = ("Uværet Ylva treffer Vestlandet. Det er meldt mye nedbør, og det er ventet flom i Bergen. "
+            "Det var stengte veier i Bergen, og det er ikke klart når veiene åpner igjen etter uværet.")
+    kws = [k.lower() for k in fast_keywords(text, language=code, top=8)]
+    assert not any({"det", "er", "og", "i", "når", "ikke", "var"} & set(k.split()) for k in kws), kws
+    assert "bergen" in kws
