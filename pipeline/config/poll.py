@@ -76,7 +76,8 @@ class PollSettings(Section):
                              "GUID are re-emitted (is_update) only when at most this many change in one poll "
                              "of the feed; more means the feed re-stamps its entries, and none is re-fetched.")
     update_bumps_per_day: int = Field(
-        48, ge=0, description="...and at most this many such re-emissions per feed per day (in memory).")
+        48, ge=0, description="...and at most this many such re-emissions per feed per UTC day (counted in "
+                              "the poll state: a restart does not grant the day's budget again).")
 
     # --- throughput ---------------------------------------------------------------
     concurrency: int = Field(

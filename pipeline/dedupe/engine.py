@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -36,8 +37,8 @@ import numpy as np
 from pipeline.config.dedupe import DedupeSettings
 from pipeline.dedupe.index import (CLUSTER_PREFIX, SIGNAL_CODE, STATUS_CODE, Decision, KeyIndex, Slots,
                                    trim_heap, unchanged)
-from pipeline.dedupe.signatures import (SignedBatch, canonical_url, concat_ranges, containment, exact_keys,
-                                        guid_signal, sign_batch, text_hashes)
+from pipeline.dedupe.signatures import (SignedBatch, StripFn, canonical_url, concat_ranges, containment,
+                                        exact_keys, guid_signal, sign_batch)
 from pipeline.dedupe.chrome import ChromeFilter
 from pipeline.dedupe.store import Store
 from pipeline.errors import StageError
@@ -180,6 +181,40 @@ def credited_key(text: str) -> int:
     return _name_key(min(forms, key=len)) if forms else 0
 
 
+_FIRST_WORDS = ("published", "appeared", "posted", "ran ")
+
+
+def credited_keys(texts: list[str]) -> list[int]:
+    """``[credited_key(t) for t in texts]``, scanning the texts together for the markers first.
+
+    Two C substring scans of the joined texts ("riginally ", "irst " followed by one of
+    the verbs; none spans a text boundary, they hold no line break) instead of five per
+    text: most texts credit nobody and are never looked at one by one.
+    """
+    if not texts:
+        return []
+    out = [0] * len(texts)
+    joined = "\n".join(texts)
+    ends: list[int] = []  # end of each text in ``joined`` (its "\n")
+    at = -1
+    for t in texts:
+        at += len(t) + 1
+        ends.append(at)
+    hit: set[int] = set()
+    for marker in ("riginally ", "irst "):
+        i = joined.find(marker)
+        while i >= 0:
+            n = bisect_right(ends, i)
+            if marker == "riginally " or joined.startswith(_FIRST_WORDS, i + 5):
+                hit.add(n)
+                i = joined.find(marker, ends[n])  # the next text
+            else:
+                i = joined.find(marker, i + 5)
+    for n in hit:
+        out[n] = credited_key(texts[n])
+    return out
+
+
 def source_keys(value: dict[str, Any]) -> set[int]:
     """The keys under which a text could credit ``value``'s source (site name, host)."""
     forms: set[str] = set()
@@ -250,25 +285,20 @@ class Deduper:
             self._housekeeping()
         return out
 
-    def _sign(self, texts: list[str]) -> SignedBatch:
+    def _sign(self, texts: list[str], strip: StripFn | None = None) -> SignedBatch:
         cfg = self.cfg
         return sign_batch(texts, k=cfg.shingle_words, rate=cfg.sample_rate, min_samples=cfg.min_samples,
-                          max_samples=cfg.max_samples)
+                          max_samples=cfg.max_samples, strip=strip)
 
     def _sign_near(self, texts: list[str], who: list[tuple[dict[str, Any], str]]) -> SignedBatch:
         """Sign texts for deciding: samples without the lines their source repeats (``ChromeFilter``),
-        text hashes of the whole texts (exact identity and redeliveries never depend on the filter)."""
+        text hashes of the whole texts (exact identity and redeliveries never depend on the filter).
+        The lines are hashed in the signing pass (one numpy pass for the chunk); the filter's
+        per-article work is a few set operations on those hashes."""
         if self.chrome is None:
             return self._sign(texts)
         strip = self.chrome.strip
-        stripped = [strip(value, aid, text) for (value, aid), text in zip(who, texts)]
-        which = [n for n, s in enumerate(stripped) if s is not None]
-        if not which:
-            return self._sign(texts)
-        sb = self._sign([texts[n] if s is None else s for n, s in enumerate(stripped)])
-        for n, th in zip(which, text_hashes([texts[n] for n in which])):
-            sb.text_hash[n] = th
-        return sb
+        return self._sign(texts, lambda t, hashes, words: strip(who[t][0], who[t][1], hashes, words))
 
     def _decide_chunk(self, values: list[dict[str, Any]]) -> list[Decision | StageError]:
         cfg = self.cfg
@@ -302,7 +332,7 @@ class Deduper:
             ch.deliv[n], ch.feed_urls[n] = delivery_of(t[1])
             ch.version[n] = version_of(t[1], ch.deliv[n])
             ch.published[n] = _epoch(t[1].get("published")) or 0
-            ch.credit[n] = credited_key(texts[n])
+        ch.credit = credited_keys(texts)
         cutoffs = np.fromiter((t[4] for t in todo), dtype=np.int64, count=m)
 
         # exact keys (id, url, guid, text; None where absent) and their eligible postings

@@ -25,6 +25,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -43,6 +44,11 @@ for _c in range(128):
     elif not _ch.isalnum():
         _TABLE[_c] = 32
 _TABLE = bytes(_TABLE)
+# The same, keeping line breaks: ``sign_batch`` needs the lines of a text (a source's
+# repeated lines, ``strip``), and words never span a "\n" either way.
+_TABLE_NL = bytearray(_TABLE)
+_TABLE_NL[10] = 10
+_TABLE_NL = bytes(_TABLE_NL)
 # Non-ASCII punctuation and symbols as UTF-8: General Punctuation (U+2000-U+206F:
 # curly quotes, dashes, ellipsis, spaces) and Latin-1 symbols (U+0080-U+00BF:
 # « » · ¡ ¿ © §, NBSP).  Literal first bytes keep the regex scan fast.
@@ -50,14 +56,15 @@ _GENERAL_PUNCT = re.compile(rb"\xe2[\x80\x81][\x80-\xbf]")
 _LATIN1_PUNCT = re.compile(rb"\xc2[\x80-\xbf]")
 
 
-def normalize(text: str) -> bytes:
-    """Return ``text`` as normalised UTF-8 bytes: NFKC, lower case, words separated by spaces."""
+def normalize(text: str, table: bytes = _TABLE) -> bytes:
+    """Return ``text`` as normalised UTF-8 bytes: NFKC, lower case, words separated by spaces
+    (with ``table=_TABLE_NL``, line breaks kept as "\n")."""
     if text.isascii():
-        return text.encode("ascii").translate(_TABLE)
+        return text.encode("ascii").translate(table)
     text = text.replace("\xa0", " ")  # the commonest reason NFKC has work to do
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    b = text.lower().encode("utf-8").translate(_TABLE)
+    b = text.lower().encode("utf-8").translate(table)
     if b"\xe2" in b:
         b = _GENERAL_PUNCT.sub(b" ", b)
     if b"\xc2" in b:
@@ -104,13 +111,14 @@ def word_hashes(norm: bytes) -> np.ndarray:
 
 
 def _words(norm: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Return (hash, start byte offset) of each word of normalised bytes."""
+    """Return (hash, start byte offset) of each word of normalised bytes (split on spaces and "\n")."""
     a = np.frombuffer(norm, dtype=np.uint8)
     n = len(a)
     if n >= len(_POW):
         _powers(n)
     edge = np.ones(n + 2, dtype=np.int8)
-    np.equal(a, 32, out=edge[1:-1].view(np.bool_))
+    # normalised bytes hold no byte under 32 but "\n" (kept by _TABLE_NL): one compare
+    np.less_equal(a, 32, out=edge[1:-1].view(np.bool_))
     # word starts and ends alternate among the changes of "is a space"
     change = np.flatnonzero(edge[1:] != edge[:-1])
     starts, ends = change[0::2], change[1::2]
@@ -226,16 +234,29 @@ class SignedBatch:
         return Signature(self.sample(t), int(self.tau[t]), int(self.words[t]), self.text_hash[t])
 
 
+# ``strip(t, line_hashes, line_words)``: for text ``t`` of a batch (in order), given the
+# hash and the number of words of each of its lines (hash 0 for a line of fewer than
+# ``LINE_MIN_WORDS`` words), the indexes of the lines to leave out of its sample, or None.
+StripFn = Callable[[int, list, list], "list[int] | None"]
+LINE_MIN_WORDS = 3  # a shorter line is too short to matter for 5-word shingles: never left out
+
+
 def sign_batch(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples: int = 48,
-               max_samples: int = 128) -> SignedBatch:
+               max_samples: int = 128, strip: StripFn | None = None) -> SignedBatch:
     """Return the signatures of ``texts`` (as ``sign`` gives them) as one ``SignedBatch``.
 
-    The texts are normalised one by one, joined with a space (a word never spans two
-    texts) and hashed together: word hashes are position-independent, so each text
+    The texts are normalised one by one, joined with a line break (a word never spans
+    two texts) and hashed together: word hashes are position-independent, so each text
     gets exactly the hashes ``sign`` gives it.  Shingles crossing a boundary are
     dropped; sampling, widening and cutting are sorts of ``(text << 32) | hash`` keys.
+
+    With ``strip`` (``StripFn``), the lines it names are left out of a text's sample
+    and word count — exactly ``sign`` of the text without those lines — while its
+    text hash still covers the whole text.  The lines are those of ``str.split("\n")``,
+    each hashed from its normalised words (so case, punctuation and spacing do not
+    matter), in the same numpy pass that hashes the words: no Python loop per line.
     """
-    norms = [normalize(t) for t in texts]
+    norms = [normalize(t, _TABLE_NL) for t in texts]
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]] = []
     i = 0
     while i < len(norms) or not parts:
@@ -243,7 +264,7 @@ def sign_batch(texts: list[str], *, k: int = 5, rate: float = 0.125, min_samples
         while j < len(norms) and (j == i or size + len(norms[j]) < _PASS_BYTES):
             size += len(norms[j]) + 1
             j += 1
-        parts.append(_sign_pass(norms[i:j], k, rate, min_samples, max_samples))
+        parts.append(_sign_pass(norms[i:j], k, rate, min_samples, max_samples, strip, i))
         i = j
         if j >= len(norms):
             break
@@ -294,18 +315,79 @@ def text_hashes(texts: list[str]) -> list[int]:
     return [b2(_EMPTY_B2, whb[8 * a:8 * b]) if b > a else 0 for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
 
 
-def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
-               max_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """(samples one text after the other, their counts, tau, words, text hashes) of ``norms``."""
+def _line_hashes(blob: bytes, wh: np.ndarray, starts: np.ndarray, boff: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(first word of each line + the end, hash of each line, its words, first line of each
+    text + the end) of texts joined by "\n" (``blob``, text t from byte ``boff[t]``).
+
+    A line's hash is a polynomial over its word hashes, splitmix64-mixed, as int64;
+    0 for a line of fewer than ``LINE_MIN_WORDS`` words (never 0 otherwise).  Lines are
+    few (tens per text) and words many: everything is looked up per line, never per word.
+    """
+    nl = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10)
+    n_lines = len(nl) + 1
+    W = len(wh)
+    first = np.empty(n_lines + 1, dtype=np.int64)  # lines are numbered across the texts
+    first[0] = 0
+    first[1:-1] = np.searchsorted(starts, nl)  # the words of a line start before its "\n"
+    first[-1] = W
+    lw = np.diff(first)
+    pre = np.empty(W + 1, dtype=np.uint64)
+    pre[0] = 0
+    np.multiply(wh, _POW[:W], out=pre[1:])
+    np.cumsum(pre[1:], out=pre[1:])
+    h = (pre[first[1:]] - pre[first[:-1]]) * _IPOW[first[:-1]]
+    h ^= h >> _U64(31)
+    h *= _MIX1
+    h ^= h >> _U64(29)
+    h *= _MIX2
+    h ^= h >> _U64(32)
+    h[h == 0] = 1
+    h[lw < LINE_MIN_WORDS] = 0
+    loff = np.empty(len(boff) + 1, dtype=np.int64)
+    loff[:-1] = np.searchsorted(nl, boff)
+    loff[-1] = n_lines
+    return first, h.view(np.int64), lw, loff
+
+
+def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int, max_samples: int,
+               strip: StripFn | None = None, base: int = 0
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """(samples one text after the other, their counts, tau, words, text hashes) of ``norms``
+    (text ``t`` of them is text ``base + t`` for ``strip``)."""
     n_texts = len(norms)
     lens = np.fromiter((len(b) for b in norms), dtype=np.int64, count=n_texts)
     boff = np.zeros(n_texts, dtype=np.int64)
     np.cumsum(lens[:-1] + 1, out=boff[1:])
-    wh, starts = _words(b" ".join(norms))
+    blob = b"\n".join(norms)
+    wh, starts = _words(blob)
     woff = np.empty(n_texts + 1, dtype=np.int64)  # words of text t: woff[t]:woff[t + 1]
     woff[:-1] = np.searchsorted(starts, boff)
     woff[-1] = len(starts)
     words = np.diff(woff)
+    # text hash: blake2b of the text's word hashes (as ``sign``), 0 without words —
+    # of the whole text, whatever ``strip`` leaves out of the sample
+    whb = memoryview(wh.tobytes())
+    b2 = _b2_64
+    th = [b2(_EMPTY_B2, whb[8 * a:8 * b]) if b > a else 0 for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
+    if strip is not None and len(wh):
+        first, lh, lw, loff = _line_hashes(blob, wh, starts, boff)
+        lh_l, lw_l, loff_l = lh.tolist(), lw.tolist(), loff.tolist()
+        drop: list[int] = []
+        for t in range(n_texts):
+            a, b = loff_l[t], loff_l[t + 1]
+            out = strip(base + t, lh_l[a:b], lw_l[a:b])
+            if out:
+                drop.extend([a + x for x in out])
+        if drop:
+            lines = np.array(drop, dtype=np.int64)
+            keep = np.ones(len(wh), dtype=bool)
+            keep[concat_ranges(first[lines], lw[lines])] = False
+            wh = wh[keep]
+            words = words - np.bincount(np.searchsorted(loff, lines, side="right") - 1, weights=lw[lines],
+                                        minlength=n_texts).astype(np.int64)
+            woff = np.zeros(n_texts + 1, dtype=np.int64)
+            np.cumsum(words, out=woff[1:])
     tau0 = int(rate * 2**32) - 1
     kk = min(k, len(_POS_MULT))
     # shingles of the texts with at least k words, in one pass over all the words
@@ -358,10 +440,6 @@ def _sign_pass(norms: list[bytes], k: int, rate: float, min_samples: int,
     if extra or cut.any():
         soff = np.searchsorted(keys, bounds)
     samples = (keys & _U64(_MASK32)).astype(np.uint32)
-    # text hash: blake2b of the text's word hashes (as ``sign``), 0 without words
-    whb = memoryview(wh.tobytes())
-    b2 = _b2_64
-    th = [b2(_EMPTY_B2, whb[8 * a:8 * b]) if b > a else 0 for a, b in zip(woff[:-1].tolist(), woff[1:].tolist())]
     return samples, np.diff(soff), tau, words, th
 
 

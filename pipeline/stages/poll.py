@@ -21,8 +21,8 @@ host was seen in this feed before.  A known entry whose title or content
 changed is emitted again with ``is_update: true``; so is one whose
 ``updated``/``dc:modified`` date moved forward or whose link changed under the
 same GUID (a slug edit), within a budget (``poll.update_bumps_per_poll`` /
-``_per_day``): feeds that re-stamp every entry at every poll would otherwise make
-extract re-fetch them all.
+``_per_day``, the day's count kept in the poll state's ``meta``): feeds that re-stamp
+every entry at every poll would otherwise make extract re-fetch them all.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ from pipeline.urls import article_id, canonicalize, guid_key
 COMPACT_EVERY = 86400.0
 #: A seen key's last_seen is refreshed at most this often (keeps polls of unchanged entries write-free).
 TOUCH_EVERY = 86400.0
+#: The poll state's meta key (+ feed id) of a feed's update-bump budget: "<UTC day> <bumps used>".
+_BUMPS_KEY = "update_bumps:"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class _Round:
     listed: dict[int, list[bytes]] = field(default_factory=dict)
     still_listed: list[int] = field(default_factory=list)
     updated_rows: list[tuple[int, bytes, float]] = field(default_factory=list)  # entries' `updated` dates
+    bump_budgets: dict[int, tuple[int, int]] = field(default_factory=dict)  # feed id -> (day, bumps used)
     pushed: set[int] = field(default_factory=set)  # feed ids with a WebSub push in this round
     pushed_urls: list[str] = field(default_factory=list)
 
@@ -130,7 +133,9 @@ class PollStage(Stage):
         self.feeds: dict[str, FeedSpec] = {}
         self.rows: dict[str, FeedRow] = {}
         self._pending: _Round | None = None
-        self._bump_budget: dict[int, tuple[int, int]] = {}  # feed id -> (day, dated/relinked re-emissions)
+        # feed id -> (day, dated/relinked re-emissions that day); read from the state's meta on first
+        # use, written there with the round (poll.update_bumps_per_day holds across restarts)
+        self._bump_budget: dict[int, tuple[int, int]] = {}
         self._config_feeds: list[FeedSpec] = [FeedSpec.from_config(f) for f in self.settings.feeds]
         self._config_mtime = self._mtime()
         self._imports_version: str | None = None
@@ -363,6 +368,8 @@ class PollStage(Stage):
         self.state.record_listed(rnd.listed)
         self.state.record_updated(rnd.updated_rows)
         self.state.touch_listed(rnd.still_listed, self._now(), TOUCH_EVERY)
+        for feed_id, (day, used) in rnd.bump_budgets.items():
+            self.state.set_meta(_BUMPS_KEY + str(feed_id), f"{day} {used}")
         by_id = {row.id: row for row in self.rows.values()}
         for feed_id, cols in rnd.feed_updates.items():
             row = by_id.get(feed_id)
@@ -631,7 +638,7 @@ class PollStage(Stage):
                 # refresh last_seen once a day so compaction keeps entries still listed.
                 rows_for = [k for k in keys if k not in seen or now - seen[k][1] > TOUCH_EVERY]
             rnd.seen_rows.extend((row.id, k, h, now) for k in rows_for)
-        emit.extend((e, True) for e in self._within_budget(row, bumped, now))
+        emit.extend((e, True) for e in self._within_budget(row, bumped, now, rnd))
 
         if first_poll:
             backfill = spec.backfill if spec.backfill is not None else self.ps.backfill
@@ -682,9 +689,10 @@ class PollStage(Stage):
         # keys are [link, guid] when both exist: a new link key next to a known GUID key
         return bool(e.link and e.guid and len(keys) == 2 and keys[0] not in seen and keys[1] in seen)
 
-    def _within_budget(self, row: FeedRow, bumped: list, now: float) -> list[ParsedEntry]:
+    def _within_budget(self, row: FeedRow, bumped: list, now: float, rnd: _Round) -> list[ParsedEntry]:
         """The bumped entries to re-emit: none when the feed re-stamps more than
-        ``update_bumps_per_poll`` at once, and at most ``update_bumps_per_day`` a day."""
+        ``update_bumps_per_poll`` at once, and at most ``update_bumps_per_day`` a day (counted
+        in the poll state, so a restarted poller does not grant the day's budget again)."""
         if not bumped:
             return []
         ps = self.ps
@@ -695,11 +703,15 @@ class PollStage(Stage):
             return []
         budgets = self._bump_budget
         day = int(now // 86400)
+        if row.id not in budgets:
+            saved = (self.state.get_meta(_BUMPS_KEY + str(row.id)) or "").split()
+            if len(saved) == 2 and all(x.isdigit() for x in saved):
+                budgets[row.id] = (int(saved[0]), int(saved[1]))
         used_day, used = budgets.get(row.id, (day, 0))
         if used_day != day:
             used = 0
         take = max(0, min(len(bumped), ps.update_bumps_per_day - used))
-        budgets[row.id] = (day, used + take)
+        budgets[row.id] = rnd.bump_budgets[row.id] = (day, used + take)
         if take < len(bumped):
             self.log.info("poll: %s: %d dated/relinked entries over today's budget (poll.update_bumps_per_day %d)",
                           row.url, len(bumped) - take, ps.update_bumps_per_day)

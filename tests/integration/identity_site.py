@@ -74,7 +74,7 @@ def at(minutes: int) -> datetime:
 class Site:
     """Serve ``routes`` (path -> (content type, bytes)) on 127.0.0.1; change them at will."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, tuple[str, bytes]] = {}
         self.hits: list[str] = []
         site = self
@@ -96,8 +96,8 @@ class Site:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)  # (any 127.x.y.z is loopback: one host per site)
+        self.base = f"http://{host}:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
 
     def url(self, path: str) -> str:

@@ -614,3 +614,38 @@ def test_a_feed_restamping_every_entry_does_not_cause_refetches(tmp_path, server
         assert [(v["entry_id"], v["is_update"]) for v in out] == [("urn:3", True)]
     finally:
         stage.close()
+
+
+def test_the_days_update_budget_holds_across_a_restart(tmp_path, server, clock):
+    # one relinked entry a poll (within update_bumps_per_poll), 2 a day: a poller restarted
+    # after spending the day's budget must not re-fetch a third the same day
+    entries = [(f"urn:{i}", f"/{i}", f"E{i}") for i in range(4)]
+    server.routes["/feed"] = Route(body=atom([(e, p, t, "2024-05-01T00:00:00Z") for e, p, t in entries]),
+                                   headers={"Content-Type": "application/atom+xml"})
+    url = server.base + "/feed"
+    cfg = write_config(tmp_path, [url], poll={"update_bumps_per_day": 2})
+
+    def relink(n: int) -> None:  # the first n entries' slugs edited (same GUID, new link)
+        server.routes["/feed"].body = atom([(e, p + ("-v2" if i < n else ""), t, "2024-05-01T00:00:00Z")
+                                            for i, (e, p, t) in enumerate(entries)])
+
+    stage = make_stage(cfg, clock)
+    try:
+        assert len(stage.poll_source(force_all=True)) == 4
+        stage.commit()
+        for n in (1, 2):
+            relink(n)
+            assert [v["entry_id"] for v in values(stage.poll_source(force_all=True))] == [f"urn:{n - 1}"]
+            stage.commit()
+    finally:
+        stage.close()
+    stage = make_stage(cfg, clock)  # restarted the same day
+    try:
+        relink(3)
+        assert stage.poll_source(force_all=True) == []
+        stage.commit()
+        clock.advance(86400)  # a new day, a new budget
+        relink(4)
+        assert [v["entry_id"] for v in values(stage.poll_source(force_all=True))] == ["urn:3"]
+    finally:
+        stage.close()
