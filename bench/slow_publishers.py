@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Slow publishers: the same pages with and without a delay per page, through real workers.
 
-    python bench/slow_publishers.py ../shared/bench-data/scrapinghub [--delay 0.5] [--hosts 32]
+    python bench/slow_publishers.py ../shared/bench-data/scrapinghub [--delay 0.5] [--hosts 32] [--rounds 3]
+        [--sequential] [--keep]
         [--repo PATH]   # run the workers of another checkout (e.g. /work/main for the baseline)
 
 A loopback server (its own process) serves one RSS feed listing every ScrapingHub page, and the
