@@ -24,7 +24,8 @@ subclass named after the phase that failed.  What it guarantees:
   fetcher's threads (``fetch.concurrency``), hosts taking turns within their slots, and
   yields each outcome as it completes; what is pending at the caller's deadline comes back
   as a retriable FetchDeferred while requests in flight run on for a retry to collect.
-  ``prefetch(urls)`` starts the next batch's pages on threads nobody is using.
+  ``prefetch(urls)`` fetches the next batch's pages on threads nobody is using, starting
+  each as soon as a thread is idle and no batch in hand is waiting for one.
 
 Waiting for a host slot (concurrency or rate limit) does not count against the
 deadline: the deadline bounds how long a *server* may take, not our own queue.
@@ -889,6 +890,17 @@ class _Batch:
             self.busy[host] -= 1
         self.outcomes.put((url, future))
         self.pump()
+        self.fetcher._pump_prefetch()  # what this batch left idle goes to the next one's pages
+
+    def wants_thread(self) -> bool:
+        """True while a URL of this batch waits for a thread (not for its host's slot).
+        Read without the batch's lock (the fetcher's lock is held; the order is batch, then
+        fetcher): a stale answer only delays a prefetch to the next completion."""
+        if self.stopped or len(self.running) >= self.fetcher.settings.concurrency:
+            return False
+        per_host = self.fetcher.settings.per_host_concurrency
+        busy = self.busy
+        return any(busy.get(h, 0) < per_host for h in list(self.hosts))
 
     def stop(self) -> dict[str, Future]:
         """Start nothing more; return the fetches still running."""
@@ -926,6 +938,10 @@ class Fetcher:
         self._executor: ThreadPoolExecutor | None = None
         self._busy = 0  # fetches submitted to the executor and not done
         self._late: OrderedDict[tuple, tuple[float, Future]] = OrderedDict()
+        # prefetch(): URLs waiting for a thread nobody needs, and prefetches in flight per host
+        self._queued: OrderedDict[tuple, tuple[str, str, dict]] = OrderedDict()
+        self._prefetching: dict[str, int] = {}
+        self._batches: set[_Batch] = set()  # fetch_many calls in progress: they come first
         self._active_hops: set[_Hop] = set()
         encodings = "gzip, deflate, br" if _BROTLI_OK else "gzip, deflate"
         self._base_headers = {"User-Agent": self.settings.user_agent, "Accept-Encoding": encodings}
@@ -1012,11 +1028,13 @@ class Fetcher:
             for url in dict.fromkeys(urls):
                 key = (url, *key_extra)
                 waiting[url] = key
+                self._queued.pop(key, None)  # asked for now: no longer a prefetch
                 left = self._late.pop(key, None)
                 if left is not None:
                     late[url] = left[1]
                 else:
                     batch.add(url)
+            self._batches.add(batch)
         for url, future in late.items():
             future.add_done_callback(lambda f, u=url: outcomes.put((u, f)))
         batch.pump()
@@ -1047,12 +1065,14 @@ class Fetcher:
             running = batch.stop()
             running.update((u, f) for u, f in late.items() if not f.done())
             with self._lock:
+                self._batches.discard(batch)
                 # Leave what is in flight running, for a retry of the same URL to pick up.
                 for url, future in running.items():
                     if url in waiting and not self._closed:
                         self._late[waiting[url]] = (time.monotonic(), future)
                 while len(self._late) > _LATE_MAX:
                     self._late.popitem(last=False)
+            self._pump_prefetch()
         why = "the worker was stopping" if cancel is not None and cancel.is_set() else "the time box ended"
         for url in list(waiting):
             state = "in flight" if url in running else "not started"
@@ -1061,57 +1081,90 @@ class Fetcher:
 
     def prefetch(self, urls: Iterable[str], *, headers: Mapping[str, str] | None = None,
                  accept: Iterable[str] | str | None = None, max_bytes: int | None = None) -> list[str]:
-        """Start fetching some of ``urls`` now, on fetch threads that are idle, for a later
-        ``fetch_many`` with the same arguments to collect (within two minutes).
+        """Fetch ``urls`` ahead of need, for a later ``fetch_many`` with the same arguments to
+        collect (within two minutes) instead of fetching again.
 
-        Low priority by construction: it only takes threads nobody is using, so the batch in
-        hand is never slowed, and at most ``per_host_concurrency`` per host.  Returns the URLs
-        it did not start (call again when threads free up).
+        Low priority by construction: a URL starts only on a thread that is idle while no
+        ``fetch_many`` in progress has a URL waiting for one, at most ``per_host_concurrency``
+        prefetches per host.  What cannot start now waits in the fetcher and starts by itself
+        as threads free up (a slow page of the batch in hand holds one thread, not the next
+        batch's pages); a ``fetch_many`` asking for a waiting URL takes it over.  Returns the
+        URLs not started yet (informational: they need no second call).
         """
         key_extra = (tuple(sorted((headers or {}).items())), _accept_set(accept), max_bytes)
         kwargs = dict(headers=headers, accept=accept, max_bytes=max_bytes)
-        rest: list[str] = []
-        start: list[tuple[str, tuple]] = []
-        per_host: dict[str, int] = {}
+        asked: list[tuple] = []
         with self._lock:
-            free = 0 if self._closed else self.settings.concurrency - self._busy
+            if self._closed:
+                return []
             for url in dict.fromkeys(urls):
                 key = (url, *key_extra)
-                if key in self._late:
+                if key in self._queued:
+                    asked.append(key)
+                if key in self._late or key in self._queued:
                     continue
                 try:
                     host = _parse_target(url).host
                 except InvalidURL:
                     continue  # fetch_many reports it
-                if free <= 0 or per_host.get(host, 0) >= self.settings.per_host_concurrency:
-                    rest.append(url)
-                    continue
-                free -= 1
-                per_host[host] = per_host.get(host, 0) + 1
-                start.append((url, key))
-        started = []
-        for url, key in start:
-            try:
-                started.append((key, self._submit(lambda u=url: self.fetch(u, **kwargs))))
-            except RuntimeError:  # closed meanwhile
-                break
+                self._queued[key] = (url, host, kwargs)
+                asked.append(key)
+            while len(self._queued) > _LATE_MAX:
+                self._queued.popitem(last=False)
+        self._pump_prefetch()
         with self._lock:
-            for key, future in started:
+            return [key[0] for key in asked if key in self._queued]
+
+    def _pump_prefetch(self) -> None:
+        """Start waiting prefetches on idle threads (see ``prefetch``)."""
+        started: list[tuple[str, Future]] = []
+        with self._lock:
+            if self._closed or not self._queued:
+                return
+            free = self.settings.concurrency - self._busy
+            if free <= 0 or any(b.wants_thread() for b in self._batches):
+                return
+            per_host = self.settings.per_host_concurrency
+            for key, (url, host, kwargs) in list(self._queued.items()):
+                if free <= 0:
+                    break
+                if self._prefetching.get(host, 0) >= per_host:
+                    continue
+                del self._queued[key]
+                free -= 1
+                self._prefetching[host] = self._prefetching.get(host, 0) + 1
+                future = self._submit_locked(lambda u=url, kw=kwargs: self.fetch(u, **kw))
                 self._late[key] = (time.monotonic(), future)
+                started.append((host, future))
             while len(self._late) > _LATE_MAX:
                 self._late.popitem(last=False)
-        return rest
+        for host, future in started:
+            future.add_done_callback(self._unbusy)
+            future.add_done_callback(lambda _f, h=host: self._prefetch_done(h))
+
+    def _prefetch_done(self, host: str) -> None:
+        with self._lock:
+            n = self._prefetching.get(host, 0) - 1
+            if n > 0:
+                self._prefetching[host] = n
+            else:
+                self._prefetching.pop(host, None)
+        self._pump_prefetch()
 
     def _submit(self, fn: Callable[[], Response]) -> Future:
         with self._lock:
-            if self._closed:
-                raise RuntimeError("Fetcher is closed")
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="fetcher")
-            self._busy += 1
-            future = self._executor.submit(fn)
+            future = self._submit_locked(fn)
         future.add_done_callback(self._unbusy)
         return future
+
+    def _submit_locked(self, fn: Callable[[], Response]) -> Future:
+        """Submit ``fn`` with ``self._lock`` held; the caller adds the ``_unbusy`` callback."""
+        if self._closed:
+            raise RuntimeError("Fetcher is closed")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="fetcher")
+        self._busy += 1
+        return self._executor.submit(fn)
 
     def _unbusy(self, _future: Future) -> None:
         with self._lock:
@@ -1126,6 +1179,7 @@ class Fetcher:
             hops = list(self._active_hops)
             executor, self._executor = self._executor, None
             self._late.clear()
+            self._queued.clear()
         # Fetches still running (left behind by a time box) end now rather than at their
         # deadline: a worker that is shutting down must not wait 30 s for a slow server.
         for hop in hops:

@@ -383,6 +383,15 @@ class Runner:
         msgs = self._hold_not_due(msgs)
         if not msgs:
             return StepResult()
+        if self._look_ahead:
+            # Looking ahead polls the bus, and a poll may hand partitions to a member that just
+            # joined: their inputs in this batch are the new owner's now (it re-reads them from
+            # the last commit).  Doing them here as well would put their outputs out twice.
+            self._poll_ahead()
+            owned = self.bus.assignment()
+            msgs = [m for m in msgs if (m.topic, m.partition) in owned]
+            if not msgs:
+                return StepResult()
         self._m_in.inc(len(msgs))
         dead: list[tuple[Message, BaseException, int]] = []
         live: list[tuple[Message, dict[str, Any]]] = []
@@ -397,8 +406,6 @@ class Runner:
         t0 = time.monotonic()
         # One try per input and batch: a retriable failure is re-queued (below, in the same unit
         # as the offsets) instead of retried here, so one slow host never holds the rest.
-        if self._look_ahead:
-            self._poll_ahead()
         ctx = self.stage.ctx
         ctx.deadline, ctx.cancel = t0 + self.time_box, self.stop
         try:

@@ -229,15 +229,18 @@ class ExtractStage(Stage):
         return results  # type: ignore[return-value]
 
     def prefetch(self, values: list[dict[str, Any]]) -> None:
-        """Remember the next batch's page URLs; they are started on fetch threads this batch
-        leaves idle, so the next batch does not begin with a full round-trip of waiting."""
+        """Remember the next batch's page URLs; they are fetched on threads this batch leaves
+        idle, so the next batch does not begin with a full round-trip of waiting."""
         urls = [v.get("url") for v in values]
         self._next_urls = [u for u in urls if isinstance(u, str) and u.strip()]
 
     def _warm_next(self) -> None:
+        """Hand the next batch's URLs to the fetcher once this batch's own fetches are under way
+        (its first page is in): they start on threads this batch leaves idle, as they free up."""
         prefetch = getattr(self.ctx.fetcher, "prefetch", None)
         if self._next_urls and prefetch is not None:
-            self._next_urls = prefetch(self._next_urls, accept=self.cfg.accept)
+            urls, self._next_urls = self._next_urls, []
+            prefetch(urls, accept=self.cfg.accept)
 
     def _process_one(self, value: dict[str, Any]) -> list[Output] | BaseException:
         try:

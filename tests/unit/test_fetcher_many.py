@@ -173,18 +173,69 @@ def test_close_ends_fetches_left_running(site):
     assert not any(t.is_alive() for t in threads)
 
 
+def _wait_for(cond, timeout=10.0):
+    until = time.monotonic() + timeout
+    while not cond() and time.monotonic() < until:
+        time.sleep(0.02)
+    return cond()
+
+
 def test_prefetch_uses_idle_threads_only_and_fetch_many_collects_without_fetching_again(site):
     SlowSite(site, delay=0.5)
     urls = [site.url(f"/page?{i}", host=f"p{i}.test") for i in range(6)]
     with make_fetcher(resolver=loopback, concurrency=4) as f:
         rest = f.prefetch(urls)
-        assert len(rest) == 2  # four idle threads: four started, two left for later
-        rest = f.prefetch(rest)
-        assert len(rest) == 2  # no thread free yet: nothing more started
-        wait_until = time.monotonic() + 10
-        while len(site.hits("/page")) < 4 and time.monotonic() < wait_until:
-            time.sleep(0.05)
-        assert len(site.hits("/page")) == 4  # the prefetched ones went out before anyone asked
+        assert len(rest) == 2  # four idle threads: four started, two wait for a thread
+        assert f.prefetch(rest) == rest  # asking again starts nothing twice
+        assert _wait_for(lambda: len(site.hits("/page")) >= 4)
+        assert {h[0] for h in site.hits("/page")} == {f"/page?{i}" for i in range(4)}
         got = dict(f.fetch_many(urls))
     assert all(isinstance(r, Response) for r in got.values())
     assert len(site.hits("/page")) == 6  # nothing fetched twice
+
+
+def test_next_pages_wait_for_no_call_while_a_slow_page_of_the_batch_in_hand_holds_a_thread(site):
+    """The next batch's pages start as threads free up, by themselves: a stalled page of the
+    current batch (its caller blocked waiting for it, calling nothing) holds one thread, not
+    the pages behind it.  Before, the ones that found no idle thread at the prefetch call
+    waited for the caller's next call, i.e. for the stalled page."""
+    slow = SlowSite(site, delay=0.3)
+    never = site.url("/never", host="stalled.test")
+    urls = [site.url(f"/page?{i}", host=f"n{i}.test") for i in range(4)]
+    with make_fetcher(resolver=loopback, concurrency=2) as f:
+        in_hand = threading.Thread(target=lambda: list(f.fetch_many([never], deadline=time.monotonic() + 20)))
+        in_hand.start()
+        try:
+            assert _wait_for(lambda: slow.now["never"] == 1)
+            rest = f.prefetch(urls)
+            assert len(rest) == 3  # one idle thread
+            # ... and yet all four are fetched, one after the other, while the stalled page still stalls.
+            assert _wait_for(lambda: len(site.hits("/page")) == 4), site.hits("/page")
+            assert slow.now["never"] == 1 and in_hand.is_alive()
+            slow.release.set()
+            in_hand.join(10)
+            got = dict(f.fetch_many(urls))
+        finally:
+            slow.release.set()
+            in_hand.join(10)
+    assert all(isinstance(r, Response) for r in got.values())
+    assert len(site.hits("/page")) == 4  # collected, not fetched again
+    assert slow.total_max <= 2
+
+
+def test_a_prefetch_never_takes_a_thread_the_batch_in_hand_waits_for(site):
+    SlowSite(site, delay=0.3)
+    batch = [site.url(f"/page?b{i}", host=f"b{i}.test") for i in range(4)]
+    ahead = [site.url(f"/page?a{i}", host=f"a{i}.test") for i in range(4)]
+    with make_fetcher(resolver=loopback, concurrency=2) as f:
+        outcomes = f.fetch_many(batch)
+        first = next(outcomes)  # the batch is under way: two running, two waiting for a thread
+        f.prefetch(ahead)
+        got = dict([first, *outcomes])
+        assert all(isinstance(r, Response) for r in got.values())
+        assert _wait_for(lambda: len(site.hits("/page")) == 8)
+        order = [h[0] for h in site.hits("/page")]
+        # Every page of the batch went out before any prefetched one.
+        assert sorted(order[:4]) == sorted(f"/page?b{i}" for i in range(4)), order
+        assert dict(f.fetch_many(ahead)).keys() == set(ahead)
+    assert len(site.hits("/page")) == 8

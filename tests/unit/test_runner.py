@@ -397,6 +397,43 @@ def test_a_stage_that_can_use_it_gets_the_next_batch_early_and_nothing_repeats_o
     assert sorted(keys) == sorted(f"id{i}".encode() for i in range(10))  # each exactly once
 
 
+def test_a_member_joining_while_the_next_batch_is_looked_ahead_for_gets_its_inputs_done_once(tmp_path):
+    """Looking ahead polls the bus in the middle of a unit, and that poll may hand partitions to
+    a member that just joined (as a second extract worker of ``pipeline run`` starting a little
+    later).  The inputs of those partitions in the batch in hand are the new owner's now: it
+    re-reads them from the last commit.  Before, the old owner produced their outputs too (only
+    their offsets were left out), so the articles came out twice."""
+    s = loads(f"""
+transport: {{local: {{path: {tmp_path}/bus.db, poll_interval_ms: 5, partitions: 2}}, topic_prefix: "t1."}}
+state_dir: {tmp_path}/state
+""", env={})
+    a_bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+    a = Runner(Ahead(Context(settings=s)), a_bus, s, stop=threading.Event())
+    a.batch_size = 50
+    put(s, [entry(i) for i in range(40)])
+    others: list[Runner] = []
+    real_poll = a_bus.poll
+
+    def poll(max_records, timeout):
+        if not others and a_bus._positions:
+            got = real_poll(max_records, timeout)  # the batch in hand: every partition is a's
+            b_bus = LocalBus(s.resolve(s.transport.local.path), s.transport.local)
+            others.append(Runner(Ahead(Context(settings=s)), b_bus, s, stop=threading.Event()))
+            a_bus._last_heartbeat = 0.0  # the look-ahead poll is the one that sees b
+            return got
+        return real_poll(max_records, timeout)
+
+    a_bus.poll = poll
+    assert a.step(timeout=0.05).consumed > 0
+    b, = others
+    assert len(a_bus.assignment()) < 4  # b took its share
+    for _ in range(3):
+        run_all(a)
+        run_all(b)
+    keys = [m.key for m in read(s, topics.ARTICLES_EXTRACTED)]
+    assert sorted(keys) == sorted(f"id{i}".encode() for i in range(40))  # each exactly once
+
+
 def test_a_stage_without_prefetch_is_not_looked_ahead_for(tmp_path):
     s = settings(tmp_path)
     put(s, [entry(i) for i in range(6)])

@@ -138,3 +138,75 @@ def test_the_meta_refresh_follow_up_is_fetched_within_the_box(server):
     finally:
         stage.close()
     assert isinstance(results[0], FetchDeferred) and "tidal-mill" in str(results[0])
+
+
+# --- looking ahead: the runner hands the next batch to the stage, its pages load meanwhile ----
+
+def test_the_next_batch_s_pages_load_while_a_stalled_page_holds_the_batch_in_hand(server, tmp_path):
+    """Two fetch threads; batch 1 has a page that stalls until the test releases it, batch 2
+    four slow pages.  While the runner's batch 1 waits for its stalled page, every page of
+    batch 2 is requested (one after the other, on the thread batch 1 no longer uses), so batch
+    2 needs no new request.  Before, only what found an idle thread when batch 1's last fast
+    page came in was started; the rest waited for the stalled page."""
+    from pipeline import models, topics
+    from pipeline.bus.local import LocalBus
+    from pipeline.runner import Runner
+
+    server.delay = 0.2
+    hits: list[str] = []
+    release = threading.Event()
+    seen_at_release: list[int] = []
+    real_do_get = _Handler.do_GET
+
+    class Recording(_Handler):
+        def do_GET(self):  # noqa: N802
+            with server.lock:
+                hits.append(self.path)
+            if self.path.startswith("/hold"):
+                release.wait(20)
+            real_do_get(self)
+
+    server.RequestHandlerClass = Recording
+
+    def releaser():  # lets the stalled page answer once batch 2 is all requested (at most 15 s)
+        until = time.monotonic() + 15
+        while time.monotonic() < until and sum(h.startswith("/b/") for h in hits) < 4:
+            time.sleep(0.02)
+        seen_at_release.append(sum(h.startswith("/b/") for h in hits))
+        release.set()
+
+    port = server.server_address[1]
+    settings = loads(f"""
+transport: {{local: {{path: {tmp_path}/bus.db, poll_interval_ms: 5}}}}
+state_dir: {tmp_path}/state
+fetch: {{allow_private_addresses: true, deadline: 30, concurrency: 2}}
+runner: {{batch_deadline: 30}}
+extract: {{batch_size: 4}}
+""", env={})
+    first = [entry(f"http://held.test:{port}/hold/0", 0)] + [entry(f"http://a{i}.test:{port}/a/{i}", i)
+                                                              for i in range(1, 4)]
+    second = [entry(f"http://b{i}.test:{port}/b/{i}", 10 + i) for i in range(4)]
+    bus = LocalBus(settings.resolve(settings.transport.local.path), settings.transport.local)
+    ctx = Context(settings=settings)
+    ctx._fetcher = Fetcher(settings.fetch, resolver=lambda host, p: ["127.0.0.1"])
+    runner = Runner(ExtractStage(ctx), bus, settings, stop=threading.Event())
+    bus.begin()
+    for v in first + second:
+        bus.produce(settings.topic(topics.FEED_ENTRIES), v["id"].encode(), models.encode(v))
+    bus.commit({})
+    watcher = threading.Thread(target=releaser, daemon=True)
+    watcher.start()
+    try:
+        assert runner.step(timeout=1.0).consumed == 4
+        assert seen_at_release == [4]  # batch 2's pages all went out while batch 1 still waited
+        assert runner.step(timeout=1.0).consumed == 4
+    finally:
+        release.set()
+        runner.close()
+    assert sorted(h for h in hits if h.startswith("/b/")) == [f"/b/{i}" for i in range(4)]  # once each
+    out = LocalBus(settings.resolve(settings.transport.local.path), settings.transport.local)
+    out.assign([settings.topic(topics.ARTICLES_EXTRACTED)], from_beginning=True)
+    got = out.poll(100, 0.5)
+    out.close()
+    assert sorted(models.decode(m.value, None)["feed_entry_id"] for m in got) == sorted(
+        v["id"] for v in first + second)
