@@ -133,42 +133,48 @@ class ConsoleData:
         from pipeline.bus import open_bus
         from pipeline.cli import _drain
 
-        out: dict[str, dict[str, Any]] = {}
+        wanted: dict[str, str] = {}  # topic -> stage
+        for name in stages.NAMES:
+            cls = stages.load(name)
+            if cls.output_topics:
+                wanted[self.settings.topic(cls.output_topics[0])] = name
+        by_topic: dict[str, list] = {t: [] for t in wanted}
         with self._lock:
             bus = open_bus(self.settings, client_id="pipeline-console")
             try:
-                existing = bus.list_topics()
-                for name in stages.NAMES:
-                    cls = stages.load(name)
-                    topic = self.settings.topic(cls.output_topics[0]) if cls.output_topics else None
-                    if topic is None or topic not in existing:
-                        continue
-                    bus.assign([topic], from_beginning=True)
+                present = [t for t in wanted if t in bus.list_topics()]
+                if present:
+                    # One assignment for all: a Kafka session takes one.
+                    bus.assign(present, from_beginning=True)
                     ends = bus.end_offsets()
                     for tp, end in ends.items():
                         bus.hold(tp, max(0, end - sample))
                         bus.release(tp)
-                    msgs: list = []
-                    _drain(bus, ends, msgs.append)
-                    polled, published, newest = [], [], 0
-                    for m in msgs:
-                        newest = max(newest, m.timestamp_ms)
-                        try:
-                            v = models.decode(m.value)
-                        except PipelineError:
-                            continue
-                        if not isinstance(v, dict):
-                            continue
-                        for field, into in (("polled_at", polled), ("published", published)):
-                            at = _epoch(v.get(field))
-                            if at is not None and m.timestamp_ms:
-                                into.append(max(0.0, m.timestamp_ms / 1000 - at))
-                    out[name] = {"polled_p50": _quantile(polled, 0.5), "polled_p95": _quantile(polled, 0.95),
-                                 "published_p50": _quantile(published, 0.5) if name == "enrich" else None,
-                                 "newest_age": time.time() - newest / 1000 if newest else None,
-                                 "sample": len(polled)}
+                    _drain(bus, ends, lambda m: by_topic[m.topic].append(m))
             finally:
                 bus.close()
+        out: dict[str, dict[str, Any]] = {}
+        for topic, msgs in by_topic.items():
+            if topic not in present:
+                continue
+            name = wanted[topic]
+            polled, published, newest = [], [], 0
+            for m in msgs:
+                newest = max(newest, m.timestamp_ms)
+                try:
+                    v = models.decode(m.value)
+                except PipelineError:
+                    continue
+                if not isinstance(v, dict):
+                    continue
+                for field, into in (("polled_at", polled), ("published", published)):
+                    at = _epoch(v.get(field))
+                    if at is not None and m.timestamp_ms:
+                        into.append(max(0.0, m.timestamp_ms / 1000 - at))
+            out[name] = {"polled_p50": _quantile(polled, 0.5), "polled_p95": _quantile(polled, 0.95),
+                         "published_p50": _quantile(published, 0.5) if name == "enrich" else None,
+                         "newest_age": time.time() - newest / 1000 if newest else None,
+                         "sample": len(polled)}
         return out
 
     @staticmethod

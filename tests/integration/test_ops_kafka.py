@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -131,7 +132,9 @@ def test_console_pages_and_redrive_on_kafka(kafka_settings_factory, tmp_path):
         bus.produce(settings.topic(topics.dlq(topics.FEED_ENTRIES)), m.key, m.value,
                     error_headers(ValueError("bad entry"), "extract", m, 0))
         for i, status in enumerate(("unique", "duplicate")):
+            polled = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 120))
             value = {"id": f"a{i}", "url": f"https://s{i}.example/a", "title": f"Story {i}", "source": f"s{i}",
+                     "polled_at": polled,
                      "dedupe": {"status": status, "cluster_id": "c-a0", "duplicate_of": None if i == 0 else "a0"}}
             topic = topics.ARTICLES_ENRICHED if i == 0 else topics.ARTICLES_DUPLICATES
             bus.produce(settings.topic(topic), value["id"].encode(), models.encode(value))
@@ -142,6 +145,7 @@ def test_console_pages_and_redrive_on_kafka(kafka_settings_factory, tmp_path):
     console = Console(settings, token="0123456789abcdef0123")
     code, page = console.render("/", {}, None)
     assert code == 200 and b"feed.entries" in page
+    assert b"Freshness of articles.enriched: 2 min from poll" in page  # polled 120 s before it was written
     code, page = console.render("/stories", {}, None)
     assert code == 200 and b"Story 0" in page and b"Duplicates (1)" in page
     code, page = console.render("/dlq", {"stage": ["extract"]}, None)
