@@ -45,9 +45,11 @@ from pipeline.feeds.state import FeedRow, PollState, entry_key
 from pipeline.stages.base import Context, Output, Stage
 from pipeline.urls import article_id, canonicalize, guid_key
 
-#: How often stale seen keys are compacted away.
+#: How often stale seen keys are compacted away (at most; a tenth of the retention when shorter).
 COMPACT_EVERY = 86400.0
-#: A seen key's last_seen is refreshed at most this often (keeps polls of unchanged entries write-free).
+#: A seen key's last_seen is refreshed at most this often (keeps polls of unchanged entries
+#: write-free); a tenth of ``seen_retention_days`` when that is shorter, so an entry still
+#: listed is always refreshed well before it could age out.
 TOUCH_EVERY = 86400.0
 #: The poll state's meta key (+ feed id) of a feed's update-bump budget: "<UTC day> <bumps used>".
 _BUMPS_KEY = "update_bumps:"
@@ -367,7 +369,7 @@ class PollStage(Stage):
         # feed answers 304 or the same bytes: their next change would re-emit them all.
         self.state.record_listed(rnd.listed)
         self.state.record_updated(rnd.updated_rows)
-        self.state.touch_listed(rnd.still_listed, self._now(), TOUCH_EVERY)
+        self.state.touch_listed(rnd.still_listed, self._now(), self._touch_every)
         for feed_id, (day, used) in rnd.bump_budgets.items():
             self.state.set_meta(_BUMPS_KEY + str(feed_id), f"{day} {used}")
         by_id = {row.id: row for row in self.rows.values()}
@@ -636,7 +638,7 @@ class PollStage(Stage):
             else:
                 # Unchanged: record keys that are new (e.g. a new GUID for a known link) and
                 # refresh last_seen once a day so compaction keeps entries still listed.
-                rows_for = [k for k in keys if k not in seen or now - seen[k][1] > TOUCH_EVERY]
+                rows_for = [k for k in keys if k not in seen or now - seen[k][1] > self._touch_every]
             rnd.seen_rows.extend((row.id, k, h, now) for k in rows_for)
         emit.extend((e, True) for e in self._within_budget(row, bumped, now, rnd))
 
@@ -757,10 +759,14 @@ class PollStage(Stage):
         for k, v in counts.items():
             m.feeds.labels(k).set(v)
 
+    @property
+    def _touch_every(self) -> float:
+        return min(TOUCH_EVERY, self.ps.seen_retention_days * 8640)  # a tenth of the retention
+
     def _maybe_compact(self) -> None:
         now = self._now()
         last = float(self.state.get_meta("last_compact") or 0)
-        if now - last < COMPACT_EVERY:
+        if now - last < min(COMPACT_EVERY, self.ps.seen_retention_days * 8640):
             return
         removed = self.state.compact(now - self.ps.seen_retention_days * 86400)
         self.state.set_meta("last_compact", str(now))

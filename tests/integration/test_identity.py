@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -313,3 +314,79 @@ def test_an_original_after_its_copy_reaches_consumers_on_kafka(kafka_bootstrap, 
         assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
         check_original(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
                        values(read_topic(settings, topics.ARTICLES_ENRICHED)))
+
+
+# --- what the feed said, and entries still listed past the retention -------------------------------
+
+KEPT = ("quake-toll", "kim-train", "fed-hold")
+
+
+def publish_kept(site: Site, n: int) -> dict:
+    """A feed listing the first ``n`` of KEPT, each with a summary of its own; unchanged between
+    changes, so its polls answer the same bytes."""
+    items = []
+    for i, key in enumerate(KEPT[:n]):
+        title, paras = STORIES[key]
+        path = f"/kept/2024/03/{key}"
+        site.html(path, page(title, paras, canonical=site.url(path)))
+        items.append({"title": title, "link": site.url(path), "published": at(i),
+                      "description": f"Feed summary {i}: {title}"})
+    site.feed("/kept.xml", rss("kept", items))
+    return {"url": site.url("/kept.xml"), "interval": 1, "interval_min": 1}
+
+
+def kept_scenario(site: Site, cfg: Path, settings, tmp_path: Path) -> None:
+    """Workers run throughout. The feed lists 2 stories and then does not change for longer than
+    ``seen_retention_days`` (3 s here) while it is polled every second; then a 3rd story is added.
+    Consumers see 3 stories, each once, each with the feed's summary and enrich's abstract."""
+    log = tmp_path / "workers.log"
+    workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
+    try:
+        def enriched(n):
+            return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
+
+        wait_for(enriched(2), timeout=240, every=1.0, what=f"two stories enriched (log: {log})")
+        time.sleep(7)  # more than twice the retention, the unchanged feed polled every second
+        publish_kept(site, 3)
+        wait_for(enriched(3), timeout=120, every=1.0, what=f"the third story enriched (log: {log})")
+        time.sleep(4)  # more polls: nothing more may come
+    finally:
+        codes = {name: terminate(p) for name, p in workers.items()}
+    assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+    entries = values(read_topic(settings, topics.FEED_ENTRIES))
+    # The two entries listed all along were not emitted again when the feed changed.
+    assert Counter(v["title"] for v in entries) == Counter({STORIES[k][0]: 1 for k in KEPT}), \
+        [v["title"] for v in entries]
+    enriched_values = values(read_topic(settings, topics.ARTICLES_ENRICHED))
+    assert len(enriched_values) == 3
+    for v in enriched_values:
+        i = next(i for i, k in enumerate(KEPT) if STORIES[k][0] == v["title"])
+        assert v["summary"] == f"Feed summary {i}: {v['title']}"  # what the feed said, kept
+        assert v["abstract"] and v["abstract"] != v["summary"]  # enrich's extractive summary, added
+
+
+def kept_config(site: Site, tmp_path: Path, transport: dict):
+    cfg = tmp_path / "pipeline.yaml"
+    settings = write_config(cfg, {
+        "transport": transport, "state_dir": str(tmp_path / "state"), "feeds": [publish_kept(site, 2)],
+        "poll": {"seen_retention_days": 3 / 86400},
+        "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+    return cfg, settings
+
+
+def test_feed_summaries_and_entries_still_listed_past_the_retention_on_the_local_transport(tmp_path):
+    with Site() as site:
+        cfg, settings = kept_config(site, tmp_path, {"kind": "local", "local": {
+            "path": str(tmp_path / "bus.sqlite3"), "poll_interval_ms": 20}})
+        kept_scenario(site, cfg, settings, tmp_path)
+
+
+@pytest.mark.kafka
+def test_feed_summaries_and_entries_still_listed_past_the_retention_on_kafka(kafka_bootstrap, tmp_path):
+    prefix = f"kept{uuid.uuid4().hex[:8]}."
+    with Site() as site:
+        cfg, settings = kept_config(site, tmp_path, {
+            "kind": "kafka", "topic_prefix": prefix,
+            "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
+                      "group_id_prefix": prefix}})
+        kept_scenario(site, cfg, settings, tmp_path)
