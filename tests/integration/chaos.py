@@ -389,14 +389,16 @@ class Report:
 
 def run_chaos(*, bootstrap: str, guarantee: str, workdir: Path, restart_broker: Callable[[], None] | None,
               feeds: int = 20, per_feed: int = 100, seed: int = 9, kill_every: tuple[float, float] = (2.0, 5.0),
-              min_uptime: float = 30.0, timeout: float = 420.0, min_duration: float = 0.0,
+              min_uptime: float = 30.0, timeout: float = 420.0, min_duration: float = 0.0, min_kills: int = 0,
               broker_restart_at: float = 0.3, broker_restart_after: float = 120.0,
               say: Callable[[str], None] = print) -> Report:
     """Run the scenario; return what a read_committed consumer of articles.enriched saw.
 
     A worker is killed only once it has run ``min_uptime`` seconds: a Python worker needs
     ~10-20 s on a busy 2-core machine to import, join its group and (enrich) load its
-    model, and one killed before that proves nothing and moves nothing.  Kills stop once every story is on articles.enriched (and ``min_duration`` has passed)
+    model, and one killed before that proves nothing and moves nothing.  Kills stop once every story is on
+    articles.enriched, ``min_duration`` has passed and ``min_kills`` kills were made (a fast run
+    goes on killing its idle workers: each restart must still emit nothing twice)
     or at ``timeout``; either way every worker is stopped (SIGTERM, then SIGKILL after 60 s)
     before this returns or raises.  The broker is restarted once, in a thread, when
     ``broker_restart_at`` of the stories are through or ``broker_restart_after`` seconds
@@ -463,7 +465,8 @@ def run_chaos(*, bootstrap: str, guarantee: str, workdir: Path, restart_broker: 
                         broker_thread = threading.Thread(target=bounce, name="broker-restart", daemon=True)
                         broker_thread.start()
                     broker_done = restart_broker is None or (broker_thread is not None and not broker_thread.is_alive())
-                    if len(have) == len(stories) and broker_done and now - started >= min_duration:
+                    if (len(have) == len(stories) and broker_done and now - started >= min_duration
+                            and sum(report.kills.values()) >= min_kills):
                         done = True
                         break
                 if now - started > timeout:

@@ -36,7 +36,7 @@ GUARANTEES = os.environ.get("PIPELINE_CHAOS_GUARANTEES", "exactly_once,at_least_
 def test_nothing_is_lost_while_workers_die_and_the_broker_restarts(guarantee, kafka_bootstrap, kafka_restart,
                                                                  tmp_path):
     report = run_chaos(bootstrap=kafka_bootstrap, guarantee=guarantee, workdir=tmp_path / guarantee,
-                       restart_broker=kafka_restart, feeds=FEEDS, per_feed=PER_FEED, timeout=540)
+                       restart_broker=kafka_restart, feeds=FEEDS, per_feed=PER_FEED, timeout=540, min_kills=5)
     print(f"\nchaos summary ({guarantee}):\n{report.table()}")
     logs = f"worker logs in {tmp_path / guarantee}"
 
