@@ -443,6 +443,9 @@ class StateStore:
 def _read_to_end(reader: "Bus", ends: dict[int, int], settle: float = 5.0):
     """Yield every committed record of the assigned changelog up to ``ends``."""
     quiet_since = None
+    pos = {p: o for (_, p), o in reader.positions().items()}
+    if all(pos.get(p, 0) >= e for p, e in ends.items()):
+        return  # nothing to read (a copy at the end already): no poll to wait out
     while True:
         got = reader.poll(1000, 0.5)
         yield from got
@@ -556,11 +559,12 @@ def status(settings: "Settings", stage: str) -> dict[str, Any]:
     path = store_path(settings, stage)
     out: dict[str, Any] = {"stage": stage, "path": str(path), "exists": path.exists()}
     if not path.exists() and settings.transport.kind != "kafka":
-        return out | {"keys": 0, "checkpoint": None}
+        return out | {"keys": 0, "checkpoint": None, "position": None}
     store = StateStore(path, stage, settings.topic(changelog(stage)) if settings.transport.kind == "kafka" else None)
     try:
         out["keys"] = len(store)
         out["checkpoint"] = store.checkpoint()
+        out["position"] = store.position()  # how far the copy has read the changelog (None: unknown or stale)
         if store.changelog_topic is not None:
             from pipeline.bus import open_bus
 
