@@ -697,19 +697,26 @@ class Runner:
         its own writes back every ``state_checkpoint_interval`` s, which records how far its
         copy is (a restart after a crash reads only what came later).  Transport trouble here
         only delays the next read."""
-        every = self.rs.state_checkpoint_interval if self.bus.assignment() else self.rs.standby_follow_interval
+        owner = bool(self.bus.assignment())
+        every = self.rs.state_checkpoint_interval if owner else self.rs.standby_follow_interval
         if every is None or time.monotonic() - self._followed_at < every:
             return
+        if not owner and type(self.stage).state_changed is Stage.state_changed:
+            # A standby of a stage that cannot take changes one by one would be built again at
+            # every read: it catches up once, when it takes over.
+            return
         try:
-            self._follow_state()
+            self._follow_state(own_only=owner)
         except (TransportError, StoreError) as exc:
             log.warning("%s: following the state changelogs: %s; trying again later", self.name, exc)
             self._close_followers()
 
-    def _follow_state(self) -> None:
+    def _follow_state(self, own_only: bool = False) -> None:
         """Apply what other workers wrote to the stage's changelogs since this worker last
         read them: to its stores, then to the stage (``Stage.state_changed``); a stage that
-        cannot take the changes one by one is built again from its stores."""
+        cannot take the changes one by one is built again from its stores.  ``own_only``
+        (a worker with partitions, between units): a stage without ``state_changed`` only
+        reads its own writes back; another worker's changes wait for its next takeover."""
         self._followed_at = time.monotonic()
         stores = [s for s in self._stores() if s.changelog_topic is not None]
         if not stores:
@@ -722,7 +729,7 @@ class Runner:
             follower = self._followers.get(store.stage)
             if follower is None or follower.store is not store:
                 follower = self._followers[store.stage] = state.Follower(self.settings, store)
-            changes, read = follower.follow(bump=not incremental)
+            changes, read = follower.follow(bump=not incremental, own_only=own_only and not incremental)
             if changes is None:
                 rebuild = True  # the copy was rebuilt whole (no usable position)
             elif changes:

@@ -307,7 +307,8 @@ class StateStore:
         self.restored_at = ends
         return applied
 
-    def _tail(self, reader: "Bus", ends: dict[int, int], *, bump: bool) -> tuple[dict[str, bytes | None], int]:
+    def _tail(self, reader: "Bus", ends: dict[int, int], *, bump: bool,
+              dry: bool = False) -> tuple[dict[str, bytes | None], int]:
         """Read ``reader`` (positioned in the changelog) up to ``ends`` and apply to the local
         copy what differs from it: the net change of each key read (its last record), left
         out when the copy already holds it (this worker's own writes, read back).  With
@@ -328,6 +329,8 @@ class StateStore:
             have = None if row is None else bytes(row[0])
             if have != (None if value is None else bytes(value)):
                 changes[key] = value
+        if dry and changes:
+            return changes, read  # (``follow(own_only=True)``: written by another worker; not applied)
 
         def write() -> None:
             dels = [(k,) for k, v in changes.items() if v is None]
@@ -343,17 +346,25 @@ class StateStore:
         self._write(write)
         return changes, read
 
-    def follow(self, reader: "Bus", *, bump: bool = True) -> tuple[dict[str, Any], int]:
+    def follow(self, reader: "Bus", *, bump: bool = True, own_only: bool = False) -> tuple[dict[str, Any], int]:
         """Apply what the changelog got since this copy's position, on ``reader``: a session
         that ``Follower`` keeps assigned to the changelog and positioned where the copy is.
         Returns the changes (key -> the new value, None: deleted) and the records read;
-        with ``bump`` a change moves the ``generation`` too (the stage must be built again)."""
+        with ``bump`` a change moves the ``generation`` too (the stage must be built again).
+        ``own_only``: apply nothing, and leave the position where it was, when the records
+        hold changes (another worker's writes): only this worker's own writes read back
+        move the position then (a stage that several workers write, e.g. boilerplate, is
+        not built again between its units)."""
         ends = {p: o for (_, p), o in reader.end_offsets().items()}
         pos = {p: o for (_, p), o in reader.positions().items()}
         changes: dict[str, bytes | None] = {}
         read = 0
         if any(pos.get(p, 0) < e for p, e in ends.items()):
-            changes, read = self._tail(reader, ends, bump=bump)
+            changes, read = self._tail(reader, ends, bump=bump, dry=own_only)
+            if own_only and changes:
+                for p, o in pos.items():
+                    reader.seek((self.changelog_topic, p), o)
+                return {}, read
         if not self._pending:
             # The copy is the changelog at ``ends``: this worker's own units committed before
             # this call, so their records are below ``ends`` too.
@@ -494,6 +505,7 @@ class Follower:
             self.reader.assign([store.changelog_topic], from_beginning=True)
             ends = {p: o for (_, p), o in self.reader.end_offsets().items()}
             self._first_changed = False
+            self._foreign = False  # an own_only read found another worker's writes
             if store.restored_at is not None and ends == store.restored_at:
                 for p, o in ends.items():  # the copy was read to this end and nobody wrote since
                     self.reader.seek((store.changelog_topic, p), o)
@@ -505,14 +517,22 @@ class Follower:
             self.reader.close()
             raise
 
-    def follow(self, *, bump: bool = True) -> tuple[dict[str, Any] | None, int]:
-        """Apply what the changelog got since the last call.  Returns the changes (key -> new
-        value, None: deleted) and the records read; ``None`` instead of the changes when the
-        copy was rebuilt whole (the stage must be built again: its generation moved)."""
+    def follow(self, *, bump: bool = True, own_only: bool = False) -> tuple[dict[str, Any] | None, int]:
+        """Apply what the changelog got since the last call (``StateStore.follow``).  Returns
+        the changes (key -> new value, None: deleted) and the records read; ``None`` instead
+        of the changes when the copy was rebuilt whole (the stage must be built again: its
+        generation moved)."""
         if self._first_changed:
             self._first_changed = False
             return None, 0
-        changes, read = self.store.follow(self.reader, bump=bump)
+        if own_only and self._foreign:
+            return {}, 0  # others write this changelog too: reading it again would not move the position
+        if not own_only:
+            self._foreign = False
+        before = self.reader.positions()
+        changes, read = self.store.follow(self.reader, bump=bump, own_only=own_only)
+        if own_only and read and self.reader.positions() == before:
+            self._foreign = True
         self.records_read += read
         return changes, read
 

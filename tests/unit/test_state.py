@@ -119,3 +119,34 @@ def test_a_copy_reads_the_changelog_from_its_position_unless_that_does_not_fit(t
     assert restore("new-log.db") == 1
     assert dict(store.items()) == {"b": 5}
     store.close()
+
+
+def test_a_stage_without_state_changed_is_not_built_again_between_its_units(tmp_path):
+    """Several workers write one changelog (boilerplate's, by key): a worker's periodic read
+    of its own writes must not rebuild its stage for another worker's records (that waits for
+    its next takeover), and it keeps working on its own copy."""
+    import json
+
+    from unit.stages.test_dedupe_state import open_store
+
+    s = settings(tmp_path)
+    s = s.model_copy(update={"runner": s.runner.model_copy(update={"state_checkpoint_interval": 0.001})})
+    ctx = Context(settings=s)
+    ctx.open_store = lambda stage: open_store(s, stage)
+    r = Runner(Counting(ctx), LocalBus(s.resolve(s.transport.local.path), s.transport.local), s,
+               stop=threading.Event())
+    put(s, [entry(1)])
+    r.step(timeout=0.05)
+    stage = r.stage
+    other = LocalBus(s.resolve(s.transport.local.path), s.transport.local)  # another worker's write
+    other.begin()
+    other.produce("t1.extract.changelog", b"extract/https://other.example/feed", json.dumps(7).encode())
+    other.commit({})
+    other.close()
+    put(s, [entry(2)])
+    for _ in range(3):
+        r.step(timeout=0.05)
+    assert r.stage is stage
+    r.close()
+    texts = [models.decode(m.value)["text"] for m in read(s, topics.ARTICLES_EXTRACTED)]
+    assert texts == ["#1", "#2"]
