@@ -366,3 +366,29 @@ def test_a_restart_after_a_crash_reads_the_changelog_from_where_its_copy_was(tmp
     again.close()
     got = decisions(s)
     assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(35)] == [f"o{i:03d}" for i in range(35)]
+
+
+def test_segments_that_do_not_follow_on_from_the_index_file_are_refused(tmp_path):
+    """Two writers numbered a segment alike (a zombie under at_least_once): the standby's
+    index file cannot take the other's segment one by one and asks to be rebuilt; a segment
+    it wrote itself, read back, changes nothing."""
+    from pipeline.dedupe.store import Store, pack_segment
+
+    journal = state.StateStore(tmp_path / "journal.sqlite3", "dedupe", "t1.dedupe.changelog")
+    ctx = Context(settings=settings(tmp_path))
+    ctx.open_store = lambda name: journal
+    st = DedupeStage(ctx)
+    st.process_batch(originals(5))
+    journal.pending()
+    journal.flushed()
+    mine = dict(journal.items())
+    store: Store = st.deduper.store
+    assert st.deduper.apply_journal({k: v for k, v in mine.items() if k.startswith("g/")})  # read back
+    assert len(st.deduper) == 5
+    row = next(iter(store.db.execute("SELECT seq, id, ts FROM slots")))
+    theirs = pack_segment([], [("other.example", 1, b"x" * 40)])
+    last = int(store.meta("last_seg"))
+    assert st.deduper.apply_journal({f"g/{last - 1:012d}" if last > 1 else "g/000000000000": theirs,
+                                     "m/meta": mine["m/meta"]}) is False
+    assert len(st.deduper) == 5 and row == next(iter(store.db.execute("SELECT seq, id, ts FROM slots")))
+    st.close()
