@@ -228,6 +228,8 @@ class Runner:
         # against its changelogs: see _catch_up_state.
         self._state_owned: set[TopicPartition] = set()
         self._state_rebalances = bus.rebalances()
+        self._followers: dict[str, Any] = {}  # store name -> pipeline.state.Follower
+        self._followed_at = time.monotonic()
         wanted = list(stage.output_topics)
         if stage.input_topic is not None:
             wanted += [stage.input_topic, topics.dlq(stage.input_topic), topics.retry(stage.input_topic)]
@@ -254,6 +256,8 @@ class Runner:
         if self.stage.input_topic is None:
             return self._step_source(force_all)
         wait = self._release_due(self.rs.poll_timeout if timeout is None else timeout)
+        if not self._ahead:
+            self._follow_between_units()
         msgs, self._ahead = self._ahead, []
         try:
             msgs = msgs or self.bus.poll(self.batch_size, wait)
@@ -675,26 +679,83 @@ class Runner:
     def _catch_up_state(self) -> None:
         """Before the first unit after this worker gained partitions (a rebalance, an eviction,
         a standby taking over from a dead worker): bring the stage's stores up to their
-        changelogs, which the partitions' previous owner wrote to, and when one changed, build
-        the stage again from them (its caches, e.g. the dedupe index, were built from the old
-        state).  The inputs just polled start at the committed offsets, which under
-        exactly_once match the changelog: the stage carries on where its predecessor stopped."""
+        changelogs, which the partitions' previous owner wrote to (from where each local copy
+        is: a warm standby has only the records since its last read left), and hand the
+        changes to the stage (``_follow_state``).  The inputs just polled start at the
+        committed offsets, which under exactly_once match the changelog: the stage carries on
+        where its predecessor stopped."""
         owned, moves = self.bus.assignment(), self.bus.rebalances()
         if not (owned - self._state_owned or moves != self._state_rebalances):
             return
-        stores = [s for s in self._stores() if s.changelog_topic is not None]
-        if stores and owned:
-            from pipeline import state
-
-            if state.catch_up(self.settings, stores):
-                log.info("%s: state changed on the changelog since this worker last read it (partitions %s); "
-                         "building the stage again from it", self.name, sorted(owned))
-                ctx = self.stage.ctx
-                self.stage.close()
-                for store in stores:
-                    store.drop_pending()
-                self.stage = type(self.stage)(ctx)
+        if owned:
+            self._follow_state()
         self._state_owned, self._state_rebalances = owned, moves
+
+    def _follow_between_units(self) -> None:
+        """Between units: a standby (owning no input partition) follows its stores' changelogs
+        every ``standby_follow_interval`` s, keeping a warm copy; a worker with partitions reads
+        its own writes back every ``state_checkpoint_interval`` s, which records how far its
+        copy is (a restart after a crash reads only what came later).  Transport trouble here
+        only delays the next read."""
+        owner = bool(self.bus.assignment())
+        every = self.rs.state_checkpoint_interval if owner else self.rs.standby_follow_interval
+        if every is None or time.monotonic() - self._followed_at < every:
+            return
+        if not owner and type(self.stage).state_changed is Stage.state_changed:
+            # A standby of a stage that cannot take changes one by one would be built again at
+            # every read: it catches up once, when it takes over.
+            return
+        try:
+            self._follow_state(own_only=owner)
+        except (TransportError, StoreError) as exc:
+            log.warning("%s: following the state changelogs: %s; trying again later", self.name, exc)
+            self._close_followers()
+
+    def _follow_state(self, own_only: bool = False) -> None:
+        """Apply what other workers wrote to the stage's changelogs since this worker last
+        read them: to its stores, then to the stage (``Stage.state_changed``); a stage that
+        cannot take the changes one by one is built again from its stores.  ``own_only``
+        (a worker with partitions, between units): a stage without ``state_changed`` only
+        reads its own writes back; another worker's changes wait for its next takeover."""
+        self._followed_at = time.monotonic()
+        stores = [s for s in self._stores() if s.changelog_topic is not None]
+        if not stores:
+            return
+        from pipeline import state
+
+        incremental = type(self.stage).state_changed is not Stage.state_changed
+        rebuild = False
+        for store in stores:
+            follower = self._followers.get(store.stage)
+            if follower is None or follower.store is not store:
+                follower = self._followers[store.stage] = state.Follower(self.settings, store)
+            changes, read = follower.follow(bump=not incremental, own_only=own_only and not incremental)
+            if changes is None:
+                rebuild = True  # the copy was rebuilt whole (no usable position)
+            elif changes:
+                if incremental and self.stage.state_changed(store.stage, changes):
+                    log.info("%s: applied %d state changes from %s (%d records read)", self.name, len(changes),
+                             store.changelog_topic, read)
+                    continue
+                if incremental:
+                    store.bump_generation()
+                rebuild = True
+        if rebuild:
+            log.info("%s: state changed on the changelog since this worker last read it; "
+                     "building the stage again from it", self.name)
+            ctx = self.stage.ctx
+            self.stage.close()
+            for store in stores:
+                store.drop_pending()
+            self.stage = type(self.stage)(ctx)
+
+    def _close_followers(self) -> None:
+        followers, self._followers = self._followers, {}
+        for f in followers.values():
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001 - a reader that will not close is dropped anyway
+                pass
 
     def _state_committed(self) -> None:
         for store in self._stores():
@@ -787,6 +848,7 @@ class Runner:
             for t in self.inbox.take():  # never handed to the stage: their senders may retry
                 t._settle(False, 503, "runner: the worker is stopping; try again")
         try:
+            self._close_followers()
             self.stage.close()
         finally:
             try:

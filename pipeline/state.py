@@ -17,7 +17,16 @@ values by key; it never knows where they live:
   an empty ``state_dir``, a crash, another worker having written since) the store is
   rebuilt from the changelog before the stage sees it (Kafka Streams' checkpoint file and
   ``StoreChangelogReader``; Quix Streams' ``RecoveryPartition.needs_recovery``).  While a
-  worker runs, its checkpoint is removed, so a crash always leads to a restore.
+  worker runs, its checkpoint is removed.  The local copy also records its *position*: the
+  changelog offsets it has read up to (every record below them is in the copy).  A restart
+  with an intact copy whose checkpoint is not current (a crash) reads the changelog from
+  that position only, not from its beginning (Kafka Streams' checkpoint offsets).
+* **Following** (``Follower``): a worker keeps a reader on its stores' changelogs, positioned
+  where each copy is, and applies what others wrote as it comes.  A standby (a worker that
+  owns no partition of its stage) follows every ``runner.standby_follow_interval`` s, so a
+  takeover applies only the few records since its last read; the stage gets the changes
+  through ``Stage.state_changed`` (dedupe adds the new segments to its index) or, when it
+  cannot take them one by one, is built again.
 * **On the local transport** nothing changes for the user: the SQLite file is the state
   (the local log sits on the same disk, so a changelog would not outlive it).
 
@@ -69,6 +78,12 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 """
+
+_BUMP = ("INSERT INTO meta(k, v) VALUES ('generation', '1') ON CONFLICT(k) "
+         "DO UPDATE SET v = CAST(v AS INTEGER) + 1")
+# A position older than this is not trusted: compaction may have removed a tombstone the copy
+# never read (the broker keeps them ``delete.retention.ms``, a day by default); read it all.
+POSITION_MAX_AGE = 12 * 3600.0
 
 _DELETED = object()
 # A value that is ``bytes`` is stored and sent as this byte and the bytes (no JSON value
@@ -192,76 +207,187 @@ class StateStore:
                 return False
         return True
 
-    def generation(self) -> int:
-        """How many times the local copy was rebuilt from the changelog.  A stage that keeps a
-        cache derived from the store (the dedupe index in its own SQLite file) records the
-        generation it was built at; a different one means: rebuild the cache from the store."""
-        row = self._query("SELECT v FROM meta WHERE k='generation'", ()).fetchone()
-        return 0 if row is None else int(row[0])
-
     # --- restore -----------------------------------------------------------------------
     def checkpoint(self) -> dict[int, int] | None:
         """The changelog end offsets this local copy was complete at (None: unknown)."""
         row = self._query("SELECT v FROM meta WHERE k='checkpoint'", ()).fetchone()
         return None if row is None else {int(p): o for p, o in json.loads(row[0]).items()}
 
+    def position(self) -> dict[int, int] | None:
+        """The changelog offsets this local copy has read up to: every record below them is
+        in it (and this worker's own later writes).  None: unknown, or too old to trust
+        (``POSITION_MAX_AGE``)."""
+        row = self._query("SELECT v FROM meta WHERE k='position'", ()).fetchone()
+        if row is None:
+            return None
+        got = json.loads(row[0])
+        if time.time() - float(got.get("at", 0)) > POSITION_MAX_AGE:
+            return None
+        return {int(p): o for p, o in got["offsets"].items()}
+
+    def generation(self) -> int:
+        """How many times the local copy was changed under its stage's feet (rebuilt or caught
+        up from the changelog with changes the stage did not take itself).  A stage that keeps
+        a cache derived from the store (the dedupe index in its own SQLite file) records the
+        generation it was built at; a different one means: rebuild the cache from the store."""
+        row = self._query("SELECT v FROM meta WHERE k='generation'", ()).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def bump_generation(self) -> None:
+        """Tell the stage's caches that the copy changed (see ``generation``)."""
+        self._write(lambda: self._db.execute(_BUMP))
+
     def restore(self, reader: "Bus") -> int:
         """Make the local copy equal to the changelog (read to its end on ``reader``, a
-        session with no group), unless its checkpoint already matches the end offsets.
-        Then remove the checkpoint: until a clean ``close`` the copy counts as unverified.
-        Returns how many changelog records were applied."""
+        session with no group): nothing is read when its checkpoint matches the end offsets;
+        only the records from its ``position`` on when it has a usable one (a restart after a
+        crash on the same disk); else the whole changelog.  Then remove the checkpoint:
+        until a clean ``close`` the copy counts as unverified.  Returns how many changelog
+        records were read."""
         assert self.changelog_topic is not None
         reader.assign([self.changelog_topic], from_beginning=True)
-        return self._restore_to(reader, {p: o for (_, p), o in reader.end_offsets().items()})
+        ends = {p: o for (_, p), o in reader.end_offsets().items()}
+        if self.checkpoint() == ends:
+            self._set_checkpoint(None)
+            self.restored_at = ends
+            return 0
+        if self._seek_to_position(reader, ends):
+            changes, read = self._tail(reader, ends, bump=True)
+            log.info("state: %s caught up from its position on %s: %d records read, %d keys changed",
+                     self.stage, self.changelog_topic, read, len(changes))
+            self._set_checkpoint(None)
+            self.restored_at = ends
+            return read
+        return self._restore_to(reader, ends)
+
+    def _seek_to_position(self, reader: "Bus", ends: dict[int, int]) -> bool:
+        """Move ``reader`` (assigned the changelog from its beginning) to this copy's position.
+        False when it has none, or it does not fit the changelog (offsets past its end or
+        before its start: the topic was deleted and made again, or the copy is of another)."""
+        pos = self.position()
+        starts = {p: o for (_, p), o in reader.positions().items()}
+        if pos is None or set(pos) != set(ends) or any(not starts[p] <= pos[p] <= ends[p] for p in ends):
+            return False
+        for p, o in pos.items():
+            reader.seek((self.changelog_topic, p), o)
+        return True
 
     def _restore_to(self, reader: "Bus", ends: dict[int, int]) -> int:
-        """``restore`` on a ``reader`` already assigned the changelog from its beginning."""
+        """``restore`` from the beginning, on a ``reader`` already assigned the changelog so."""
+        started = time.monotonic()
+        state: dict[str, bytes | None] = {}  # key -> the changelog's JSON bytes, None: deleted
         applied = 0
-        if self.checkpoint() != ends:
-            started = time.monotonic()
-            state: dict[str, bytes | None] = {}  # key -> the changelog's JSON bytes, None: deleted
-            prefix = f"{self.stage}/"
-            for m in _read_to_end(reader, ends):
-                key = (m.key or b"").decode("utf-8", "replace")
-                if not key.startswith(prefix):
-                    continue
-                state[key[len(prefix):]] = m.value
-                applied += 1
-            state = {k: v for k, v in state.items() if v is not None}
-            # Compared by hash with what the local copy holds: when they are equal (a clean
-            # close on this disk catching up with its own writes) the copy is not rewritten and
-            # its generation stays, so caches derived from it (``generation``) stay valid.
-            have = {k: hash(v) for k, v in self._query("SELECT key, value FROM kv", ())}
-            same = len(have) == len(state) and all(have.get(k) == hash(v) for k, v in state.items())
+        prefix = f"{self.stage}/"
+        for m in _read_to_end(reader, ends):
+            key = (m.key or b"").decode("utf-8", "replace")
+            if not key.startswith(prefix):
+                continue
+            state[key[len(prefix):]] = m.value
+            applied += 1
+        state = {k: v for k, v in state.items() if v is not None}
+        reached = {p: o for (_, p), o in reader.positions().items()}
+        # Compared by hash with what the local copy holds: when they are equal (a clean
+        # close on this disk catching up with its own writes) the copy is not rewritten and
+        # its generation stays, so caches derived from it (``generation``) stay valid.
+        have = {k: hash(v) for k, v in self._query("SELECT key, value FROM kv", ())}
+        same = len(have) == len(state) and all(have.get(k) == hash(v) for k, v in state.items())
+
+        def write() -> None:
             if not same:
-                try:
-                    with self._db:
-                        self._db.execute("BEGIN IMMEDIATE")
-                        self._db.execute("DELETE FROM kv")
-                        self._db.executemany("INSERT INTO kv(key, value) VALUES (?, ?)", state.items())
-                        self._db.execute("INSERT INTO meta(k, v) VALUES ('generation', '1') ON CONFLICT(k) "
-                                         "DO UPDATE SET v = CAST(v AS INTEGER) + 1")
-                except sqlite3.Error as exc:
-                    raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
-            log.info("state: %s %s from %s: %d records, %d keys in %.1fs", self.stage,
-                     "restored" if not same else "checked (unchanged)", self.changelog_topic, applied,
-                     len(state), time.monotonic() - started)
+                self._db.execute("DELETE FROM kv")
+                self._db.executemany("INSERT INTO kv(key, value) VALUES (?, ?)", state.items())
+                self._db.execute(_BUMP)
+            self._set_position(reached)
+
+        self._write(write)
+        log.info("state: %s %s from %s: %d records, %d keys in %.1fs", self.stage,
+                 "restored" if not same else "checked (unchanged)", self.changelog_topic, applied,
+                 len(state), time.monotonic() - started)
         self._set_checkpoint(None)
         self.restored_at = ends
         return applied
 
+    def _tail(self, reader: "Bus", ends: dict[int, int], *, bump: bool,
+              dry: bool = False) -> tuple[dict[str, bytes | None], int]:
+        """Read ``reader`` (positioned in the changelog) up to ``ends`` and apply to the local
+        copy what differs from it: the net change of each key read (its last record), left
+        out when the copy already holds it (this worker's own writes, read back).  With
+        ``bump``, a change moves the ``generation`` in the same transaction.  Returns the
+        changes (key -> changelog bytes, None: deleted) and the records read."""
+        net: dict[str, bytes | None] = {}
+        read = 0
+        prefix = f"{self.stage}/"
+        for m in _read_to_end(reader, ends):
+            read += 1
+            key = (m.key or b"").decode("utf-8", "replace")
+            if key.startswith(prefix):
+                net[key[len(prefix):]] = m.value
+        reached = {p: o for (_, p), o in reader.positions().items()}
+        changes: dict[str, bytes | None] = {}
+        for key, value in net.items():
+            row = self._query("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+            have = None if row is None else bytes(row[0])
+            if have != (None if value is None else bytes(value)):
+                changes[key] = value
+        if dry and changes:
+            return changes, read  # (``follow(own_only=True)``: written by another worker; not applied)
+
+        def write() -> None:
+            dels = [(k,) for k, v in changes.items() if v is None]
+            puts = [(k, v) for k, v in changes.items() if v is not None]
+            if dels:
+                self._db.executemany("DELETE FROM kv WHERE key=?", dels)
+            if puts:
+                self._db.executemany("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", puts)
+            if changes and bump:
+                self._db.execute(_BUMP)
+            self._set_position(reached)
+
+        self._write(write)
+        return changes, read
+
+    def follow(self, reader: "Bus", *, bump: bool = True, own_only: bool = False) -> tuple[dict[str, Any], int]:
+        """Apply what the changelog got since this copy's position, on ``reader``: a session
+        that ``Follower`` keeps assigned to the changelog and positioned where the copy is.
+        Returns the changes (key -> the new value, None: deleted) and the records read;
+        with ``bump`` a change moves the ``generation`` too (the stage must be built again).
+        ``own_only``: apply nothing, and leave the position where it was, when the records
+        hold changes (another worker's writes): only this worker's own writes read back
+        move the position then (a stage that several workers write, e.g. boilerplate, is
+        not built again between its units)."""
+        ends = {p: o for (_, p), o in reader.end_offsets().items()}
+        pos = {p: o for (_, p), o in reader.positions().items()}
+        changes: dict[str, bytes | None] = {}
+        read = 0
+        if any(pos.get(p, 0) < e for p, e in ends.items()):
+            changes, read = self._tail(reader, ends, bump=bump, dry=own_only)
+            if own_only and changes:
+                for p, o in pos.items():
+                    reader.seek((self.changelog_topic, p), o)
+                return {}, read
+        if not self._pending:
+            # The copy is the changelog at ``ends``: this worker's own units committed before
+            # this call, so their records are below ``ends`` too.
+            self.restored_at = ends
+        return {k: None if v is None else _decode(v) for k, v in changes.items()}, read
+
     def catch_up(self, reader: "Bus") -> bool:
         """After this worker gained partitions (a rebalance, a standby taking over): make the
-        local copy equal to the changelog, which other workers may have written meanwhile.
-        Returns True when the copy changed: then the changes this worker still held (a
-        write-ahead store's, from an aborted unit) are stale (``drop_pending``), and caches
-        built from the store must be rebuilt (the runner builds the stage again)."""
+        local copy equal to the changelog, which other workers may have written meanwhile
+        (from its position when it has one).  Returns True when the copy changed: then the
+        changes this worker still held (a write-ahead store's, from an aborted unit) are
+        stale (``drop_pending``), and caches built from the store must be rebuilt (the
+        runner builds the stage again)."""
         reader.assign([self.changelog_topic], from_beginning=True)
         ends = {p: o for (_, p), o in reader.end_offsets().items()}
         if self.restored_at is not None and ends == self.restored_at:
             return False  # nobody wrote since this worker last read it (and it wrote nothing)
         before = self.generation()
-        self._restore_to(reader, ends)
+        if self._seek_to_position(reader, ends):
+            self._tail(reader, ends, bump=True)
+            self.restored_at = ends
+        else:
+            self._restore_to(reader, ends)
         return self.generation() != before
 
     def drop_pending(self) -> None:
@@ -292,6 +418,20 @@ class StateStore:
         if puts:
             self._db.executemany("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", puts)
 
+    def _set_position(self, reached: dict[int, int]) -> None:
+        """Inside a ``_write``: the copy holds every changelog record below ``reached``."""
+        self._db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES ('position', ?)",
+                         (json.dumps({"offsets": {str(p): o for p, o in reached.items()}, "at": time.time()}),))
+
+    def _write(self, fn) -> None:
+        """Run ``fn`` in one write transaction of the local copy.  Raises StoreError."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                fn()
+        except sqlite3.Error as exc:
+            raise StoreError(f"state: cannot write {self.path}: {exc}") from exc
+
     def _set_checkpoint(self, ends: dict[int, int] | None) -> None:
         try:
             with self._db:
@@ -314,6 +454,9 @@ class StateStore:
 def _read_to_end(reader: "Bus", ends: dict[int, int], settle: float = 5.0):
     """Yield every committed record of the assigned changelog up to ``ends``."""
     quiet_since = None
+    pos = {p: o for (_, p), o in reader.positions().items()}
+    if all(pos.get(p, 0) >= e for p, e in ends.items()):
+        return  # nothing to read (a copy at the end already): no poll to wait out
     while True:
         got = reader.poll(1000, 0.5)
         yield from got
@@ -345,6 +488,56 @@ def open_store(settings: "Settings", stage: str, *, restore: bool = True) -> Sta
         finally:
             reader.close()
     return store
+
+
+class Follower:
+    """Keeps one store level with its changelog: a reader session (no group) held open on the
+    changelog, positioned where the local copy is, so each ``follow`` reads only what was
+    written since the last one.  Raises TransportError, StoreError."""
+
+    def __init__(self, settings: "Settings", store: StateStore):
+        from pipeline.bus import open_bus
+
+        self.store = store
+        self.records_read = 0  # changelog records read by this follower (the first catch-up included)
+        self.reader = open_bus(settings, client_id=f"{settings.transport.kafka.client_id}-{store.stage}-follow")
+        try:
+            self.reader.assign([store.changelog_topic], from_beginning=True)
+            ends = {p: o for (_, p), o in self.reader.end_offsets().items()}
+            self._first_changed = False
+            self._foreign = False  # an own_only read found another worker's writes
+            if store.restored_at is not None and ends == store.restored_at:
+                for p, o in ends.items():  # the copy was read to this end and nobody wrote since
+                    self.reader.seek((store.changelog_topic, p), o)
+            elif not store._seek_to_position(self.reader, ends):
+                before = store.generation()
+                self.records_read += store._restore_to(self.reader, ends)
+                self._first_changed = store.generation() != before
+        except BaseException:
+            self.reader.close()
+            raise
+
+    def follow(self, *, bump: bool = True, own_only: bool = False) -> tuple[dict[str, Any] | None, int]:
+        """Apply what the changelog got since the last call (``StateStore.follow``).  Returns
+        the changes (key -> new value, None: deleted) and the records read; ``None`` instead
+        of the changes when the copy was rebuilt whole (the stage must be built again: its
+        generation moved)."""
+        if self._first_changed:
+            self._first_changed = False
+            return None, 0
+        if own_only and self._foreign:
+            return {}, 0  # others write this changelog too: reading it again would not move the position
+        if not own_only:
+            self._foreign = False
+        before = self.reader.positions()
+        changes, read = self.store.follow(self.reader, bump=bump, own_only=own_only)
+        if own_only and read and self.reader.positions() == before:
+            self._foreign = True
+        self.records_read += read
+        return changes, read
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def catch_up(settings: "Settings", stores: list[StateStore]) -> bool:
@@ -386,11 +579,12 @@ def status(settings: "Settings", stage: str) -> dict[str, Any]:
     path = store_path(settings, stage)
     out: dict[str, Any] = {"stage": stage, "path": str(path), "exists": path.exists()}
     if not path.exists() and settings.transport.kind != "kafka":
-        return out | {"keys": 0, "checkpoint": None}
+        return out | {"keys": 0, "checkpoint": None, "position": None}
     store = StateStore(path, stage, settings.topic(changelog(stage)) if settings.transport.kind == "kafka" else None)
     try:
         out["keys"] = len(store)
         out["checkpoint"] = store.checkpoint()
+        out["position"] = store.position()  # how far the copy has read the changelog (None: unknown or stale)
         if store.changelog_topic is not None:
             from pipeline.bus import open_bus
 

@@ -79,6 +79,11 @@ class Bus(ABC):
     def poll(self, max_records: int, timeout: float) -> list[Message]:
         """Return up to ``max_records`` messages, waiting up to ``timeout`` s for the first."""
 
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Read ``tp`` (of a session that ``assign``-ed it) from ``offset`` on: the state layer
+        goes on reading a changelog from where a store's local copy stopped."""
+        raise NotImplementedError(f"{type(self).__name__} cannot seek")
+
     def hold(self, tp: TopicPartition, offset: int) -> None:
         """Rewind ``tp`` to ``offset`` and return nothing more from it until ``release(tp)``.
         The runner holds a retry partition whose next message is not due yet, so the other

@@ -536,6 +536,16 @@ class KafkaBus(Bus):
                     self._next[KTopicPartition(r.topic, r.partition)] = r.offset + 1
         return out
 
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        consumer = self._need_consumer()
+        ktp = KTopicPartition(*tp)
+        try:
+            consumer.seek(ktp, offset)
+        except (kerr.KafkaError, AssertionError, KeyError, ValueError) as exc:
+            raise TransportError(f"kafka: cannot seek {_fmt([ktp])} to {offset}: {exc}") from exc
+        if self._group is None:
+            self._next[ktp] = offset
+
     def hold(self, tp: TopicPartition, offset: int) -> None:
         consumer = self._need_consumer()
         ktp = KTopicPartition(*tp)

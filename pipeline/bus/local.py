@@ -280,6 +280,12 @@ class LocalBus(Bus):
                 return out
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        with self._lock:
+            if tp not in self._positions:
+                raise TransportError(f"local: cannot seek {tp[0]}[{tp[1]}]: not assigned")
+            self._positions[tp] = offset
+
     def hold(self, tp: TopicPartition, offset: int) -> None:
         with self._lock:
             if tp in self._positions:

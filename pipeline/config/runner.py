@@ -30,6 +30,16 @@ class RunnerSettings(Section):
                     "stays under both with room for key and headers. Long texts are cut at a paragraph "
                     "boundary to fit (truncated: true, original_length); a value that still does not fit "
                     "dead-letters its input.")
+    standby_follow_interval: float | None = Field(
+        1.0, gt=0, description="Kafka: seconds between reads of a stage's changelog by a worker that owns "
+                               "none of its input partitions (a standby): it applies what the active worker "
+                               "wrote as it comes, so taking over applies only the records since the last "
+                               "read; null = a standby reads the changelog only when it takes over.")
+    state_checkpoint_interval: float | None = Field(
+        30.0, gt=0, description="Kafka: seconds between reads of its own changelog by a worker that owns "
+                                "partitions, recording how far its local state copy is on the changelog: a "
+                                "restart after a crash reads only what came after; null = only at a takeover "
+                                "and a clean stop.")
     idle_after: float = Field(2.0, gt=0, description="--until-idle: seconds with nothing to do before exit.")
     max_crashes: int | None = Field(
         3, ge=1, description="An input that a worker died holding (killed: out of memory, a segfault, a hang past "

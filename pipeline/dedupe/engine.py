@@ -960,9 +960,7 @@ class Deduper:
         slots leave the key indexes at their next merge or at a compaction.
         """
         cutoff = self.watermark - self.window
-        died = 0
-        if cutoff - self.window // 64 > self.slots.min_ts:
-            died = self.slots.evict_before(cutoff)
+        died = self._evict_due(cutoff)
         sources = self.chrome.dump() if self.chrome is not None and self.store is not None else ([], [])
         if self.store is not None and (self._rows or died or self.watermark != self._saved_watermark
                                        or sources[0] or sources[1] or self._new_roots):
@@ -972,6 +970,15 @@ class Deduper:
             self._new_roots = []
             self._rows = []
             self._saved_watermark = self.watermark
+        self._compact_after(died)
+
+    def _evict_due(self, cutoff: int) -> int:
+        """Evict the slots before ``cutoff`` when a slice of the window can go (see ``flush``)."""
+        if cutoff - self.window // 64 > self.slots.min_ts:
+            return self.slots.evict_before(cutoff)
+        return 0
+
+    def _compact_after(self, died: int) -> None:
         if died:
             dead = len(self.slots) - self.slots.live
             if dead > max(1024, self.slots.live):
@@ -996,35 +1003,71 @@ class Deduper:
             part = [r for _, r in zip(range(batch), rows)]
             if not part:
                 break
-            (ids, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
-             on_unique, cluster_id, duplicate_of, delivery, feed_url, version, published, credit) = zip(*part)
-            e = len(part)
-            samples = [np.frombuffer(s, dtype=np.uint32) for s in sample]
-            first = self.slots.add_many(
-                list(ids), np.array(ts, dtype=np.int64), np.array(text_hash, dtype=np.int64),
-                np.array(tau, dtype=np.uint32), np.concatenate(samples),
-                np.fromiter((len(s) for s in samples), dtype=np.int64, count=e),
-                np.fromiter((STATUS_CODE[s] for s in status), dtype=np.int8, count=e),
-                np.fromiter((SIGNAL_CODE[s] for s in signal), dtype=np.int8, count=e),
-                np.array([np.nan if x is None else x for x in similarity], dtype=np.float32),
-                np.array(on_unique, dtype=np.bool_),
-                [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of),
-                list(delivery), list(feed_url), list(version), list(published), list(credit))
-            kk: list[int] = []
-            ks: list[int] = []
-            for j, (aid, u, g, t) in enumerate(zip(ids, url_key, guid_key, text_key)):
-                for key in (exact_keys(aid, None, None, None)[0], u, g, t):
-                    if key is not None:
-                        kk.append(key)
-                        ks.append(first + j)
-            self.exact.add_many(np.array(kk, dtype=np.int64), np.array(ks, dtype=np.uint32))
-            an = [np.frombuffer(a, dtype=np.uint32) for a in anchors]
-            alens = np.fromiter((len(a) for a in an), dtype=np.int64, count=e)
-            if alens.any():
-                self.anchors.add_many(np.concatenate(an),
-                                      np.repeat(np.arange(first, first + e, dtype=np.uint32), alens))
+            self._index_rows(part)
+
+    def apply_journal(self, changes: dict[str, Any]) -> bool:
+        """Another worker's journalled changes (``Store.apply_journal``): put them in the
+        file and in the in-memory index, as if this index had decided them itself (the same
+        slots in the same order, so it decides as the writer would).  Returns False, with
+        the index unchanged, when they do not follow on from it (it must be rebuilt) or
+        while it holds decisions of its own not yet on the journal."""
+        if self.store is None or self._rows or self.store.journal is None or self.store.journal._pending:
+            return False
+        got = self.store.apply_journal(changes)
+        if got is None:
+            return False
+        rows, sources, roots, meta = got
+        self.watermark = max(self.watermark, int(meta.get("watermark") or 0))
+        self._saved_watermark = self.watermark
+        if self.chrome is not None and sources:
+            for name, _, _ in sources:
+                self.chrome.sources.pop(name, None)  # re-added in order of use
+            self.chrome.load(sources)
+        self.roots.update(roots)
+        keep = self.watermark - self.window
+        rows = [r for r in rows if r[1] >= keep]
+        for i in range(0, len(rows), 8192):
+            self._index_rows(rows[i:i + 8192], merge=False)
+        self._compact_after(self._evict_due(keep))
+        return True
+
+    def _index_rows(self, part: list[tuple[Any, ...]], merge: bool = True) -> None:
+        """Add stored rows (columns as in store.COLUMNS, creation order) to the in-memory index;
+        ``merge``: merge the key indexes now (a bulk load), else when due."""
+        (ids, ts, text_hash, url_key, guid_key, text_key, tau, sample, anchors, status, signal, similarity,
+         on_unique, cluster_id, duplicate_of, delivery, feed_url, version, published, credit) = zip(*part)
+        e = len(part)
+        samples = [np.frombuffer(s, dtype=np.uint32) for s in sample]
+        first = self.slots.add_many(
+            list(ids), np.array(ts, dtype=np.int64), np.array(text_hash, dtype=np.int64),
+            np.array(tau, dtype=np.uint32), np.concatenate(samples),
+            np.fromiter((len(s) for s in samples), dtype=np.int64, count=e),
+            np.fromiter((STATUS_CODE[s] for s in status), dtype=np.int8, count=e),
+            np.fromiter((SIGNAL_CODE[s] for s in signal), dtype=np.int8, count=e),
+            np.array([np.nan if x is None else x for x in similarity], dtype=np.float32),
+            np.array(on_unique, dtype=np.bool_),
+            [None if c == CLUSTER_PREFIX + a else c for c, a in zip(cluster_id, ids)], list(duplicate_of),
+            list(delivery), list(feed_url), list(version), list(published), list(credit))
+        kk: list[int] = []
+        ks: list[int] = []
+        for j, (aid, u, g, t) in enumerate(zip(ids, url_key, guid_key, text_key)):
+            for key in (exact_keys(aid, None, None, None)[0], u, g, t):
+                if key is not None:
+                    kk.append(key)
+                    ks.append(first + j)
+        self.exact.add_many(np.array(kk, dtype=np.int64), np.array(ks, dtype=np.uint32))
+        an = [np.frombuffer(a, dtype=np.uint32) for a in anchors]
+        alens = np.fromiter((len(a) for a in an), dtype=np.int64, count=e)
+        if alens.any():
+            self.anchors.add_many(np.concatenate(an),
+                                  np.repeat(np.arange(first, first + e, dtype=np.uint32), alens))
+        if merge:
             self.exact.merge()
             self.anchors.merge()
+        else:
+            for ix in (self.exact, self.anchors):
+                if ix.due:
+                    ix.merge(self.slots.alive.view)
 
     def close(self) -> None:
         if self.store is not None:

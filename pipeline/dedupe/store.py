@@ -220,6 +220,59 @@ class Store:
             raise
         log.info("dedupe: index file rebuilt from the state journal: %d slots, %d sources", len(slots), len(sources))
 
+    def apply_journal(self, changes: dict[str, Any]) -> tuple[list[tuple[Any, ...]], list[tuple[str, int, bytes]],
+                                                             list[tuple[str, str]], dict[str, str]] | None:
+        """Apply what another worker journalled (``changes``: journal key -> new value, None:
+        deleted, already in the journal) to this file, one segment at a time: the new
+        segments' slots and sources, the deleted segments' rows, the meta and the roots.
+        Returns the new slots (columns as in COLUMNS, in creation order), the sources and
+        roots that changed and the new meta, for the in-memory index; None (and nothing
+        changed) when they do not follow on from this file (a segment number it passed but
+        never had: two writers, or a file ahead of its journal), so it must be rebuilt."""
+        meta = changes.get("m/meta", self._journalled_meta())
+        if not isinstance(meta, dict):
+            return None
+        last_seg = int(self.meta("last_seg") or 0)
+        added = sorted((int(k[2:]), v) for k, v in changes.items() if k.startswith("g/") and v is not None)
+        gone = [int(k[2:]) for k, v in changes.items() if k.startswith("g/") and v is None]
+        roots = [(k[2:], v) for k, v in changes.items() if k.startswith("r/") and v is not None]
+        db = self.db
+        rows: list[tuple[Any, ...]] = []
+        sources: dict[str, tuple[str, int, bytes, int]] = {}
+        db.execute("BEGIN")
+        try:
+            for seg, data in added:
+                if seg <= last_seg:
+                    if db.execute("SELECT 1 FROM slots WHERE seg = ? UNION ALL SELECT 1 FROM sources WHERE seg = ? "
+                                  "LIMIT 1", (seg, seg)).fetchone() is not None:
+                        continue  # this file has it already (its own write, read back)
+                    db.execute("ROLLBACK")
+                    return None
+                part, srcs = unpack_segment(data)
+                db.executemany(f"INSERT INTO slots (seq, seg, {', '.join(COLUMNS)}) "
+                               f"VALUES ({', '.join('?' * (len(COLUMNS) + 2))})", [(r[0], seg) + r[1:] for r in part])
+                rows += [r[1:] for r in part]
+                for src, used, st in srcs:
+                    sources[src] = (src, used, st, seg)
+            db.executemany("INSERT INTO sources (source, used, state, seg) VALUES (?, ?, ?, ?) ON CONFLICT(source) "
+                           "DO UPDATE SET used = excluded.used, state = excluded.state, seg = excluded.seg",
+                           sources.values())
+            for seg in gone:
+                db.execute("DELETE FROM slots WHERE seg = ?", (seg,))
+                db.execute("DELETE FROM sources WHERE seg = ?", (seg,))
+            db.executemany("INSERT INTO roots (cluster_id, root) VALUES (?, ?) ON CONFLICT(cluster_id) "
+                           "DO UPDATE SET root = excluded.root", roots)
+            db.executemany("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+                           meta.items())
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK")
+            return None  # a slot number this file holds already: not a continuation of it
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return rows, [s[:3] for s in sources.values()], roots, meta
+
     def _journal_save(self, rows: list[tuple[Any, ...]], meta: dict[str, str], evict_before: int | None,
                       changed: list[tuple[str, int, bytes]], dropped: list[str],
                       roots: list[tuple[str, str]] | None) -> tuple[dict[str, int], dict[str, str], set[int]]:

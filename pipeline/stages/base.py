@@ -156,6 +156,15 @@ class Stage:
         when something listens.  The default starts nothing."""
         return False
 
+    # --- state ------------------------------------------------------------------------
+    def state_changed(self, store: str, changes: dict[str, Any]) -> bool:
+        """Another worker changed store ``store`` (``ctx.store``): ``changes`` maps each key to
+        its new value (None: deleted), already in the store.  A stage that keeps a cache
+        derived from the store (the dedupe index) applies them to it and returns True; False
+        (the default) has the runner build the stage again from the store.  Called between
+        units by the runner of a standby following the changelog, and at a takeover."""
+        return False
+
     # --- lifecycle --------------------------------------------------------------------
     def commit(self) -> None:
         """Outputs so far are durable and offsets committed: persist state now."""

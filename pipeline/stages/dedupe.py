@@ -99,6 +99,11 @@ class DedupeStage(Stage):
         """Index a value read back from articles.unique/duplicates (standby warm-up)."""
         self.deduper.restore(value)
 
+    def state_changed(self, store: str, changes: dict[str, Any]) -> bool:
+        """The active worker's journalled segments, read by this standby (or at its takeover):
+        indexed one segment at a time instead of a rebuild of the whole index."""
+        return store == self.name and self.deduper.apply_journal(changes)
+
     def commit(self) -> None:
         self.deduper.flush()
 

@@ -5,6 +5,7 @@ state_dir before the stage runs -- what a worker rescheduled onto a new node nee
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -255,6 +256,76 @@ def test_a_standby_dedupe_worker_catches_up_from_the_changelog_when_it_takes_ove
         assert len(standby.stage.deduper) == 60
     finally:
         standby.close()
+    got = {v["id"]: v["dedupe"] for v in (models.decode(m.value) for t in (topics.ARTICLES_UNIQUE, topics.ARTICLES_DUPLICATES)
+                                         for m in read_topic(settings, t))}
+    assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(30)] == [f"o{i:03d}" for i in range(30)]
+
+
+def test_a_standby_dedupe_worker_keeps_a_warm_index_on_a_real_broker(kafka_settings_factory, tmp_path):
+    """Two dedupe workers in one group on a one-partition input: the standby follows
+    dedupe.changelog while the active one indexes, so the originals are in its index before
+    any takeover; when the active one stops, the standby takes over without a rebuild,
+    reading only the few records written since its last read, and the copies join."""
+    from integration.workers import read_topic
+    from pipeline.stages.dedupe import DedupeStage
+    from unit.stages.test_dedupe_state import copies, originals
+
+    base = kafka_settings_factory(processing_guarantee="exactly_once")
+    settings = base.model_copy(update={"runner": base.runner.model_copy(update={
+        "poll_timeout": 0.2, "standby_follow_interval": 0.2})})
+    extracted = settings.topic(topics.ARTICLES_EXTRACTED)
+
+    def publish(values) -> None:
+        bus = open_bus(settings, client_id="test-fill")
+        bus.ensure_topics([extracted], 1)
+        bus.begin()
+        for v in values:
+            bus.produce(extracted, v["id"].encode(), models.encode(v))
+        bus.commit({})
+        bus.close()
+
+    def start(s, name) -> tuple[Runner, threading.Thread]:
+        ctx = Context(settings=s)
+        ctx.open_store = lambda stage: state.open_store(s, stage)
+        stage = DedupeStage(ctx)
+        # "a-..." sorts first among the group's member ids: the active worker gets the partition
+        bus = open_bus(s, client_id=f"{name}-dedupe", transactional_id=f"{s.transport.topic_prefix}{name}")
+        r = Runner(stage, bus, s, stop=threading.Event())
+        t = threading.Thread(target=r.run_forever, name=f"dedupe-{name}", daemon=True)
+        t.start()
+        return r, t
+
+    def wait_for(cond, what: str, limit: float = 90.0) -> None:
+        deadline = time.monotonic() + limit
+        while not cond():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.2)
+
+    publish(originals(5))
+    active, active_t = start(settings, "a")
+    wait_for(lambda: len(active.stage.deduper) == 5, "the active worker to index 5 originals")
+    node_b = settings.model_copy(update={"state_dir": str(tmp_path / "node-b")})
+    standby, standby_t = start(node_b, "b")
+    warm = standby.stage
+    try:
+        publish(originals(30)[5:])
+        wait_for(lambda: len(warm.deduper) == 30, "the standby to follow the active worker's 25 originals")
+        assert not standby.bus.assignment() and active.bus.assignment()
+        read_before = standby._followers["dedupe"].records_read
+    finally:
+        active.stop.set()
+        active_t.join(30)
+        active.close()  # its partition goes to the standby
+    try:
+        publish(copies(30))
+        wait_for(lambda: len(standby.stage.deduper) == 60, "the standby to take over and decide the copies")
+        read_at_takeover = standby._followers["dedupe"].records_read - read_before
+    finally:
+        standby.stop.set()
+        standby_t.join(30)
+        standby.close()
+    assert standby.stage is warm, "the standby was built again at its takeover"
+    assert read_at_takeover <= 12, read_at_takeover  # its own units read back, not the 25 originals again
     got = {v["id"]: v["dedupe"] for v in (models.decode(m.value) for t in (topics.ARTICLES_UNIQUE, topics.ARTICLES_DUPLICATES)
                                          for m in read_topic(settings, t))}
     assert [got[f"c{i:03d}"].get("duplicate_of") for i in range(30)] == [f"o{i:03d}" for i in range(30)]
