@@ -203,6 +203,7 @@ class Runner:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.stop = stop or threading.Event()
+        bus.interrupt = self.stop  # a SIGTERM ends a waiting poll at once, not after poll_timeout
         self.name = stage.name
         self.prefix = settings.transport.topic_prefix
         self.rs = settings.runner
@@ -798,6 +799,11 @@ class Runner:
         """Run until ``stop`` is set; the batch in hand is finished and committed first."""
         log.info("%s: started (transport %s)", self.name, self.settings.transport.kind)
         self.start_listeners()
+        try:
+            self.stage.warm_up()  # before any input comes: under `pipeline run` upstream is still busy
+        except Exception as exc:  # noqa: BLE001 - the first batch meets it again and handles it as ever
+            log.warning("%s: warming up failed (%s: %s); the first batch will try again",
+                        self.name, type(exc).__name__, exc)
         if self.rs.stall_exit_after:
             threading.Thread(target=self._watchdog, name=f"{self.name}-watchdog", daemon=True).start()
         failures = 0

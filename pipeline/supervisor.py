@@ -54,6 +54,10 @@ STATUS_ENV = "PIPELINE_STATUS_DIR"
 #: The supervisor's pid: a worker whose parent changed (the supervisor was killed) stops itself.
 PARENT_ENV = "PIPELINE_SUPERVISOR_PID"
 WORKER_INDEX_ENV = "PIPELINE_WORKER_INDEX"
+#: ``--until-idle``: seconds an idle worker's poll waits before its loop turns (and reports)
+#: again, instead of ``runner.poll_timeout``: the drain is seen, and acted on, that much sooner.
+IDLE_TURN_ENV = "PIPELINE_IDLE_TURN"
+IDLE_TURN = 0.2
 
 #: A status older than this (seconds) is stale: the worker is mid-batch or stuck.
 STALE_AFTER = 3.0
@@ -142,9 +146,19 @@ class StatusReporter:
         self._lag = 0
         parent = os.environ.get(PARENT_ENV)
         self._parent = int(parent) if parent and parent.isdigit() else None
+        try:
+            turn = float(os.environ.get(IDLE_TURN_ENV) or 0)
+        except ValueError:
+            turn = 0.0
+        # Under --until-idle a turn ends after ``turn`` s without messages (a poll returns as soon
+        # as messages come, so only idle turns get shorter), and the lag is read as often.
+        self.idle_turn = min(turn, runner.rs.poll_timeout) if turn > 0 else None
+        self._lag_every = min(0.5, self.idle_turn) if self.idle_turn else 0.5
         step = runner.step
 
         def stepped(*a, **kw):
+            if self.idle_turn is not None and kw.get("timeout") is None and runner.stage.input_topic is not None:
+                kw["timeout"] = self.idle_turn
             res = step(*a, **kw)
             self._after(res)
             return res
@@ -168,7 +182,7 @@ class StatusReporter:
         idle = not res.consumed and not res.produced
         if not idle:
             self.last_moved = now
-        elif self.runner.stage.input_topic is not None and now - self._lag_at > 0.5:
+        elif self.runner.stage.input_topic is not None and now - self._lag_at >= self._lag_every:
             try:
                 self._lag = sum(self.runner.bus.lag().values())
                 self._lag_at = now
@@ -253,6 +267,7 @@ class Supervisor:
             status_dir = Path(self._tmp.name)
         self.status_dir = Path(status_dir)
         self.slots = [Slot(stage, i) for stage in stages.NAMES for i in range(counts.get(stage, 0))]
+        self.idle_turn: float | None = None  # --until-idle: IDLE_TURN_ENV for the workers
         self._partitions: dict[str, set[tuple[str, int]]] = {}
 
     # --- processes ---------------------------------------------------------------------
@@ -265,6 +280,10 @@ class Supervisor:
         env[STATUS_ENV] = str(self.status_dir)
         env[PARENT_ENV] = str(os.getpid())
         env[WORKER_INDEX_ENV] = str(slot.index)
+        if self.idle_turn:
+            env[IDLE_TURN_ENV] = str(self.idle_turn)
+        else:
+            env.pop(IDLE_TURN_ENV, None)
         # One instance id per slot, the same across restarts: a restarted worker's transactional
         # id (Kafka exactly_once, pipeline.app.transactional_id) fences the one it replaces, and
         # two workers of a stage never share one (an id set for the whole run gets the slot added).
@@ -417,6 +436,8 @@ class Supervisor:
         not stop cleanly. ``tick(force=False)`` is called about ten times a second (progress display)
         and once with ``force=True`` at the end.
         """
+        if until_idle:
+            self.idle_turn = IDLE_TURN
         self.start()
         gave_up: GaveUp | None = None
         try:

@@ -17,6 +17,8 @@ The bus never imports a stage.
 
 from __future__ import annotations
 
+import threading
+
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -58,6 +60,11 @@ class Bus(ABC):
 
     #: True when produce+commit is atomic (Kafka transactions, or the local log).
     exactly_once: bool = False
+
+    #: Set by the runner to its stop event: a ``poll`` that is waiting for messages may return
+    #: early (empty) once it is set, so a stopping worker does not sit out the poll timeout.
+    #: Best effort (the local log looks at it between its polls of the log); None = never.
+    interrupt: threading.Event | None = None
 
     @abstractmethod
     def ensure_topics(self, topics: list[str], partitions: int | None = None,

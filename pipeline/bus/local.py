@@ -278,6 +278,8 @@ class LocalBus(Bus):
                         self._positions[(topic, p)] = rows[-1][0] + 1
             if out or time.monotonic() >= deadline:
                 return out
+            if self.interrupt is not None and self.interrupt.is_set():
+                return out  # the worker is stopping: no need to wait out the timeout
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
     def seek(self, tp: TopicPartition, offset: int) -> None:

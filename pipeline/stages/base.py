@@ -166,6 +166,12 @@ class Stage:
         return False
 
     # --- lifecycle --------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Load now what the first batch would load (a model): a long-running worker's loop calls
+        it once before its first poll, while the stages upstream are still producing, so the
+        first batch is not also the slow one.  It must not change state or outputs; an error here
+        is logged and the first batch meets it again.  The default does nothing."""
+
     def commit(self) -> None:
         """Outputs so far are durable and offsets committed: persist state now."""
 

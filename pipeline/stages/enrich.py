@@ -9,7 +9,7 @@ taken from the text; the feed's ``summary`` stays as the entry carried it), ``wo
 
 NER is the cost (~0.12-0.18 s CPU for a 770-word article), so the whole
 batch goes through one ``nlp.pipe`` call, the model loads once per stage
-instance (on the first batch) with only tok2vec and ner, and everything else
+instance (when a worker starts, ``warm_up``; else on the first batch) with only tok2vec and ner, and everything else
 is kept to ~5-8 ms per article: ``bench/enrich_bench.py`` checks the stage
 stays at >= 0.9x the bare model's articles/s (0.96 by CPU time) and prints
 the split; docs/benchmarks.md says what each part costs.
@@ -72,6 +72,9 @@ class EnrichStage(Stage):
             countries.load()
             self.log.info("enrich: loaded %s (%s)", self.cfg.model, ", ".join(self._nlp.pipe_names))
         return self._nlp
+
+    def warm_up(self) -> None:
+        self.nlp  # noqa: B018 - loads the model, py3langid's and the country names
 
     # --- processing ---------------------------------------------------------------------
     def process(self, value: dict[str, Any]) -> list[Output]:

@@ -579,3 +579,48 @@ def test_other_topics_are_not_counted_as_fresh(tmp_path):
     r = make_runner(s)
     run_all(r)
     assert _hist(r.metrics, "pipeline_polled_to_enriched_seconds")[0] == 0
+
+
+def test_a_stop_ends_a_waiting_poll_instead_of_sitting_out_its_timeout(tmp_path):
+    """SIGTERM sets the runner's stop event: a worker waiting for input on the local log must
+    get out of its poll then, not after the whole poll timeout (a 30 s one here)."""
+    s = settings(tmp_path)
+    r = make_runner(s)
+    got = []
+    t = threading.Thread(target=lambda: got.append(r.step(timeout=30.0)), daemon=True)
+    t.start()
+    time.sleep(0.2)
+    r.stop.set()
+    t.join(10.0)
+    try:
+        assert not t.is_alive(), "the poll kept waiting after stop was set"
+        assert got[0].consumed == 0
+    finally:
+        r.close()
+
+
+class Warm(Echo):
+    def __init__(self, ctx, fail=False):
+        super().__init__(ctx)
+        self.fail = fail
+        self.warmed_before_input = None
+
+    def warm_up(self):
+        self.warmed_before_input = not self.commits
+        if self.fail:
+            raise OSError("no model here")
+
+
+def test_the_loop_warms_the_stage_up_before_its_first_input_and_a_failure_there_is_not_fatal(tmp_path):
+    for fail in (False, True):
+        s = settings(tmp_path / str(fail))
+        put(s, [entry(1), entry(2)])
+        stage = Warm(Context(settings=s), fail=fail)
+        r = Runner(stage, LocalBus(s.resolve(s.transport.local.path), s.transport.local), s, stop=threading.Event())
+        threading.Timer(1.5, r.stop.set).start()
+        try:
+            r.run_forever()  # returns once stopped: a failed warm-up does not end the worker
+        finally:
+            r.close()
+        assert stage.warmed_before_input is True
+        assert [m.key for m in read(s, topics.ARTICLES_EXTRACTED)] == [b"id1", b"id2"]

@@ -82,3 +82,34 @@ def test_drained_only_when_every_stage_reports_idle_fresh_and_covers_its_partiti
     assert sup.drained_since(time.time() + 1) is None  # the lag was read before the last movement
     sup.alive.discard(100 + names.index("dedupe"))  # a dead worker's status does not count
     assert sup.drained_since(source_done) is None
+
+
+def test_under_until_idle_an_idle_worker_turns_and_reports_sooner_than_poll_timeout(tmp_path, monkeypatch):
+    """A worker started by ``pipeline run --until-idle`` waits IDLE_TURN s per idle poll (not
+    runner.poll_timeout), so the drain is seen sooner; a plain ``pipeline run`` keeps poll_timeout."""
+    import threading
+
+    from pipeline.app import build_runner
+    from pipeline.supervisor import IDLE_TURN, IDLE_TURN_ENV, attach_status
+
+    s = settings(tmp_path)
+    folder = tmp_path / "status"
+    folder.mkdir()
+    monkeypatch.setenv("PIPELINE_STATUS_DIR", str(folder))
+    for turn, wanted in ((str(IDLE_TURN), IDLE_TURN), (None, None)):
+        if turn is None:
+            monkeypatch.delenv(IDLE_TURN_ENV, raising=False)
+        else:
+            monkeypatch.setenv(IDLE_TURN_ENV, turn)
+        runner = build_runner(s, "dedupe", stop=threading.Event())
+        seen = []
+        step = runner.step
+        runner.step = lambda *a, **kw: (seen.append(kw.get("timeout")), step(*a, **kw))[1]
+        try:
+            attach_status(runner)
+            runner.step()
+        finally:
+            runner.close()
+        assert seen == [wanted]
+        status = json.loads(next(folder.glob("dedupe-*.json")).read_text())
+        assert status["idle"] is True and status["lag"] == 0
