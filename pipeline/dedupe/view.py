@@ -46,19 +46,25 @@ class StoryView:
 
     def __init__(self) -> None:
         self._stories: dict[str, dict[str, Any]] = {}  # id -> latest value, in order of last change
-        self._superseded: dict[str, dict[str, Any]] = {}  # copy id -> its last value as a story
+        self._superseded: dict[str, dict[str, Any]] = {}  # copy id -> its value as a story
+        self._superseded_ids: set[str] = set()  # every id an original named in ``supersedes``
         self._duplicates: dict[str, list[dict[str, Any]]] = {}  # cluster id -> values
 
     def add_story(self, value: Any) -> None:
         if not isinstance(value, dict) or not value.get("id"):
             return
         sid = value["id"]
-        if sid in self._superseded:
-            return  # an edit of a superseded copy is not a story (it goes to duplicates)
+        if sid in self._superseded_ids:
+            # A superseded copy is not a story, whether its message comes before or after its
+            # original's (on a topic written by several workers either may come first), and
+            # neither is a later edit of it.
+            self._superseded.setdefault(sid, value)
+            return
         self._stories.pop(sid, None)
         self._stories[sid] = value
         copy_id = _dedupe(value).get("supersedes")
         if copy_id and copy_id != sid:
+            self._superseded_ids.add(copy_id)
             copy = self._stories.pop(copy_id, None)
             if copy is not None:
                 self._superseded[copy_id] = copy

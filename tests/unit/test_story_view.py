@@ -41,3 +41,14 @@ def test_duplicates_without_their_story_are_kept_apart_and_limit_takes_the_lates
 def test_values_that_are_not_articles_are_ignored():
     view = StoryView().extend([None, "text", {"title": "no id"}, story("a", "A")], [None, 3])
     assert [s.value["id"] for s in view.stories()] == ["a"]
+
+
+def test_a_copy_whose_message_comes_after_its_originals_is_still_folded_into_it():
+    # articles.enriched is written by several enrich workers: the original's message (naming the
+    # copy it superseded) can come before the copy's own.
+    original = story("orig", "Wire story", cluster="c1", signal="original", supersedes="copy")
+    copy = story("copy", "Wire story (aggregator)", cluster="c1")
+    view = StoryView().extend([original, copy], [dup("third", "c1")])
+    stories = view.stories()
+    assert [s.value["id"] for s in stories] == ["orig"]
+    assert [d["id"] for d in stories[0].duplicates] == ["copy", "third"]
