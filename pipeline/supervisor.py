@@ -44,9 +44,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 from pipeline import stages, topics
+
+if TYPE_CHECKING:
+    from pipeline.zygote import ForkServer
 
 log = logging.getLogger("pipeline.supervisor")
 
@@ -228,6 +231,21 @@ def _counter_samples(metrics) -> list[list[Any]]:
 
 # --- the supervisor side -----------------------------------------------------------------------
 
+def start_fork_server(settings, config_path, counts: dict[str, int], stderr: IO | None = None) -> "ForkServer | None":
+    """Start ``pipeline.zygote`` for the stages that get processes, in stage order. None (workers
+    start as fresh processes) where fork is not available."""
+    from pipeline.zygote import ForkServer
+
+    if not hasattr(os, "fork"):
+        return None
+    names = [n for n in stages.NAMES if counts.get(n)]
+    try:
+        return ForkServer(str(Path(config_path).resolve()), names, stderr)
+    except OSError as exc:
+        log.warning("supervisor: cannot start the fork server (%s); workers start as fresh processes", exc)
+        return None
+
+
 @dataclass
 class Slot:
     """One worker process of a stage, kept across restarts."""
@@ -253,8 +271,11 @@ class Supervisor:
 
     def __init__(self, settings, config_path: str | os.PathLike[str], counts: dict[str, int], *,
                  verbose: bool = False, stderr: IO | None = None, status_dir: Path | None = None,
-                 metrics=None):
+                 metrics=None, forks: "ForkServer | None" = None):
         self.settings = settings
+        # run.fork: workers come from a process that loaded the stages' libraries once (zygote.py);
+        # started by start() unless run_supervised started it earlier, to load while it plans.
+        self.forks = forks
         self.metrics = metrics  # this process's own (the until-idle poll round), added to the view
         self.config_path = str(Path(config_path).resolve())
         self.counts = counts
@@ -272,6 +293,8 @@ class Supervisor:
 
     # --- processes ---------------------------------------------------------------------
     def start(self) -> None:
+        if self.forks is None and self.settings.run.fork:
+            self.forks = start_fork_server(self.settings, self.config_path, self.counts, self.stderr)
         for slot in self.slots:
             self._spawn(slot)
 
@@ -299,14 +322,18 @@ class Supervisor:
             env["PIPELINE__OBSERVE__METRICS_PORT"] = env[per_stage] = str(port + self.slots.index(slot))
         elif slot.stage in observe.metrics_ports and slot.index > 0:
             env[per_stage] = "0"  # the stage's port is taken by its first worker: any free one, logged
-        argv = [sys.executable, "-m", "pipeline", "worker", slot.stage, "--config", self.config_path]
+        args = ["worker", slot.stage, "--config", self.config_path]
         if self.verbose:
-            argv.append("--verbose")
+            args.append("--verbose")
+        slot.restart_at = None
+        if self.forks is not None and self.forks.usable:
+            slot.proc = self.forks.fork(slot.label, slot.stage, args, env)  # logs "started" once forked
+            return
+        argv = [sys.executable, "-m", "pipeline", *args]
         # Own process group: a Ctrl-C in the terminal reaches the supervisor only, which
         # forwards SIGTERM once; the workers never see a signal the supervisor has not decided on.
         slot.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stderr=self.stderr,
                                      stdout=self.stderr, start_new_session=True)
-        slot.restart_at = None
         log.info("supervisor: started %s (pid %d)", slot.label, slot.proc.pid)
 
     def check(self, stopping: bool = False) -> None:
@@ -332,7 +359,8 @@ class Supervisor:
                 self._spawn(slot)
 
     def alive_pids(self) -> set[int]:
-        return {s.proc.pid for s in self.slots if s.proc is not None and s.proc.poll() is None}
+        return {s.proc.pid for s in self.slots
+                if s.proc is not None and s.proc.pid is not None and s.proc.poll() is None}
 
     def stop(self) -> int:
         """SIGTERM every worker, wait for each to finish its batch (SIGKILL after run.stop_timeout).
@@ -356,9 +384,13 @@ class Supervisor:
             if rc not in (0, -signal.SIGTERM):
                 log.error("supervisor: %s exited with code %s while stopping", s.label, _describe(rc))
                 code = 1
+        if self.forks is not None:
+            self.forks.close()
         return code
 
     def close(self) -> None:
+        if self.forks is not None:
+            self.forks.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -481,12 +513,22 @@ def run_supervised(settings, config_path, stop: threading.Event, *, until_idle: 
     poll round's counters (and shows them in the view). Returns ``(exit code, totals)`` where
     totals has ``entries``: what this run's poll round produced (-1 when it did not run here).
     """
-    wanted = {stages.load(n).input_topic: k for n, k in plan(settings).items() if stages.load(n).input_topic}
-    counts = plan(settings, topic_partitions(settings, wanted))
+    first = plan(settings)
+    if until_idle:
+        first["poll"] = 0
+    # The fork server loads the stages' libraries while the topics are planned here.
+    forks = start_fork_server(settings, config_path, first, stderr) if settings.run.fork else None
+    try:
+        wanted = {stages.load(n).input_topic: k for n, k in first.items() if stages.load(n).input_topic}
+        counts = plan(settings, topic_partitions(settings, wanted))
+    except BaseException:
+        if forks is not None:
+            forks.close()
+        raise
     if until_idle:
         counts["poll"] = 0
     log.info("supervisor: worker processes %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
-    sup = Supervisor(settings, config_path, counts, verbose=verbose, stderr=stderr, metrics=metrics)
+    sup = Supervisor(settings, config_path, counts, verbose=verbose, stderr=stderr, metrics=metrics, forks=forks)
     totals = {"entries": -1}
 
     def poll_once() -> None:

@@ -116,6 +116,10 @@ class RunSettings(Section):
     crash_loop_window: float = Field(60.0, gt=0)
     stop_timeout: float = Field(
         60.0, gt=0, description="Seconds a worker gets to finish its batch after SIGTERM before SIGKILL.")
+    fork: bool = Field(
+        True, description="Fork the workers from one process that loaded every stage's libraries and models "
+                          "once (pipeline/zygote.py; ps shows them as pl-STAGE-N), so that no worker pays for "
+                          "them again; false = each worker is a fresh `python -m pipeline worker STAGE`.")
 
     @field_validator("processes")
     @classmethod

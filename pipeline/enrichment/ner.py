@@ -14,12 +14,25 @@ from pipeline.enrichment.summary import paragraphs
 NER_ONLY = ("tok2vec", "ner")
 
 
+#: Models loaded ahead by ``preload``, each handed to the first ``load_model`` of its name.
+_preloaded: dict[str, Any] = {}
+
+
+def preload(name: str) -> None:
+    """Load ``name`` now for the next ``load_model(name)`` in this process or in a fork of it
+    (``pipeline run``'s fork server loads it once for all enrich workers)."""
+    if name not in _preloaded:
+        _preloaded[name] = load_model(name)
+
+
 def load_model(name: str) -> Any:
     """Load the installed spaCy pipeline package ``name`` with only tok2vec and ner.
 
     Returns the ``Language`` object. Raises OSError/ImportError when the package
     is not installed or is not a spaCy pipeline (nothing is downloaded).
     """
+    if name in _preloaded:
+        return _preloaded.pop(name)
     import spacy
 
     nlp = spacy.load(name, exclude=_everything_but(name, NER_ONLY))

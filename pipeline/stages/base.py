@@ -166,6 +166,15 @@ class Stage:
         return False
 
     # --- lifecycle --------------------------------------------------------------------
+    @classmethod
+    def preload(cls, settings: "Settings") -> None:
+        """Load what every worker of this stage loads and may share read-only: libraries it imports
+        lazily, its models.  ``pipeline run`` calls it once, in the process it forks the stage's
+        workers from (pipeline/zygote.py), so each worker starts with them in memory and its
+        ``warm_up`` or first batch finds them loaded.  It must not open files, sockets or threads,
+        nor change state (a fork copies none of those safely); an error is reported and the
+        workers load for themselves.  The default does nothing."""
+
     def warm_up(self) -> None:
         """Load now what the first batch would load (a model): a long-running worker's loop calls
         it once before its first poll, while the stages upstream are still producing, so the

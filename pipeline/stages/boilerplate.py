@@ -42,6 +42,12 @@ class BoilerplateStage(Stage):
     input_topic = topics.ARTICLES_UNIQUE
     output_topics = (topics.ARTICLES_CLEAN,)
 
+    @classmethod
+    def preload(cls, settings) -> None:
+        from pipeline.boilerplate import language
+
+        language.rank("A line of text to load the language model with.")
+
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         self.cfg: BoilerplateSettings = ctx.settings.boilerplate

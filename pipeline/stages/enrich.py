@@ -73,6 +73,12 @@ class EnrichStage(Stage):
             self.log.info("enrich: loaded %s (%s)", self.cfg.model, ", ".join(self._nlp.pipe_names))
         return self._nlp
 
+    @classmethod
+    def preload(cls, settings) -> None:
+        ner.preload(settings.enrich.model)  # handed to the first EnrichStage.nlp of a forked worker
+        lang.load()
+        countries.load()
+
     def warm_up(self) -> None:
         self.nlp  # noqa: B018 - loads the model, py3langid's and the country names
 

@@ -197,6 +197,15 @@ class ExtractStage(Stage):
         self._prefetched: dict[str, Any] = {}
         self._next_urls: list[str] = []
 
+    @classmethod
+    def preload(cls, settings) -> None:
+        # trafilatura and what it loads on its first page (htmldate, justext, courlan), and the
+        # Public Suffix List: one small page through the whole extraction does it.
+        page = ("<html><head><title>Preload</title></head><body><article><h1>Preload</h1><p>"
+                + "A sentence of a paragraph that says little. " * 20 + "</p></article></body></html>")
+        extract_html(page, "https://example.com/2024/01/02/preload.html", settings=settings.extract)
+        registrable_domain("https://www.example.co.uk/a")
+
     # --- the batch: fetch every page at once, handle each entry as its page arrives ---------
     def process_batch(self, values: list[dict[str, Any]]) -> list[list[Output] | BaseException]:
         """Handle a batch. Returns, per input in order, its outputs or the exception it raised.

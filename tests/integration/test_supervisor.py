@@ -43,19 +43,32 @@ def _config(tmp: Path, feeds, **extra) -> Path:
 
 
 def _children(pid: int) -> dict[int, str]:
-    """``{pid: stage}`` of the worker processes ``pid`` started."""
+    """``{pid: stage}`` of the worker processes below ``pid`` (forked by its fork server, or started
+    by it), found by their command line as ps shows it: ``... -m pipeline worker STAGE ...``."""
     out = {}
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return out
-    for k in kids:
+    for k in _process_tree(pid):
         try:
-            argv = Path(f"/proc/{k}/cmdline").read_bytes().split(b"\0")
+            argv = Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ").split()
         except OSError:
             continue
-        if b"worker" in argv:
-            out[int(k)] = argv[argv.index(b"worker") + 1].decode()
+        if b"worker" in argv and argv.index(b"worker") + 1 < len(argv):
+            out[k] = argv[argv.index(b"worker") + 1].decode()
+    return out
+
+
+def _process_tree(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children...)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(k) for t in Path(f"/proc/{p}/task").iterdir()
+                    for k in (t / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        out += kids
+        todo += kids
     return out
 
 
