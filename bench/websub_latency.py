@@ -68,10 +68,7 @@ def main() -> int:
                 print(f"push    round {r + 1}: {got - t_new:5.1f} s from the hub's push to articles.enriched "
                       f"({t_acked - t_new:.2f} s until the callback's 2xx: entry on feed.entries)", flush=True)
                 # refresh round
-                took, asked = refresh_round(site, cfg, bus, f"refresh round {r + 1}")
-                refresh_lat.append(took)
-                print(f"refresh round {r + 1}: {took:5.1f} s from new entry to articles.enriched "
-                      f"({asked:.1f} s of it the `feeds refresh` command itself)", flush=True)
+                refresh_lat.append(refresh_round(site, cfg, bus, f"refresh round {r + 1}"))
             row = feed_status(cfg)
     print(f"websub push:      median {statistics.median(push_lat):.1f} s, max {max(push_lat):.1f} s over "
           f"{len(push_lat)} rounds, feed polls during them: {polls_in_push_rounds} (target <= 10 s, no poll)")
