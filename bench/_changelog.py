@@ -1,5 +1,6 @@
-"""What bench/dedupe_state.py and bench/state_restore.py share: the two restore timings of a
-changelog into an empty state_dir.
+"""What bench/dedupe_state.py, bench/state_restore.py and bench/state_overhead.py share: the two
+restore timings of a changelog into an empty state_dir, and a worker's rate with its changelog
+on and off.
 
 Not a bench of its own; the benches run as ``python bench/X.py``, so this folder is on
 ``sys.path`` and they ``import _changelog``.
@@ -8,6 +9,7 @@ Not a bench of its own; the benches run as ``python bench/X.py``, so this folder
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,3 +38,26 @@ def timed_restore(settings, name: str) -> tuple[state.StateStore, float]:
     t0 = time.perf_counter()
     store = state.open_store(settings, name)
     return store, time.perf_counter() - t0
+
+
+def drain_rate(settings, make_stage, n: int, journal: bool, transactional_id: str) -> float:
+    """Messages/s of a worker (Runner + ``make_stage(ctx)``) draining the ``n`` messages waiting on
+    its input topic, timed from its first consumed batch; its state journalled to the changelog
+    (``journal``: the state layer on) or its store kept local only (off)."""
+    from pipeline.runner import Runner
+    from pipeline.stages.base import Context
+
+    ctx = Context(settings=settings)
+    ctx.open_store = ((lambda s: state.open_store(settings, s)) if journal
+                      else (lambda s: state.StateStore(state.store_path(settings, s), s)))
+    runner = Runner(make_stage(ctx), open_bus(settings, "bench", transactional_id=transactional_id),
+                    settings, stop=threading.Event())
+    done, start = 0, None
+    while done < n:
+        res = runner.step(timeout=1.0)
+        if res.consumed and start is None:
+            start = time.perf_counter()
+        done += res.consumed
+    rate = n / (time.perf_counter() - start)
+    runner.close()
+    return rate

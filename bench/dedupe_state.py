@@ -40,7 +40,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -48,12 +47,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _changelog import raw_read, timed_restore  # noqa: E402 - bench/ is on sys.path
+from _changelog import drain_rate, raw_read, timed_restore  # noqa: E402 - bench/ is on sys.path
 from integration.chaos import Article, _extracted, make_article  # noqa: E402
 from pipeline import models, state, topics  # noqa: E402
 from pipeline.bus import open_bus  # noqa: E402
 from pipeline.config import loads  # noqa: E402
-from pipeline.runner import Runner  # noqa: E402
 from pipeline.stages.base import Context  # noqa: E402
 from pipeline.stages.dedupe import DedupeStage  # noqa: E402
 from pipeline.urls import article_id  # noqa: E402
@@ -98,20 +96,7 @@ def one_round(bootstrap: str, tmp: Path, values: list[dict], journal: bool) -> f
         bus.produce(settings.topic(topics.ARTICLES_EXTRACTED), v["id"].encode(), models.encode(v))
     bus.flush()
     bus.close()
-    ctx = Context(settings=settings)
-    ctx.open_store = ((lambda s: state.open_store(settings, s)) if journal
-                      else (lambda s: state.StateStore(state.store_path(settings, s), s)))
-    runner = Runner(DedupeStage(ctx), open_bus(settings, "bench", transactional_id=f"{prefix}w"),
-                    settings, stop=threading.Event())
-    n, done, start = len(values), 0, None
-    while done < n:
-        res = runner.step(timeout=1.0)
-        if res.consumed and start is None:
-            start = time.perf_counter()
-        done += res.consumed
-    rate = n / (time.perf_counter() - start)
-    runner.close()
-    return rate
+    return drain_rate(settings, DedupeStage, len(values), journal, f"{prefix}w")
 
 
 class ActiveWorker:
