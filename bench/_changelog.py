@@ -15,6 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bus_throughput import runner_rate  # noqa: E402 - bench/ is on sys.path
+
 from pipeline import state  # noqa: E402
 from pipeline.bus import open_bus  # noqa: E402
 
@@ -50,14 +52,5 @@ def drain_rate(settings, make_stage, n: int, journal: bool, transactional_id: st
     ctx = Context(settings=settings)
     ctx.open_store = ((lambda s: state.open_store(settings, s)) if journal
                       else (lambda s: state.StateStore(state.store_path(settings, s), s)))
-    runner = Runner(make_stage(ctx), open_bus(settings, "bench", transactional_id=transactional_id),
-                    settings, stop=threading.Event())
-    done, start = 0, None
-    while done < n:
-        res = runner.step(timeout=1.0)
-        if res.consumed and start is None:
-            start = time.perf_counter()
-        done += res.consumed
-    rate = n / (time.perf_counter() - start)
-    runner.close()
-    return rate
+    return runner_rate(Runner(make_stage(ctx), open_bus(settings, "bench", transactional_id=transactional_id),
+                              settings, stop=threading.Event()), n)
