@@ -85,13 +85,17 @@ def fill(settings, n: int, size: int) -> None:
 def run_runner(settings, n: int) -> float:
     stop = threading.Event()
     bus = open_bus(settings, "bench-runner", transactional_id=f"bench-{uuid.uuid4().hex[:8]}")
-    runner = Runner(PassThrough(Context(settings=settings)), bus, settings, stop=stop)
-    done = 0
-    start = None
+    return runner_rate(Runner(PassThrough(Context(settings=settings)), bus, settings, stop=stop), n)
+
+
+def runner_rate(runner, n: int) -> float:
+    """Messages/s of ``runner`` stepping until it consumed ``n``, timed from its first consumed
+    batch (start-up and the first poll's wait left out); closes it."""
+    done, start = 0, None
     while done < n:
         res = runner.step(timeout=1.0)
         if res.consumed and start is None:
-            start = time.perf_counter() - 0.0
+            start = time.perf_counter()
         done += res.consumed
     elapsed = time.perf_counter() - start
     runner.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bus_throughput import PassThrough, fill  # noqa: E402
+from bus_throughput import PassThrough, fill, runner_rate  # noqa: E402
 from pipeline.bus import open_bus  # noqa: E402
 from pipeline.bus.base import Message  # noqa: E402
 from pipeline.config import loads  # noqa: E402
@@ -43,15 +43,7 @@ def run(settings, n: int, guarded: bool) -> float:
                     stop=threading.Event())
     if guarded:
         runner.crashes = CrashLog(settings.state_path / "runner" / f"{uuid.uuid4().hex}.sqlite3", "bench-0")
-    done, start = 0, None
-    while done < n:
-        res = runner.step(timeout=1.0)
-        if res.consumed and start is None:
-            start = time.perf_counter()
-        done += res.consumed
-    elapsed = time.perf_counter() - start
-    runner.close()
-    return n / elapsed
+    return runner_rate(runner, n)
 
 
 def main() -> int:

@@ -40,7 +40,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -48,11 +47,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from _changelog import drain_rate, raw_read, timed_restore  # noqa: E402 - bench/ is on sys.path
 from integration.chaos import Article, _extracted, make_article  # noqa: E402
 from pipeline import models, state, topics  # noqa: E402
 from pipeline.bus import open_bus  # noqa: E402
 from pipeline.config import loads  # noqa: E402
-from pipeline.runner import Runner  # noqa: E402
 from pipeline.stages.base import Context  # noqa: E402
 from pipeline.stages.dedupe import DedupeStage  # noqa: E402
 from pipeline.urls import article_id  # noqa: E402
@@ -97,61 +96,58 @@ def one_round(bootstrap: str, tmp: Path, values: list[dict], journal: bool) -> f
         bus.produce(settings.topic(topics.ARTICLES_EXTRACTED), v["id"].encode(), models.encode(v))
     bus.flush()
     bus.close()
-    ctx = Context(settings=settings)
-    ctx.open_store = ((lambda s: state.open_store(settings, s)) if journal
-                      else (lambda s: state.StateStore(state.store_path(settings, s), s)))
-    runner = Runner(DedupeStage(ctx), open_bus(settings, "bench", transactional_id=f"{prefix}w"),
-                    settings, stop=threading.Event())
-    n, done, start = len(values), 0, None
-    while done < n:
-        res = runner.step(timeout=1.0)
-        if res.consumed and start is None:
-            start = time.perf_counter()
-        done += res.consumed
-    rate = n / (time.perf_counter() - start)
-    runner.close()
-    return rate
+    return drain_rate(settings, DedupeStage, len(values), journal, f"{prefix}w")
+
+
+class ActiveWorker:
+    """A dedupe worker on a "node" of its own (its own state_dir) journalling onto a fresh
+    ``dedupe.changelog``: each unit it decides, it sends what the runner would."""
+
+    def __init__(self, bootstrap: str, tmp: Path) -> None:
+        self.prefix = f"bench-{uuid.uuid4().hex[:6]}."
+        self.settings = settings_for(bootstrap, tmp, self.prefix)
+        self.topic = self.settings.topic(state.changelog("dedupe"))
+        self.bus = open_bus(self.settings, client_id="bench-fill")
+        state.ensure_changelogs(self.bus, self.settings, ["dedupe"])
+        src = self.settings.model_copy(update={"state_dir": str(tmp / (self.prefix + "src"))})
+        self.journal = state.StateStore(state.store_path(src, "dedupe"), "dedupe", self.topic)
+        ctx = Context(settings=src)
+        ctx.open_store = lambda s: self.journal
+        self.stage = DedupeStage(ctx)
+
+    def unit(self, part: list[dict]) -> tuple[int, int]:
+        """Decide ``part``, send its journal records; returns ``(records, bytes as sent)``."""
+        self.stage.process_batch(part)
+        records = size = 0
+        for key, value in self.journal.pending():
+            self.bus.produce(self.topic, key, value)
+            size += len(key) + (len(value) if value else 0)
+            records += 1
+        self.bus.flush()
+        self.journal.flushed()
+        return records, size
+
+    def close(self) -> None:
+        self.stage.close()
+        self.bus.close()
 
 
 def restore(bootstrap: str, tmp: Path, n: int) -> None:
-    prefix = f"bench-{uuid.uuid4().hex[:6]}."
-    settings = settings_for(bootstrap, tmp, prefix)
-    topic = settings.topic(state.changelog("dedupe"))
-    bus = open_bus(settings, client_id="bench-fill")
-    state.ensure_changelogs(bus, settings, ["dedupe"])
-    # Decide and journal n articles on a "node" of their own, sending what the runner would.
-    src = settings.model_copy(update={"state_dir": str(tmp / (prefix + "src"))})
-    journal = state.StateStore(state.store_path(src, "dedupe"), "dedupe", topic)
-    ctx = Context(settings=src)
-    ctx.open_store = lambda s: journal
-    stage = DedupeStage(ctx)
+    active = ActiveWorker(bootstrap, tmp)
+    settings, topic = active.settings, active.topic
     size = records = 0
     t0 = time.perf_counter()
     values = articles(n, seed=7)
     for i in range(0, n, 500):
-        stage.process_batch(values[i:i + 500])
-        for key, value in journal.pending():
-            bus.produce(topic, key, value)
-            size += len(key) + (len(value) if value else 0)
-            records += 1
-        bus.flush()
-        journal.flushed()
+        sent, nbytes = active.unit(values[i:i + 500])
+        records += sent
+        size += nbytes
     t_fill = time.perf_counter() - t0
-    stage.close()
-    bus.close()
+    active.close()
     del values
 
-    reader = open_bus(settings, client_id="bench-raw")
-    reader.assign([topic], from_beginning=True)
-    ends = {p: o for (_, p), o in reader.end_offsets().items()}
-    t0 = time.perf_counter()
-    raw = sum(1 for _ in state._read_to_end(reader, ends))
-    t_raw = time.perf_counter() - t0
-    reader.close()
-
-    t0 = time.perf_counter()
-    store = state.open_store(settings, "dedupe")
-    t_restore = time.perf_counter() - t0
+    raw, t_raw = raw_read(settings, topic)
+    store, t_restore = timed_restore(settings, "dedupe")
     ctx = Context(settings=settings)
     ctx.open_store = lambda s: store
     t0 = time.perf_counter()
@@ -181,27 +177,12 @@ def restore(bootstrap: str, tmp: Path, n: int) -> None:
 
 
 def takeover(bootstrap: str, tmp: Path, n: int, since: int) -> None:
-    prefix = f"bench-{uuid.uuid4().hex[:6]}."
-    settings = settings_for(bootstrap, tmp, prefix)
-    topic = settings.topic(state.changelog("dedupe"))
-    bus = open_bus(settings, client_id="bench-fill")
-    state.ensure_changelogs(bus, settings, ["dedupe"])
-    src = settings.model_copy(update={"state_dir": str(tmp / (prefix + "src"))})
-    journal = state.StateStore(state.store_path(src, "dedupe"), "dedupe", topic)
-    ctx = Context(settings=src)
-    ctx.open_store = lambda s: journal
-    active = DedupeStage(ctx)
+    active = ActiveWorker(bootstrap, tmp)
+    prefix, settings, topic = active.prefix, active.settings, active.topic
     values = articles(n + since, seed=9)
 
     def journal_unit(part: list[dict]) -> int:
-        active.process_batch(part)
-        sent = 0
-        for key, value in journal.pending():
-            bus.produce(topic, key, value)
-            sent += 1
-        bus.flush()
-        journal.flushed()
-        return sent
+        return active.unit(part)[0]
 
     for i in range(0, n, 500):
         journal_unit(values[i:min(n, i + 500)])
@@ -256,7 +237,6 @@ def takeover(bootstrap: str, tmp: Path, n: int, since: int) -> None:
     warm_store.close()  # as killed: no checkpoint, only its position
     more = sum(journal_unit(values[i:i + 50]) for i in range(0, 250, 50))  # written while it was down
     active.close()
-    bus.close()
 
     def restore_into(node) -> tuple[int, float]:
         reader = open_bus(node, client_id="bench-restart")

@@ -12,20 +12,17 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from pipeline import models, state, topics  # noqa: E402
+from _changelog import drain_rate  # noqa: E402 - bench/ is on sys.path
+from pipeline import models, topics  # noqa: E402
 from pipeline.bus import open_bus  # noqa: E402
 from pipeline.config import loads  # noqa: E402
-from pipeline.runner import Runner  # noqa: E402
 from pipeline.stages import load  # noqa: E402
-from pipeline.stages.base import Context  # noqa: E402
 from unit.stages.test_boilerplate import PROMO, _article  # noqa: E402
 
 
@@ -44,20 +41,7 @@ def one_round(bootstrap: str, tmp: Path, n: int, journal: bool) -> float:
         bus.produce(settings.topic(topics.ARTICLES_UNIQUE), v["id"].encode(), models.encode(v))
     bus.flush()
     bus.close()
-    ctx = Context(settings=settings)
-    ctx.open_store = ((lambda s: state.open_store(settings, s)) if journal
-                      else (lambda s: state.StateStore(state.store_path(settings, s), s)))
-    runner = Runner(load("boilerplate")(ctx), open_bus(settings, "bench", transactional_id=f"{prefix}w"),
-                    settings, stop=threading.Event())
-    done, start = 0, None
-    while done < n:
-        res = runner.step(timeout=1.0)
-        if res.consumed and start is None:
-            start = time.perf_counter()
-        done += res.consumed
-    rate = n / (time.perf_counter() - start)
-    runner.close()
-    return rate
+    return drain_rate(settings, load("boilerplate"), n, journal, f"{prefix}w")
 
 
 def main() -> int:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _changelog import raw_read, timed_restore  # noqa: E402 - bench/ is on sys.path
+
 from pipeline import state  # noqa: E402
 from pipeline.boilerplate.templates import TemplateStore  # noqa: E402
 from pipeline.bus import open_bus  # noqa: E402
@@ -58,17 +60,8 @@ def main() -> int:
         bus.flush()
         bus.close()
 
-        reader = open_bus(settings, client_id="bench-raw")
-        reader.assign([topic], from_beginning=True)
-        ends = {p: o for (_, p), o in reader.end_offsets().items()}
-        t0 = time.perf_counter()
-        raw = sum(1 for _ in state._read_to_end(reader, ends))
-        t_raw = time.perf_counter() - t0
-        reader.close()
-
-        t0 = time.perf_counter()
-        store = state.open_store(settings, "boilerplate")
-        t_restore = time.perf_counter() - t0
+        raw, t_raw = raw_read(settings, topic)
+        store, t_restore = timed_restore(settings, "boilerplate")
         local = store.path.stat().st_size
 
         templates = TemplateStore(Path(tmp) / "templates.sqlite", min_articles=10, min_share=0.5, window_days=14)

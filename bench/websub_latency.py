@@ -17,37 +17,14 @@ Target (issue 13): <= 10 s for both.
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-
-import yaml  # noqa: E402
-from feedsite import FeedSite  # noqa: E402
-from websub_hub import Hub  # noqa: E402
-
-from pipeline.bus import open_bus  # noqa: E402
-from pipeline.config import load  # noqa: E402
-from pipeline.runner import ensure_topics  # noqa: E402
-
-
-def wait_for(bus, url: str, timeout: float) -> float | None:
-    """Read articles.enriched until ``url`` shows; returns when (monotonic), or None on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for m in bus.poll(100, 0.1):
-            if json.loads(m.value).get("url") == url:
-                return time.monotonic()
-    return None
+from _latency import feed_status, refresh_round, running_pipeline, wait_for  # bench/ is on sys.path
+from feedsite import FeedSite  # tests/integration, put on sys.path by _latency
+from websub_hub import Hub
 
 
 def free_port() -> int:
@@ -62,30 +39,12 @@ def main() -> int:
     args = ap.parse_args()
     push_lat: list[float] = []
     refresh_lat: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-websub-") as tmp, Hub() as hub, FeedSite() as site:
+    with Hub() as hub, FeedSite() as site:
         site.hub = hub.url
         port = free_port()
-        cfg = Path(tmp) / "pipeline.yaml"
-        cfg.write_text(yaml.safe_dump({
-            "transport": {"kind": "local", "local": {"path": "bus.sqlite3"}},
-            "state_dir": "state",
-            "feeds": [{"url": site.feed_url, "interval": 3600}],
-            "fetch": {"allow_private_addresses": True},
-            "run": {"processes": {"extract": 1, "enrich": 1}},
-            "poll": {"websub": {"callback_url": f"http://127.0.0.1:{port}/websub",
-                                "listen": {"host": "127.0.0.1", "port": port}}},
-        }))
-        settings = load(cfg)
-        run = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(cfg)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        bus = open_bus(settings, client_id="bench-websub")
-        try:
-            t0 = time.monotonic()
-            ensure_topics(bus, settings, ["articles.enriched"])
-            bus.assign([settings.topic("articles.enriched")], from_beginning=True)
-            if wait_for(bus, site.url(1), 300) is None:
-                sys.exit("the first article never reached articles.enriched")
-            print(f"warm-up: first article through in {time.monotonic() - t0:.1f} s (workers start, model loads)")
+        websub = {"poll": {"websub": {"callback_url": f"http://127.0.0.1:{port}/websub",
+                                      "listen": {"host": "127.0.0.1", "port": port}}}}
+        with running_pipeline(site, "websub", websub) as (cfg, bus):
             deadline = time.monotonic() + 60
             while not hub.verified(site.feed_url):
                 if time.monotonic() > deadline:
@@ -109,26 +68,8 @@ def main() -> int:
                 print(f"push    round {r + 1}: {got - t_new:5.1f} s from the hub's push to articles.enriched "
                       f"({t_acked - t_new:.2f} s until the callback's 2xx: entry on feed.entries)", flush=True)
                 # refresh round
-                url = site.publish()
-                t_new = time.monotonic()
-                ask = subprocess.run([sys.executable, "-m", "pipeline", "feeds", "refresh", site.feed_url,
-                                      "--config", str(cfg)], capture_output=True, text=True, cwd=ROOT)
-                if ask.returncode != 0:
-                    sys.exit(ask.stderr)
-                t_asked = time.monotonic()
-                got = wait_for(bus, url, 120)
-                if got is None:
-                    sys.exit(f"refresh round {r + 1}: {url} not on articles.enriched after 120 s")
-                refresh_lat.append(got - t_new)
-                print(f"refresh round {r + 1}: {got - t_new:5.1f} s from new entry to articles.enriched "
-                      f"({t_asked - t_new:.1f} s of it the `feeds refresh` command itself)", flush=True)
-            status = subprocess.run([sys.executable, "-m", "pipeline", "feeds", "status", "--json", "--config",
-                                     str(cfg)], capture_output=True, text=True, cwd=ROOT)
-            row = json.loads(status.stdout.splitlines()[0])
-        finally:
-            bus.close()
-            run.send_signal(signal.SIGTERM)
-            run.wait(120)
+                refresh_lat.append(refresh_round(site, cfg, bus, f"refresh round {r + 1}"))
+            row = feed_status(cfg)
     print(f"websub push:      median {statistics.median(push_lat):.1f} s, max {max(push_lat):.1f} s over "
           f"{len(push_lat)} rounds, feed polls during them: {polls_in_push_rounds} (target <= 10 s, no poll)")
     print(f"`feeds refresh`:  median {statistics.median(refresh_lat):.1f} s, max {max(refresh_lat):.1f} s over "

@@ -23,6 +23,7 @@ import secrets
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,92 +75,80 @@ def _seconds(value: float | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
+@dataclass
+class _Snapshot:
+    """What one bus session read for the overview (see ``ConsoleData._read``)."""
+
+    at: float  # time.monotonic() of the read
+    report: dict[str, dict[str, Any]]  # ``describe_topics`` row per topic (logical name)
+    newest: dict[str, list]  # physical first output topic -> its newest messages (per partition)
+    waiting: dict[str, int]  # stage -> dead letters not re-driven yet
+    rates: dict[str, float | None] = field(default_factory=dict)  # stage -> committed/s, last minute
+
+
 class ConsoleData:
     """Reads what the pages show. One bus session per read: the console is idle most of the
-    time and must not hold a consumer (or a lock on the local log) between page views."""
+    time and must not hold a consumer (or a lock on the local log) between page views.
 
-    def __init__(self, settings) -> None:
+    The overview's topics (offsets, lag, the newest messages of each output topic, the dead
+    letters) are read in one session and kept ``cache_seconds``, so a reload, or a few people
+    looking, read them once; a re-drive through the console reads them again."""
+
+    #: Messages per partition of each stage's output topic that freshness is measured on.
+    sample = 200
+
+    def __init__(self, settings, cache_seconds: float = 3.0) -> None:
         self.settings = settings
+        self.cache_seconds = cache_seconds
         self._lock = threading.Lock()  # one bus session at a time
         self._samples: list[tuple[float, dict[str, int]]] = []  # (time, committed per stage)
+        self._snapshot: _Snapshot | None = None
+
+    def view(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """``(overview(), freshness())`` from one read of the topics."""
+        snap = self._read()
+        return self._overview(snap), self._freshness(snap)
 
     def overview(self) -> list[dict[str, Any]]:
         """One row per stage: input topic, processed, lag, outputs, dead letters, throughput
         (messages/s over the last minute of page views and samples), errors (from the worker's
         /metrics when its port is configured and answers)."""
-        from pipeline.bus import open_bus
-        from pipeline.commands.ops import describe_topics
+        return self._overview(self._read())
 
-        names = list(dict.fromkeys(t for n in stages.NAMES for t in self._stage_topics(n)))
-        with self._lock:
-            bus = open_bus(self.settings, client_id="pipeline-console")
-            try:
-                report = {t["topic"]: t for t in describe_topics(self.settings, bus, names)}
-            finally:
-                bus.close()
-        now = time.monotonic()
-        committed: dict[str, int] = {}
+    def _overview(self, snap: _Snapshot) -> list[dict[str, Any]]:
         rows = []
         errors = self._worker_errors()
         for name in stages.NAMES:
             cls = stages.load(name)
-            inp = report.get(cls.input_topic) if cls.input_topic else None
-            group = next((g for g in (inp or {}).get("groups", []) if g["stage"] == name), None)
+            inp = snap.report.get(cls.input_topic) if cls.input_topic else None
+            group = self._group(snap, name)
             done = sum((p["committed"] or 0) for p in group["partitions"]) if group else 0
-            committed[name] = done
             # Dead letters still waiting: the DLQ's offsets would also count re-drive markers
             # (and, on Kafka, transaction markers).
-            waiting = len(self.dead_letters(name, limit=10_000)) if cls.input_topic in report else 0
-            outs = {t: report[t]["messages"] for t in cls.output_topics if t in report}
+            waiting = snap.waiting.get(name, 0) if cls.input_topic in snap.report else 0
+            outs = {t: snap.report[t]["messages"] for t in cls.output_topics if t in snap.report}
             rows.append({"stage": name, "input": cls.input_topic or "feeds", "processed": done if inp else None,
                          "lag": group["lag"] if group else None, "outputs": outs,
-                         "dlq": waiting, "errors": errors.get(name)})
-        self._samples = [(t, c) for t, c in self._samples if now - t <= 60] + [(now, committed)]
-        first_t, first = self._samples[0]
-        dt = now - first_t
-        for row in rows:
-            # The poller reads no topic: its throughput shows as what it wrote (feed.entries).
-            ok = dt >= 1 and row["processed"] is not None
-            row["rate"] = round((committed[row["stage"]] - first.get(row["stage"], 0)) / dt, 2) if ok else None
+                         "dlq": waiting, "errors": errors.get(name), "rate": snap.rates.get(name)})
         return rows
 
-    def freshness(self, sample: int = 200) -> dict[str, dict[str, Any]]:
+    def freshness(self) -> dict[str, dict[str, Any]]:
         """Per stage, how fresh what it writes is, from the newest ``sample`` messages of each
         partition of its first output topic: the time from the entry's poll (``polled_at``)
         to the message being written, p50 and p95 in seconds; for enrich also from the
         article's ``published``; and the age of the newest message.  Read from the topics, so
         it works on either transport without Prometheus."""
-        from pipeline import models
-        from pipeline.bus import open_bus
-        from pipeline.cli import _drain
+        return self._freshness(self._read())
 
-        wanted: dict[str, str] = {}  # topic -> stage
-        for name in stages.NAMES:
-            cls = stages.load(name)
-            if cls.output_topics:
-                wanted[self.settings.topic(cls.output_topics[0])] = name
-        by_topic: dict[str, list] = {t: [] for t in wanted}
-        with self._lock:
-            bus = open_bus(self.settings, client_id="pipeline-console")
-            try:
-                present = [t for t in wanted if t in bus.list_topics()]
-                if present:
-                    # One assignment for all: a Kafka session takes one.
-                    bus.assign(present, from_beginning=True)
-                    ends = bus.end_offsets()
-                    for tp, end in ends.items():
-                        bus.hold(tp, max(0, end - sample))
-                        bus.release(tp)
-                    _drain(bus, ends, lambda m: by_topic[m.topic].append(m))
-            finally:
-                bus.close()
+    def _freshness(self, snap: _Snapshot) -> dict[str, dict[str, Any]]:
+        from pipeline import models
+
         out: dict[str, dict[str, Any]] = {}
-        for topic, msgs in by_topic.items():
-            if topic not in present:
+        for topic, name in self._first_outputs().items():
+            if topic not in snap.newest:
                 continue
-            name = wanted[topic]
             polled, published, newest = [], [], 0
-            for m in msgs:
+            for m in snap.newest[topic]:
                 newest = max(newest, m.timestamp_ms)
                 try:
                     v = models.decode(m.value)
@@ -167,8 +156,8 @@ class ConsoleData:
                     continue
                 if not isinstance(v, dict):
                     continue
-                for field, into in (("polled_at", polled), ("published", published)):
-                    at = _epoch(v.get(field))
+                for field_name, into in (("polled_at", polled), ("published", published)):
+                    at = _epoch(v.get(field_name))
                     if at is not None and m.timestamp_ms:
                         into.append(max(0.0, m.timestamp_ms / 1000 - at))
             out[name] = {"polled_p50": _quantile(polled, 0.5), "polled_p95": _quantile(polled, 0.95),
@@ -176,6 +165,85 @@ class ConsoleData:
                          "newest_age": time.time() - newest / 1000 if newest else None,
                          "sample": len(polled)}
         return out
+
+    def _read(self) -> _Snapshot:
+        """The overview's snapshot: the one read within ``cache_seconds``, else a new one."""
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or time.monotonic() - snap.at >= self.cache_seconds:
+                snap = self._snapshot = self._read_topics()
+                committed = {}
+                for name in stages.NAMES:
+                    group = self._group(snap, name)
+                    committed[name] = sum((p["committed"] or 0) for p in group["partitions"]) if group else 0
+                self._samples = [(t, c) for t, c in self._samples if snap.at - t <= 60] + [(snap.at, committed)]
+                first_t, first = self._samples[0]
+                dt = snap.at - first_t
+                for name in stages.NAMES:
+                    # The poller reads no topic: its throughput shows as what it wrote (feed.entries).
+                    cls = stages.load(name)
+                    ok = dt >= 1 and cls.input_topic is not None and cls.input_topic in snap.report
+                    snap.rates[name] = round((committed[name] - first.get(name, 0)) / dt, 2) if ok else None
+            return snap
+
+    def _read_topics(self) -> _Snapshot:
+        """One bus session, one assignment (a Kafka session takes one) of every stage topic that
+        exists: offsets and group lags of all, then a read of the newest ``sample`` messages per
+        partition of each first output topic and of the whole of each dead-letter topic."""
+        from pipeline.bus import open_bus
+        from pipeline.cli import _drain
+        from pipeline.commands.ops import describe_assigned, pending_letters
+
+        settings = self.settings
+        names = list(dict.fromkeys(t for n in stages.NAMES for t in self._stage_topics(n)))
+        outputs = self._first_outputs()
+        dlqs = {settings.topic(topics.dlq(stages.load(n).input_topic)): n
+                for n in stages.NAMES if stages.load(n).input_topic}
+        report: dict[str, dict[str, Any]] = {}
+        read: dict[str, list] = {}
+        bus = open_bus(settings, client_id="pipeline-console")
+        try:
+            existing = bus.list_topics()
+            present = [n for n in names if settings.topic(n) in existing]
+            if present:
+                bus.assign([settings.topic(n) for n in present], from_beginning=True)
+                ends, starts = bus.end_offsets(), bus.positions()
+                report = {t["topic"]: t for t in describe_assigned(settings, bus, present, ends, starts)}
+                read = {t: [] for t in {settings.topic(n) for n in present} if t in outputs or t in dlqs}
+                for tp, end in ends.items():
+                    start = starts.get(tp, 0)
+                    if tp[0] in outputs:
+                        to = max(start, end - self.sample)
+                    elif tp[0] in dlqs:
+                        to = start
+                    else:
+                        to = end  # not shown (articles.duplicates): nothing to read
+                    if to != start:
+                        bus.hold(tp, to)
+                        bus.release(tp)
+                _drain(bus, ends, lambda m: read[m.topic].append(m) if m.topic in read else None)
+        finally:
+            bus.close()
+        waiting = {stage: len(pending_letters(dlq, read[dlq], limit=10_000)) for dlq, stage in dlqs.items()
+                   if dlq in read}
+        return _Snapshot(at=time.monotonic(), report=report,
+                         newest={t: msgs for t, msgs in read.items() if t in outputs}, waiting=waiting)
+
+    def _first_outputs(self) -> dict[str, str]:
+        """The physical first output topic of each stage that writes one -> the stage."""
+        out: dict[str, str] = {}
+        for name in stages.NAMES:
+            cls = stages.load(name)
+            if cls.output_topics:
+                out[self.settings.topic(cls.output_topics[0])] = name
+        return out
+
+    @staticmethod
+    def _group(snap: _Snapshot, stage: str) -> dict[str, Any] | None:
+        """The ``describe_topics`` group row of ``stage`` on its input topic, if any."""
+        inp = stages.load(stage).input_topic
+        return next((g for g in snap.report.get(inp, {}).get("groups", []) if g["stage"] == stage), None) \
+            if inp else None
 
     @staticmethod
     def _stage_topics(name: str) -> list[str]:
@@ -267,6 +335,7 @@ class ConsoleData:
         only = {(partition, offset)} if partition is not None and offset is not None else None
         with self._lock:
             result = redrive(self.settings, stage, only=only)
+            self._snapshot = None  # the overview's dead-letter counts moved
         return (f"re-drove {len(result['moved'])} dead letter(s) of {stage} onto {result.get('to', '?')}"
                 + (f" ({result['already']} already re-driven)" if result["already"] else ""))
 
@@ -405,8 +474,8 @@ class Console:
 
     def _overview(self) -> str:
         rows = []
-        fresh = self.data.freshness()
-        for r in self.data.overview():
+        overview, fresh = self.data.view()
+        for r in overview:
             f = fresh.get(r["stage"], {})
             outs = ", ".join(f"{t}: {n}" for t, n in r["outputs"].items()) or "-"
             rows.append([_td(r["stage"]), _td(r["input"]), _td("-" if r["processed"] is None else r["processed"], True),

@@ -59,6 +59,7 @@ _MONTH_NAMES: dict[int, tuple[str, ...]] = {
 # The Solar Hijri (Persian) calendar's months, as Iranian and Afghan pages write their dates
 # ("2 تیر 1399" is 22 June 2020).
 _JALALI_MONTHS = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند")
+_JALALI_MONTH_NUMBERS = {name: num for num, name in enumerate(_JALALI_MONTHS, 1)}
 _MONTHS = {name: num for num, names in _MONTH_NAMES.items() for name in names}
 _MONTH_RE = "|".join(sorted(map(re.escape, _MONTHS), key=len, reverse=True))
 _D = r"(?P<d>[0-3]?\d)"
@@ -119,10 +120,15 @@ def find_day(text: str, lang: str | None = None) -> date | None:
     return best[1] if best else None
 
 
-def _to_date(m: re.Match, *, numeric_order: bool, lang: str | None) -> date | None:
+def _month(m: re.Match, names: dict[str, int]) -> int | None:
+    """The month a date form matched: its number as written, or its name looked up in ``names``."""
     month = m.group("m")
+    return int(month) if month.isdigit() else names.get(month.lower().rstrip("."))
+
+
+def _to_date(m: re.Match, *, numeric_order: bool, lang: str | None) -> date | None:
     day, year = int(m.group("d")), int(m.group("y"))
-    month = int(month) if month.isdigit() else _MONTHS.get(month.lower().rstrip("."))
+    month = _month(m, _MONTHS)
     if month is None:
         return None
     if numeric_order:
@@ -139,10 +145,9 @@ def _to_date(m: re.Match, *, numeric_order: bool, lang: str | None) -> date | No
 
 
 def _jalali_date(m: re.Match) -> date | None:
-    month = m.group("m")
-    month = int(month) if month.isdigit() else _JALALI_MONTHS.index(month) + 1
+    month = _month(m, _JALALI_MONTH_NUMBERS)
     jy, jd = int(m.group("y")), int(m.group("d"))
-    if not (1 <= month <= 12 and 1 <= jd <= (31 if month <= 6 else 30)):
+    if month is None or not (1 <= month <= 12 and 1 <= jd <= (31 if month <= 6 else 30)):
         return None
     # 1 Farvardin is the March equinox day: 20 or 21 March.  The year's first day is found from the
     # 33-year cycle of leap years (the arithmetic of the widely used jalaali algorithm, exact for

@@ -78,7 +78,12 @@ def describe_topics(settings, bus, logical_names: list[str]) -> list[dict]:
     if not names:
         return []
     bus.assign([settings.topic(n) for n in names], from_beginning=True)
-    ends, starts = bus.end_offsets(), bus.positions()
+    return describe_assigned(settings, bus, names, bus.end_offsets(), bus.positions())
+
+
+def describe_assigned(settings, bus, names: list[str], ends: dict, starts: dict) -> list[dict]:
+    """``describe_topics`` of ``names`` (existing topics) on a session that assigned them from
+    the beginning: ``ends`` and ``starts`` are its end offsets and its positions before any read."""
     out = []
     for n in names:
         phys = settings.topic(n)
@@ -328,18 +333,23 @@ def dead_letters(settings, stage: str, limit: int = 200) -> list[dict]:
         if dlq_topic not in bus.list_topics():
             return []
         bus.assign([dlq_topic], from_beginning=True)
-        letters, done = [], set()
-
-        def take(m):
-            marker = dict(m.headers).get(REDRIVEN)
-            if marker is not None:
-                done.add(marker.decode())
-            else:
-                letters.append(m)
-
-        _drain(bus, bus.end_offsets(), take)
+        messages: list = []
+        _drain(bus, bus.end_offsets(), messages.append)
     finally:
         bus.close()
+    return pending_letters(dlq_topic, messages, limit)
+
+
+def pending_letters(dlq_topic: str, messages, limit: int = 200) -> list[dict]:
+    """``dead_letters`` from the messages of ``dlq_topic`` (physical name) read in offset order:
+    the re-drive markers among them strike out the letters they name."""
+    letters, done = [], set()
+    for m in messages:
+        marker = dict(m.headers).get(REDRIVEN)
+        if marker is not None:
+            done.add(marker.decode())
+        else:
+            letters.append(m)
     out = []
     for m in reversed(letters):
         if f"{dlq_topic}:{m.partition}:{m.offset}" in done:

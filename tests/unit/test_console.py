@@ -97,3 +97,71 @@ def test_the_overview_shows_how_fresh_each_stage_output_is(tmp_path):
     page = Console(settings).render("/", {}, None)[1].decode()
     para = page[page.index('id="freshness"'):]
     assert "30.0 s from poll (p95 90.0 s)" in para and "60 min from publication" in para, para[:300]
+
+
+def _dead_letter(tmp_path, settings, n: int) -> None:
+    bus = LocalBus(tmp_path / "bus.db", settings.transport.local)
+    m = Message(topics.FEED_ENTRIES, 0, n, f"k{n}".encode(), models.encode({"n": n}))
+    bus.produce(topics.dlq(topics.FEED_ENTRIES), m.key, m.value, error_headers(ValueError("bad"), "extract", m, 0))
+    bus.commit({})
+    bus.close()
+
+
+def _extract_dead_letters(page: bytes) -> int:
+    import re
+
+    return int(re.search(rb'href="/dlq\?stage=extract">(\d+)<', page).group(1))
+
+
+@pytest.fixture
+def sessions(monkeypatch):
+    """Every bus session the console opens, each with the number of its polls."""
+    import pipeline.bus
+
+    opened: list[dict] = []
+    real = pipeline.bus.open_bus
+
+    def spy(*args, **kwargs):
+        bus, seen = real(*args, **kwargs), {"polls": 0}
+        poll = bus.poll
+
+        def counted(*a, **kw):
+            seen["polls"] += 1
+            return poll(*a, **kw)
+
+        bus.poll = counted
+        opened.append(seen)
+        return bus
+
+    monkeypatch.setattr(pipeline.bus, "open_bus", spy)
+    return opened
+
+
+def test_an_overview_reads_in_one_bus_session_and_a_reload_within_the_cache_time_reads_no_topic(
+        settings, tmp_path, sessions):
+    from pipeline.console import ConsoleData
+
+    data = ConsoleData(settings, cache_seconds=60)
+    console = Console(settings, data=data)
+    code, page = console.render("/", {}, None)
+    assert code == 200 and _extract_dead_letters(page) == 1
+    assert len(sessions) == 1 and sessions[0]["polls"] > 0  # counts, lags, freshness, dead letters: one read
+
+    _dead_letter(tmp_path, settings, 1)
+    code, page = console.render("/", {}, None)
+    assert code == 200 and _extract_dead_letters(page) == 1  # what was read a moment ago
+    assert len(sessions) == 1  # no session, no poll: the topics were not read again
+
+    data.cache_seconds = 0  # the cache time is over: the next view reads again and shows the new letter
+    code, page = console.render("/", {}, None)
+    assert _extract_dead_letters(page) == 2 and len(sessions) == 2
+
+
+def test_a_redrive_through_the_console_is_on_the_next_overview_at_once(settings, sessions):
+    from pipeline.console import ConsoleData
+
+    console = Console(settings, token=TOKEN, data=ConsoleData(settings, cache_seconds=60))
+    assert _extract_dead_letters(console.render("/", {}, None)[1]) == 1
+    sid = console.login(TOKEN)
+    console.act("/actions/redrive", {"stage": "extract", "csrf": console._sessions[sid]}, sid)
+    assert _extract_dead_letters(console.render("/", {}, None)[1]) == 0
