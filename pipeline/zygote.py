@@ -17,9 +17,9 @@ thread at a fork.  It talks to the supervisor over a socket pair, one JSON objec
     here -> supervisor   {"forked": ID, "pid": P}    or  {"failed": ID, "error": "..."}
                          {"exited": P, "code": C}   (C as ``Popen.returncode``: -N when killed by N)
 
-When the socket closes (the supervisor exited or was killed -9) this process exits; its workers
-then see their parent change and stop (``supervisor.StatusReporter``), as workers started with
-``Popen`` do when the supervisor goes.
+When the socket closes (the supervisor exited or was killed -9) this process sends its workers
+still running the SIGTERM the supervisor can no longer send, and exits; a worker would stop
+anyway once it saw its parent change (``supervisor.StatusReporter``).
 
 Not imported by the workers' own code: a worker is the same ``pipeline worker`` either way.
 """
@@ -107,7 +107,7 @@ class Server:
         except OSError:
             data = b""
         if not data:
-            os._exit(0)  # the supervisor is gone: so are we (our workers stop when they see it)
+            self._leave()
         self._buf += data
         *lines, self._buf = self._buf.split(b"\n")
         for line in lines:
@@ -123,7 +123,17 @@ class Server:
         try:
             self.sock.sendall(json.dumps(msg).encode() + b"\n")
         except OSError:
-            os._exit(0)
+            self._leave()
+
+    def _leave(self) -> None:
+        """The supervisor is gone (or let us go): workers still running get the SIGTERM it can no
+        longer send (each finishes its batch and exits), and we exit."""
+        for pid in self.children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        os._exit(0)
 
     # --- preloading ----------------------------------------------------------------------------
     def settings(self) -> Any:
