@@ -28,9 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -47,37 +45,18 @@ class Site:
     """The pages at /p/KEY.html and one RSS feed listing them all at /feed.xml."""
 
     def __init__(self, pages: list[tuple[str, bytes]]):
-        by_key = dict(pages)
-        site = self
+        # Imported here, not at the top: the bare loop's spawned processes import this module,
+        # and their start-up is timed.
+        from pipeline.demo.server import PageServer
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):  # noqa: N802 - http.server API
-                if self.path == "/feed.xml":
-                    body, ctype = site.feed, "application/rss+xml"
-                elif self.path.startswith("/p/") and self.path[3:-5] in by_key:
-                    body, ctype = by_key[self.path[3:-5]], "text/html; charset=utf-8"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = PageServer({f"/p/{k}.html": ("text/html; charset=utf-8", body) for k, body in pages})
+        self.base = self.server.base_url
         items = "".join(f"<item><title>Page {k[:12]}</title><link>{self.base}/p/{k}.html</link>"
                         f"<guid>{k}</guid></item>" for k, _ in pages)
         self.feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>bench</title>'
                      f"<link>{self.base}/</link>{items}</channel></rss>").encode()
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server.routes["/feed.xml"] = ("application/rss+xml", self.feed)
+        self.server.start()
 
 
 def run_pipeline(site: Site, processes: int | None, checkout: Path = ROOT) -> tuple[float, int, str]:

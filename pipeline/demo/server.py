@@ -1,4 +1,5 @@
-"""A small web server for the bundled demo sites, on 127.0.0.1 in a background thread.
+"""Small web servers on 127.0.0.1 in a background thread: ``DemoServer`` for the bundled
+demo sites, and ``PageServer``, pages and feeds held in memory, for benches and tests.
 
     with DemoServer() as server:          # port 0: any free port
         print(server.base_url)            # http://127.0.0.1:PORT
@@ -21,6 +22,7 @@ import threading
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from pipeline.demo import DATA_DIR
@@ -40,7 +42,12 @@ _FEED_TYPES = {"rss": "application/rss+xml; charset=utf-8", "aggregator": "appli
                "atom": "application/atom+xml; charset=utf-8", "json": "application/feed+json; charset=utf-8"}
 
 
+Route = tuple[str, bytes]  # (content type, body)
+
+
 class _Handler(BaseHTTPRequestHandler):
+    """GET and HEAD of what the server's ``route`` answers for the path; a 404 otherwise."""
+
     server: "_Server"
     protocol_version = "HTTP/1.1"
 
@@ -51,14 +58,41 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(head=False)
 
     def _serve(self, head: bool) -> None:
-        found = self.server.lookup(urlsplit(self.path).path)
+        self.server.hits.append(self.path)
+        found = self.server.route(self.path)
+        if found is None:
+            self.send_error(404)
+            return
+        ctype, body = found
+        self._send(200, ctype, body, head)
+
+    def _send(self, status: int, ctype: str, body: bytes, head: bool, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - keep the output clean
+        pass
+
+
+class _DemoHandler(_Handler):
+    """The demo files: an ``ETag`` and ``Last-Modified`` on each, ``304 Not Modified`` for a
+    conditional request that matches, and a page of its own for a 404."""
+
+    def _serve(self, head: bool) -> None:
+        found = self.server.route(urlsplit(self.path).path)
         self.server.hits.append(self.path)
         if found is None:
             body = b"<!DOCTYPE html><html><head><title>Page not found</title></head><body><h1>404</h1>" \
                    b"<p>This page has been removed or never existed.</p></body></html>"
             self._send(404, "text/html; charset=utf-8", body, head)
             return
-        body, ctype = found
+        ctype, body = found
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         inm = self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
@@ -80,34 +114,86 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, ctype, body, head, extra)
 
-    def _send(self, status: int, ctype: str, body: bytes, head: bool, extra: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - keep the demo's output clean
-        pass
-
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, data_dir: Path, feed_types: dict[str, str]):
-        super().__init__(addr, _Handler)
+    def __init__(self, addr, handler: type[_Handler], route: Callable[[str], Route | None]):
+        super().__init__(addr, handler)
+        self.route = route
+        self.hits: list[str] = []
+
+
+class PageServer:
+    """Pages and feeds held in memory, served on ``host``:``port`` (0 = a free port) in a
+    background thread: the loopback publisher of benches and tests.
+
+        with PageServer() as site:
+            site.routes["/feed.xml"] = ("application/rss+xml", feed_bytes)
+            fetch(site.url("/feed.xml"))
+
+    ``routes`` maps a request path, as sent (query included), to ``(content type, body)``; it
+    may change while serving.  ``route``, when given, answers instead: a function of the request
+    path that returns such a pair, or None (for content made per request).  Whatever is not
+    answered is a 404.  GET and HEAD; HTTP/1.1, every response with ``Content-Length``.
+
+    The port is bound on construction (``base_url`` is known before serving; raises OSError
+    when it is taken); it serves from ``start()`` or entering the ``with`` block until
+    ``stop()``.  ``hits`` lists the paths requested so far.
+    """
+
+    def __init__(self, routes: dict[str, Route] | None = None, *, route: Callable[[str], Route | None] | None = None,
+                 host: str = "127.0.0.1", port: int = 0, handler: type[_Handler] = _Handler):
+        self.routes: dict[str, Route] = dict(routes or {})
+        self._httpd = _Server((host, port), handler, route or (lambda path: self.routes.get(path)))
+        addr = self._httpd.server_address
+        self.base_url = f"http://{addr[0]}:{addr[1]}"
+        self._thread: threading.Thread | None = None
+
+    def url(self, path: str) -> str:
+        """``base_url`` + ``path`` (which starts with ``/``)."""
+        return self.base_url + path
+
+    @property
+    def hits(self) -> list[str]:
+        return self._httpd.hits
+
+    def start(self) -> "PageServer":
+        """Serve in a background thread (once: a started server is left as it is). Returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name="page-server", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the port (again: nothing)."""
+        if self._thread is not None:
+            # shutdown() waits for serve_forever to return: only for a thread that runs it.
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> "PageServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _DemoFiles:
+    """The files under ``data_dir`` as the demo serves them."""
+
+    def __init__(self, data_dir: Path, feed_types: dict[str, str]):
         self.data_dir = data_dir.resolve()
         self.feed_types = feed_types
-        self.base = f"http://{self.server_address[0]}:{self.server_address[1]}".encode()
-        self.hits: list[str] = []
+        self.base = b""  # the server's own address, set once it is bound
         self._cache: dict[Path, bytes] = {}
 
-    def lookup(self, url_path: str) -> tuple[bytes, str] | None:
-        """The body and content type for ``url_path``, or None when there is no such file."""
+    def lookup(self, url_path: str) -> Route | None:
+        """The content type and body for ``url_path``, or None when there is no such file."""
         rel = unquote(url_path).lstrip("/")
         candidates = [rel, rel + ".html", rel.rstrip("/") + "/index.html"] if rel else ["index.html"]
         for cand in candidates:
@@ -120,7 +206,7 @@ class _Server(ThreadingHTTPServer):
                 self._cache[path] = body
             ctype = self.feed_types.get(path.relative_to(self.data_dir).as_posix()) \
                 or _TYPES.get(path.suffix, "application/octet-stream")
-            return body, ctype
+            return ctype, body
         return None
 
 
@@ -136,29 +222,23 @@ class DemoServer:
         self.data_dir = Path(data_dir) if data_dir else DATA_DIR
         manifest = json.loads((self.data_dir / "feeds.json").read_text(encoding="utf-8"))
         self._feeds = manifest["feeds"]
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._site: PageServer | None = None
 
     def start(self) -> "DemoServer":
         """Bind and start serving (once: a started server is left as it is). Returns self.
         Raises OSError when the port is taken."""
-        if self._httpd is not None:
+        if self._site is not None:
             return self
-        types = {f["path"]: _FEED_TYPES[f["format"]] for f in self._feeds}
-        self._httpd = _Server((self.host, self.port), self.data_dir, types)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="demo-server", daemon=True)
-        self._thread.start()
+        files = _DemoFiles(self.data_dir, {f["path"]: _FEED_TYPES[f["format"]] for f in self._feeds})
+        site = PageServer(route=files.lookup, host=self.host, port=self.port, handler=_DemoHandler)
+        files.base = site.base_url.encode()
+        self._site = site.start()
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._site is not None:
+            self._site.stop()
+            self._site = None
 
     def __enter__(self) -> "DemoServer":
         return self.start()
@@ -169,9 +249,9 @@ class DemoServer:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``, without a trailing slash."""
-        if self._httpd is None:
+        if self._site is None:
             raise RuntimeError("demo server: not started")
-        return self._httpd.base.decode()
+        return self._site.base_url
 
     @property
     def feeds(self) -> list[dict]:
@@ -186,7 +266,7 @@ class DemoServer:
     @property
     def hits(self) -> list[str]:
         """The paths requested so far (for tests)."""
-        return list(self._httpd.hits) if self._httpd else []
+        return list(self._site.hits) if self._site else []
 
 
 def main() -> None:  # python -m pipeline.demo.server [PORT]: serve until Ctrl-C

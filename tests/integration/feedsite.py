@@ -11,8 +11,9 @@ import random
 import threading
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
+
+from pipeline.demo.server import PageServer
 
 _WORDS = ("harbour council budget river station market school hospital bridge railway museum festival "
           "farmers teachers engineers nurses drivers residents visitors students workers officials "
@@ -52,49 +53,36 @@ class FeedSite:
         self._published: list[tuple[int, datetime]] = []
         self.feed_hits = 0
         self.hub = hub  # a WebSub hub the feed declares (<atom:link rel="hub">), if any
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server API
-                if self.path.startswith("/feed.xml"):
-                    with site._lock:
-                        site.feed_hits += 1
-                    body, ctype = site.feed_xml().encode(), "application/rss+xml"
-                elif self.path.startswith("/a/"):
-                    try:
-                        n = int(self.path[3:].split(".")[0])
-                    except ValueError:
-                        n = -1
-                    if n not in {i for i, _ in site._published}:
-                        self.send_error(404)
-                        return
-                    body, ctype = site._page(n).encode(), "text/html; charset=utf-8"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = PageServer(route=self._route)
+        self.base_url = self._server.base_url
         self.feed_url = f"{self.base_url}/feed.xml"
         for _ in range(entries):
             self.publish()
 
     def __enter__(self) -> "FeedSite":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
+
+    def _route(self, path: str) -> tuple[str, bytes] | None:
+        """What the server answers for ``path``: the feed as it is now (counted in ``feed_hits``),
+        or a published article's page."""
+        if path.startswith("/feed.xml"):
+            with self._lock:
+                self.feed_hits += 1
+            return "application/rss+xml", self.feed_xml().encode()
+        if path.startswith("/a/"):
+            try:
+                n = int(path[3:].split(".")[0])
+            except ValueError:
+                return None
+            with self._lock:
+                published = {i for i, _ in self._published}
+            if n in published:
+                return "text/html; charset=utf-8", self._page(n).encode()
+        return None
 
     def publish(self) -> str:
         """Add the next article to the feed. Returns its URL."""

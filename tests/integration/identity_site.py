@@ -7,12 +7,12 @@ changes); the stories are the project's labelled ones (tests/data/dedupe/stories
 from __future__ import annotations
 
 import html
-import threading
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
+
+from pipeline.demo.server import PageServer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "dedupe"
 
@@ -71,48 +71,15 @@ def at(minutes: int) -> datetime:
     return BASE_TIME + timedelta(minutes=minutes)
 
 
-class Site:
-    """Serve ``routes`` (path -> (content type, bytes)) on 127.0.0.1; change them at will."""
+class Site(PageServer):
+    """Serve ``routes`` (path -> (content type, bytes)) on ``host``; change them at will.
+    (Any 127.x.y.z is loopback: one host per site.)"""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.routes: dict[str, tuple[str, bytes]] = {}
-        self.hits: list[str] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                site.hits.append(self.path)
-                got = site.routes.get(self.path)
-                if got is None:
-                    self.send_error(404)
-                    return
-                ctype, body = got
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)  # (any 127.x.y.z is loopback: one host per site)
-        self.base = f"http://{host}:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-
-    def url(self, path: str) -> str:
-        return self.base + path
+        super().__init__(host=host)
 
     def html(self, path: str, body: bytes) -> None:
         self.routes[path] = ("text/html; charset=utf-8", body)
 
     def feed(self, path: str, body: bytes, ctype: str = "application/rss+xml") -> None:
         self.routes[path] = (ctype, body)
-
-    def __enter__(self) -> "Site":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

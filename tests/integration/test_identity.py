@@ -9,25 +9,22 @@ a JSON Feed, and serves three other stories whose template declares the section 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
 from integration.identity_site import Site, at, page, rss, stories
-from integration.workers import read_topic, start_worker, terminate, values, wait_for, write_config
-from pipeline import stages, topics
+from integration.workers import (kafka_transport, local_until_idle, pipeline_cli, read_topic, stage_workers, tail,
+                                 until_idle_per_phase, values, wait_for, workers_config, write_config)
+from pipeline import topics
 from pipeline.models import EnrichedArticle
 from pipeline.urls import article_id, canonicalize
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).parents[2]
 STORIES = stories()
 SHARED = "/news/2024/03/quake-toll-rises-as-rescuers-search"
 SECTION_STORIES = {"kim-train": "/news/2024/03/kim-train-heads-to-russia",
@@ -76,32 +73,26 @@ def check(site: Site, unique: list[dict], duplicates: list[dict], enriched: list
     assert not [v for v in duplicates if v["dedupe"]["signal"] != "same_article"]
 
 
-def _pipeline(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+def _run_until_idle(cfg: Path) -> None:
+    run = pipeline_cli("run", "--config", str(cfg), "--until-idle", timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
 
 
-def _tail(cfg: Path, topic: str) -> list[dict]:
-    out = _pipeline("tail", topic, "--config", str(cfg), "--from-beginning", timeout=60)
-    assert out.returncode == 0, out.stderr
-    return [json.loads(line) for line in out.stdout.splitlines()]
+def _enriched(settings, n: int):
+    """For wait_for: at least ``n`` values on articles.enriched."""
+    return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
 
 
 def test_one_story_once_and_two_stories_apart_on_the_local_transport(tmp_path):
     with Site() as site:
         cfg = tmp_path / "pipeline.yaml"
-        cfg.write_text(yaml.safe_dump({
-            "transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
-            "state_dir": str(tmp_path / "state"), "feeds": publish(site),
-            "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}), encoding="utf-8")
-        run = _pipeline("run", "--config", str(cfg), "--until-idle")
-        assert run.returncode == 0, run.stderr[-3000:]
-        check(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_DUPLICATES),
-              _tail(cfg, topics.ARTICLES_ENRICHED))
+        write_config(cfg, local_until_idle(tmp_path, publish(site)))
+        _run_until_idle(cfg)
+        check(site, tail(cfg, topics.ARTICLES_UNIQUE), tail(cfg, topics.ARTICLES_DUPLICATES),
+              tail(cfg, topics.ARTICLES_ENRICHED))
         # polled again (a restart, the same bodies): nothing new reaches consumers
-        again = _pipeline("run", "--config", str(cfg), "--until-idle")
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert len(_tail(cfg, topics.ARTICLES_UNIQUE)) == 4
+        _run_until_idle(cfg)
+        assert len(tail(cfg, topics.ARTICLES_UNIQUE)) == 4
 
 
 @pytest.mark.kafka
@@ -109,15 +100,9 @@ def test_one_story_once_and_two_stories_apart_on_kafka(kafka_bootstrap, tmp_path
     prefix = f"ident{uuid.uuid4().hex[:8]}."
     with Site() as site:
         cfg = tmp_path / "pipeline.yaml"
-        settings = write_config(cfg, {
-            "transport": {"kind": "kafka", "topic_prefix": prefix,
-                          "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
-                                    "group_id_prefix": prefix}},
-            "state_dir": str(tmp_path / "state"), "feeds": publish(site),
-            "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+        settings = write_config(cfg, workers_config(tmp_path, kafka_transport(kafka_bootstrap, prefix), publish(site)))
         log = tmp_path / "workers.log"
-        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
-        try:
+        with stage_workers(cfg, log):
             def settled():
                 n = {t: len(read_topic(settings, t, settle=0.3)) for t in
                      (topics.FEED_ENTRIES, topics.ARTICLES_EXTRACTED, topics.ARTICLES_UNIQUE,
@@ -128,9 +113,6 @@ def test_one_story_once_and_two_stories_apart_on_kafka(kafka_bootstrap, tmp_path
                 return n if done else None
 
             wait_for(settled, timeout=300, every=2.0, what=f"the chain to drain (log: {log})")
-        finally:
-            codes = {name: terminate(p) for name, p in workers.items()}
-        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
         check(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
               values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
               values(read_topic(settings, topics.ARTICLES_ENRICHED)))
@@ -198,17 +180,9 @@ def check_edits(site: Site, unique: list[dict], duplicates: list[dict], enriched
 
 def test_edits_reach_consumers_once_on_the_local_transport(tmp_path):
     with Site() as site:
-        cfg = tmp_path / "pipeline.yaml"
-        doc = {"transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
-               "state_dir": str(tmp_path / "state"), "feeds": publish_edits(site, 0),
-               "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}
-        cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
-        for phase in (0, 1):
-            publish_edits(site, phase)
-            run = _pipeline("run", "--config", str(cfg), "--until-idle")
-            assert run.returncode == 0, run.stderr[-3000:]
-        check_edits(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_DUPLICATES),
-                    _tail(cfg, topics.ARTICLES_ENRICHED))
+        cfg = until_idle_per_phase(tmp_path, lambda phase: publish_edits(site, phase), (0, 1))
+        check_edits(site, tail(cfg, topics.ARTICLES_UNIQUE), tail(cfg, topics.ARTICLES_DUPLICATES),
+                    tail(cfg, topics.ARTICLES_ENRICHED))
 
 
 @pytest.mark.kafka
@@ -217,26 +191,13 @@ def test_edits_reach_consumers_once_on_kafka(kafka_bootstrap, tmp_path):
     with Site() as site:
         cfg = tmp_path / "pipeline.yaml"
         feeds = [dict(f, interval=2, interval_min=1) for f in publish_edits(site, 0)]  # polled every 2 s
-        settings = write_config(cfg, {
-            "transport": {"kind": "kafka", "topic_prefix": prefix,
-                          "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
-                                    "group_id_prefix": prefix}},
-            "state_dir": str(tmp_path / "state"), "feeds": feeds,
-            "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+        settings = write_config(cfg, workers_config(tmp_path, kafka_transport(kafka_bootstrap, prefix), feeds))
         log = tmp_path / "workers.log"
-        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
-        try:
-            def enriched(n):
-                return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
-
-            wait_for(enriched(5), timeout=300, every=2.0, what=f"five stories enriched (log: {log})")
+        with stage_workers(cfg, log):
+            wait_for(_enriched(settings, 5), timeout=300, every=2.0, what=f"five stories enriched (log: {log})")
             publish_edits(site, 1)
-            wait_for(enriched(9), timeout=300, every=2.0, what=f"four edits enriched (log: {log})")
-            import time
+            wait_for(_enriched(settings, 9), timeout=300, every=2.0, what=f"four edits enriched (log: {log})")
             time.sleep(8)  # more polls of unchanged feeds: nothing more may come
-        finally:
-            codes = {name: terminate(p) for name, p in workers.items()}
-        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
         check_edits(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
                     values(read_topic(settings, topics.ARTICLES_DUPLICATES)),
                     values(read_topic(settings, topics.ARTICLES_ENRICHED)))
@@ -273,16 +234,9 @@ def check_original(site: Site, unique: list[dict], enriched: list[dict]) -> None
 def test_an_original_after_its_copy_reaches_consumers_on_the_local_transport(tmp_path):
     with Site() as site:
         copy_feed, wire_feed = publish_copy_and_original(site)
-        cfg = tmp_path / "pipeline.yaml"
-        doc = {"transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
-               "state_dir": str(tmp_path / "state"), "feeds": [copy_feed],
-               "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}
-        for feeds in ([copy_feed], [copy_feed, wire_feed]):  # the wire's feed is slower
-            doc["feeds"] = feeds
-            cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
-            run = _pipeline("run", "--config", str(cfg), "--until-idle")
-            assert run.returncode == 0, run.stderr[-3000:]
-        check_original(site, _tail(cfg, topics.ARTICLES_UNIQUE), _tail(cfg, topics.ARTICLES_ENRICHED))
+        # the wire's feed is slower: listed from the second run on
+        cfg = until_idle_per_phase(tmp_path, lambda feeds: feeds, ([copy_feed], [copy_feed, wire_feed]))
+        check_original(site, tail(cfg, topics.ARTICLES_UNIQUE), tail(cfg, topics.ARTICLES_ENRICHED))
 
 
 @pytest.mark.kafka
@@ -292,26 +246,15 @@ def test_an_original_after_its_copy_reaches_consumers_on_kafka(kafka_bootstrap, 
         # polled every 2 s: the poller wakes up often enough to see the new feed list
         copy_feed, wire_feed = (dict(f, interval=2, interval_min=1) for f in publish_copy_and_original(site))
         cfg = tmp_path / "pipeline.yaml"
-        doc = {"transport": {"kind": "kafka", "topic_prefix": prefix,
-                             "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
-                                       "group_id_prefix": prefix}},
-               "state_dir": str(tmp_path / "state"), "feeds": [copy_feed],
-               "fetch": {"allow_private_addresses": True},
-               "runner": {"poll_timeout": 0.2}, "poll": {"reload_check_seconds": 0.5}}
+        doc = workers_config(tmp_path, kafka_transport(kafka_bootstrap, prefix), [copy_feed]) \
+            | {"poll": {"reload_check_seconds": 0.5}}
         settings = write_config(cfg, doc)
         log = tmp_path / "workers.log"
-        workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
-        try:
-            def enriched(n):
-                return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
-
-            wait_for(enriched(1), timeout=300, every=2.0, what=f"the copy enriched (log: {log})")
+        with stage_workers(cfg, log):
+            wait_for(_enriched(settings, 1), timeout=300, every=2.0, what=f"the copy enriched (log: {log})")
             doc["feeds"] = [copy_feed, wire_feed]  # the poller picks up the new feed list
             write_config(cfg, doc)
-            wait_for(enriched(2), timeout=300, every=2.0, what=f"the original enriched (log: {log})")
-        finally:
-            codes = {name: terminate(p) for name, p in workers.items()}
-        assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
+            wait_for(_enriched(settings, 2), timeout=300, every=2.0, what=f"the original enriched (log: {log})")
         check_original(site, values(read_topic(settings, topics.ARTICLES_UNIQUE)),
                        values(read_topic(settings, topics.ARTICLES_ENRICHED)))
 
@@ -340,19 +283,12 @@ def kept_scenario(site: Site, cfg: Path, settings, tmp_path: Path) -> None:
     ``seen_retention_days`` (3 s here) while it is polled every second; then a 3rd story is added.
     Consumers see 3 stories, each once, each with the feed's summary and enrich's abstract."""
     log = tmp_path / "workers.log"
-    workers = {name: start_worker(name, cfg, log) for name in stages.NAMES}
-    try:
-        def enriched(n):
-            return lambda: len(read_topic(settings, topics.ARTICLES_ENRICHED, settle=0.3)) >= n
-
-        wait_for(enriched(2), timeout=240, every=1.0, what=f"two stories enriched (log: {log})")
+    with stage_workers(cfg, log):
+        wait_for(_enriched(settings, 2), timeout=240, every=1.0, what=f"two stories enriched (log: {log})")
         time.sleep(7)  # more than twice the retention, the unchanged feed polled every second
         publish_kept(site, 3)
-        wait_for(enriched(3), timeout=120, every=1.0, what=f"the third story enriched (log: {log})")
+        wait_for(_enriched(settings, 3), timeout=120, every=1.0, what=f"the third story enriched (log: {log})")
         time.sleep(4)  # more polls: nothing more may come
-    finally:
-        codes = {name: terminate(p) for name, p in workers.items()}
-    assert codes == {name: 0 for name in stages.NAMES}, f"exit codes {codes} (log: {log})"
     entries = values(read_topic(settings, topics.FEED_ENTRIES))
     # The two entries listed all along were not emitted again when the feed changed.
     assert Counter(v["title"] for v in entries) == Counter({STORIES[k][0]: 1 for k in KEPT}), \
@@ -367,10 +303,8 @@ def kept_scenario(site: Site, cfg: Path, settings, tmp_path: Path) -> None:
 
 def kept_config(site: Site, tmp_path: Path, transport: dict):
     cfg = tmp_path / "pipeline.yaml"
-    settings = write_config(cfg, {
-        "transport": transport, "state_dir": str(tmp_path / "state"), "feeds": [publish_kept(site, 2)],
-        "poll": {"seen_retention_days": 3 / 86400},
-        "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}})
+    settings = write_config(cfg, workers_config(tmp_path, transport, [publish_kept(site, 2)])
+                            | {"poll": {"seen_retention_days": 3 / 86400}})
     return cfg, settings
 
 
@@ -385,8 +319,5 @@ def test_feed_summaries_and_entries_still_listed_past_the_retention_on_the_local
 def test_feed_summaries_and_entries_still_listed_past_the_retention_on_kafka(kafka_bootstrap, tmp_path):
     prefix = f"kept{uuid.uuid4().hex[:8]}."
     with Site() as site:
-        cfg, settings = kept_config(site, tmp_path, {
-            "kind": "kafka", "topic_prefix": prefix,
-            "kafka": {"bootstrap_servers": kafka_bootstrap, "processing_guarantee": "exactly_once",
-                      "group_id_prefix": prefix}})
+        cfg, settings = kept_config(site, tmp_path, kafka_transport(kafka_bootstrap, prefix))
         kept_scenario(site, cfg, settings, tmp_path)

@@ -6,27 +6,17 @@ content) is dead-lettered naming the verdict.  Nothing that is not an article ar
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-import yaml
 
+from integration.workers import ROOT, local_until_idle, pipeline_cli, write_config
 from pipeline import topics
+from pipeline.demo.server import PageServer
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).parents[2]
 TYPES = ROOT / "tests" / "data" / "pages" / "types"
 FEED_TEXT = " ".join(f"Feed sentence {i} tells the harbour story in the feed's own words." for i in range(15))
-
-
-def _pipeline(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -35,27 +25,8 @@ def flowed(tmp_path_factory):
     pages = {"/news/2026/11/12/harbour-works-delayed-again": (TYPES / "article/article-00.html").read_bytes(),
              "/news/2026/11/12/consent": (TYPES / "consent_wall/consent-05.html").read_bytes(),
              "/news/2026/11/12/challenge": (TYPES / "challenge/challenge-00.html").read_bytes()}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            if self.path == "/rss.xml":
-                body, ctype = feed.encode(), "application/rss+xml"
-            elif self.path in pages:
-                body, ctype = pages[self.path], "text/html; charset=utf-8"
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    site = PageServer({path: ("text/html; charset=utf-8", body) for path, body in pages.items()})
+    base = site.base_url
     items = [("Harbour works delayed again", "harbour-works-delayed-again", None),
              ("Consent story", "consent", f"<p>{FEED_TEXT}</p>"),
              ("Challenge story", "challenge", None)]
@@ -64,26 +35,18 @@ def flowed(tmp_path_factory):
                       "<pubDate>Thu, 12 Nov 2026 07:00:00 GMT</pubDate>"
                       + (f"<description><![CDATA[{c}]]></description>" if c else "") + "</item>"
                       for t, slug, c in items) + "</channel></rss>")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    site.routes["/rss.xml"] = ("application/rss+xml", feed.encode())
+    with site:
         cfg = tmp / "pipeline.yaml"
-        cfg.write_text(yaml.safe_dump({
-            "transport": {"kind": "local", "local": {"path": str(tmp / "bus.sqlite3")}},
-            "state_dir": str(tmp / "state"),
-            "feeds": [{"url": f"{base}/rss.xml", "name": "Courier"}],
-            "fetch": {"allow_private_addresses": True},
-            "runner": {"idle_after": 1.0},
-        }), encoding="utf-8")
-        run = _pipeline("run", "--config", str(cfg), "--until-idle")
+        write_config(cfg, local_until_idle(tmp, [{"url": f"{base}/rss.xml", "name": "Courier"}]))
+        run = pipeline_cli("run", "--config", str(cfg), "--until-idle", timeout=240)
         assert run.returncode == 0, run.stderr[-3000:]
         values = {}
         for name in (topics.ARTICLES_ENRICHED, topics.dlq(topics.FEED_ENTRIES)):
-            tail = _pipeline("tail", name, "--config", str(cfg), "--from-beginning", "--with-headers", timeout=60)
+            tail = pipeline_cli("tail", name, "--config", str(cfg), "--from-beginning", "--with-headers", timeout=60)
             assert tail.returncode == 0, tail.stderr
             values[name] = [json.loads(line) for line in tail.stdout.splitlines()]
         return values
-    finally:
-        server.shutdown()
 
 
 def _value(record):

@@ -13,26 +13,11 @@ from pipeline import models, state, topics
 from pipeline.bus import open_bus
 from pipeline.errors import TransportError
 from pipeline.runner import Runner
-from pipeline.stages.base import Context, Output, Stage
+from pipeline.stages.base import Context
+
+from counting_stage import Counting
 
 pytestmark = pytest.mark.kafka
-
-
-class Counting(Stage):
-    """Counts the entries of each feed in its state store."""
-
-    name = "extract"
-    input_topic = topics.FEED_ENTRIES
-    output_topics = (topics.ARTICLES_EXTRACTED,)
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        self.store = ctx.store(self.name)
-
-    def process(self, value):
-        seen = self.store.get(value["feed_url"], 0) + 1
-        self.store.put(value["feed_url"], seen)
-        return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": f"#{seen}"})]
 
 
 def entry(i: int, feed: int) -> dict:

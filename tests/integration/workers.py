@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
-from pipeline import models
+from pipeline import models, stages
 from pipeline.bus import open_bus
 from pipeline.config import Settings, load
 
@@ -21,6 +24,56 @@ ROOT = Path(__file__).resolve().parents[2]
 def write_config(path: Path, doc: dict) -> Settings:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return load(path, env={})
+
+
+def local_until_idle(tmp_path: Path, feeds: list) -> dict:
+    """A config for ``pipeline run --until-idle`` on the local transport under ``tmp_path``,
+    fetching ``feeds`` from loopback."""
+    return {"transport": {"kind": "local", "local": {"path": str(tmp_path / "bus.sqlite3")}},
+            "state_dir": str(tmp_path / "state"), "feeds": feeds,
+            "fetch": {"allow_private_addresses": True}, "runner": {"idle_after": 1.0}}
+
+
+def kafka_transport(bootstrap: str, prefix: str) -> dict:
+    """The ``transport`` section for exactly-once Kafka at ``bootstrap``, with topics and
+    consumer groups of the test's own (``prefix``)."""
+    return {"kind": "kafka", "topic_prefix": prefix,
+            "kafka": {"bootstrap_servers": bootstrap, "processing_guarantee": "exactly_once",
+                      "group_id_prefix": prefix}}
+
+
+def workers_config(tmp_path: Path, transport: dict, feeds: list) -> dict:
+    """A config for long-running workers on ``transport``, state under ``tmp_path``, fetching
+    ``feeds`` from loopback; a short poll timeout, so that they see a change or SIGTERM soon."""
+    return {"transport": transport, "state_dir": str(tmp_path / "state"), "feeds": feeds,
+            "fetch": {"allow_private_addresses": True}, "runner": {"poll_timeout": 0.2}}
+
+
+def pipeline_cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    """``python -m pipeline ARGS`` in the checkout; its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def tail(cfg: Path, topic: str) -> list[dict]:
+    """Every value on ``topic`` as ``pipeline tail --from-beginning`` prints it (fails the test
+    when the command fails)."""
+    out = pipeline_cli("tail", topic, "--config", str(cfg), "--from-beginning", timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def until_idle_per_phase(tmp_path: Path, publish: Callable[[Any], list], phases: Iterable,
+                         timeout: float = 300) -> Path:
+    """For each of ``phases``: ``publish(phase)`` (which returns the feeds), then one ``pipeline run
+    --until-idle`` on the local transport under ``tmp_path`` (so a restart between phases).
+    Returns the config's path; fails the test when a run fails."""
+    cfg = tmp_path / "pipeline.yaml"
+    for phase in phases:
+        write_config(cfg, local_until_idle(tmp_path, publish(phase)))
+        run = pipeline_cli("run", "--config", str(cfg), "--until-idle", timeout=timeout)
+        assert run.returncode == 0, run.stderr[-3000:]
+    return cfg
 
 
 def start_worker(stage: str, config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -51,6 +104,19 @@ def terminate(proc: subprocess.Popen, timeout: float = 60) -> int:
         tail = Path(log).read_text(errors="replace")[-6000:] if log else "(no log)"
         raise AssertionError(f"worker pid {proc.pid} did not exit {timeout}s after SIGTERM; "
                              f"its log ends:\n{tail}") from None
+
+
+@contextmanager
+def stage_workers(cfg: Path, log: Path, names: tuple[str, ...] = stages.NAMES) -> Iterator[dict]:
+    """One ``pipeline worker`` process per stage of ``names`` (every stage by default), all writing
+    to ``log``; yields them by name.  On leaving the block each gets SIGTERM; when the block ended
+    without an error, fails the test unless every worker exited 0 (a crash or a hang shows)."""
+    workers = {name: start_worker(name, cfg, log) for name in names}
+    try:
+        yield workers
+    finally:
+        codes = {name: terminate(p) for name, p in workers.items()}
+    assert codes == {name: 0 for name in names}, f"exit codes {codes} (log: {log})"
 
 
 def read_topic(settings: Settings, topic: str, settle: float = 1.0) -> list:

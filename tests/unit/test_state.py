@@ -7,27 +7,11 @@ from pipeline import models, topics
 from pipeline.bus.local import LocalBus
 from pipeline.errors import TransportError
 from pipeline.runner import Runner
-from pipeline.stages.base import Context, Output, Stage
+from pipeline.stages.base import Context
 from pipeline.state import StateStore
 
+from counting_stage import Counting
 from unit.test_runner import entry, put, read, settings
-
-
-class Counting(Stage):
-    """Counts how often it has seen each feed (state in ctx.store)."""
-
-    name = "extract"
-    input_topic = topics.FEED_ENTRIES
-    output_topics = (topics.ARTICLES_EXTRACTED,)
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        self.store = ctx.store(self.name)
-
-    def process(self, value):
-        seen = self.store.get(value["feed_url"], 0) + 1
-        self.store.put(value["feed_url"], seen)
-        return [Output(topics.ARTICLES_EXTRACTED, {**value, "canonical_url": value["url"], "text": f"#{seen}"})]
 
 
 def runner(s):
