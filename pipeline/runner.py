@@ -239,7 +239,12 @@ class Runner:
         if stage.input_topic is not None:
             inp = settings.topic(stage.input_topic)
             group = (settings.transport.kafka.group_id_prefix if settings.transport.kind == "kafka" else "") + stage.name
-            bus.subscribe([inp, self._retry_topic], group)
+            from pipeline.supervisor import GROUP_SIZE_ENV
+
+            # Under `pipeline run` the stage's workers start together: they split the partitions
+            # once all have joined, rather than the first reading from all of them.
+            members = int(os.environ.get(GROUP_SIZE_ENV) or 1)
+            bus.subscribe([inp, self._retry_topic], group, members=members)
         self._control: list[dict[str, Any]] = []
         self._control_topic: str | None = None
         # In-process requests of a source stage (its listeners start in run_forever: start_listeners).

@@ -57,6 +57,8 @@ STATUS_ENV = "PIPELINE_STATUS_DIR"
 #: The supervisor's pid: a worker whose parent changed (the supervisor was killed) stops itself.
 PARENT_ENV = "PIPELINE_SUPERVISOR_PID"
 WORKER_INDEX_ENV = "PIPELINE_WORKER_INDEX"
+#: How many workers of its stage the supervisor starts: they join the stage's group together.
+GROUP_SIZE_ENV = "PIPELINE_GROUP_SIZE"
 #: ``--until-idle``: seconds an idle worker's poll waits before its loop turns (and reports)
 #: again, instead of ``runner.poll_timeout``: the drain is seen, and acted on, that much sooner.
 IDLE_TURN_ENV = "PIPELINE_IDLE_TURN"
@@ -82,7 +84,9 @@ def plan(settings, partitions: Callable[[str], int | None] | None = None,
     out: dict[str, int] = {}
     for name in stages.NAMES:
         n = settings.run.processes.get(name) or default_processes(name, cores)
-        inp = stages.load(name).input_topic
+        # (without partitions, no stage module is imported: run_supervised starts the fork server
+        # first, and the stage modules load here while it loads them there)
+        inp = stages.load(name).input_topic if partitions is not None else None
         if inp is not None and partitions is not None:
             parts = partitions(inp)
             if parts and n > parts:
@@ -303,6 +307,7 @@ class Supervisor:
         env[STATUS_ENV] = str(self.status_dir)
         env[PARENT_ENV] = str(os.getpid())
         env[WORKER_INDEX_ENV] = str(slot.index)
+        env[GROUP_SIZE_ENV] = str(self.counts.get(slot.stage, 1))
         if self.idle_turn:
             env[IDLE_TURN_ENV] = str(self.idle_turn)
         else:

@@ -81,6 +81,13 @@ class Server:
         self.children: set[int] = set()
         self._buf = b""
         self._settings: Any = None
+        # A child's exit wakes the loop at once (its exit code reaches the supervisor, which is
+        # waiting on it to stop the run), not at the next turn of a timed wait.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self._wake_w)
 
     # --- the loop --------------------------------------------------------------------------
     def serve(self) -> list[str]:
@@ -99,8 +106,13 @@ class Server:
                 self._preload(self.todo.pop(0))
 
     def _read(self, timeout: float) -> None:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
+        ready, _, _ = select.select([self.sock, self._wake_r], [], [], timeout)
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 512)
+            except BlockingIOError:
+                pass
+        if self.sock not in ready:
             return
         try:
             data = self.sock.recv(1 << 16)
@@ -188,6 +200,9 @@ class Server:
     def _become_worker(self, req: dict[str, Any]) -> list[str]:
         os.setsid()  # its own session, as Popen(start_new_session=True): only the supervisor signals it
         self.sock.close()
+        signal.set_wakeup_fd(-1)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
@@ -398,11 +413,38 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     server = Server(sock, args.config, [s for s in args.stages.split(",") if s])
     worker_argv = server.serve()
-    # Only a forked worker comes here: it is `pipeline worker ...` from now on, and exits as one
-    # (atexit handlers, flushed streams), never back into the server's loop.
+    # Only a forked worker comes here: it is `pipeline worker ...` from now on, and never goes back
+    # into the server's loop.
     from pipeline.cli import main as pipeline_main
 
-    return pipeline_main(worker_argv)
+    try:
+        code = pipeline_main(worker_argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:  # noqa: BLE001 - reported as the interpreter would, then exit 1
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    # What an exiting interpreter does that matters (wait for its non-daemon threads, run the
+    # atexit handlers: logging's flush, metrics files), then out at once, as multiprocessing's
+    # forked children do: tearing down the heap inherited from the server (the spaCy model,
+    # every module) cost a worker a few tenths of a second of CPU on every stop.
+    import atexit
+    import threading
+
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
+            pass
+    os._exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

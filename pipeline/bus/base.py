@@ -73,9 +73,12 @@ class Bus(ABC):
         (e.g. ``cleanup.policy: compact``) where the backend has such a thing."""
 
     @abstractmethod
-    def subscribe(self, topics: list[str], group: str) -> None:
+    def subscribe(self, topics: list[str], group: str, *, members: int = 1) -> None:
         """Join consumer group ``group`` reading ``topics``; start at the group's committed
-        offsets, or at the beginning of each partition when the group has none."""
+        offsets, or at the beginning of each partition when the group has none.  ``members``:
+        how many members start together (``pipeline run``'s workers of a stage), a hint to
+        split the partitions once they are all in (Kafka's broker waits for joiners itself,
+        ``group.initial.rebalance.delay.ms``)."""
 
     @abstractmethod
     def assign(self, topics: list[str], *, from_beginning: bool) -> None:

@@ -423,7 +423,7 @@ class KafkaBus(Bus):
 
     # --- consuming ----------------------------------------------------------------------
 
-    def subscribe(self, topics: list[str], group: str) -> None:
+    def subscribe(self, topics: list[str], group: str, *, members: int = 1) -> None:
         if self._consumer is not None:
             raise TransportError("kafka: this session already has a consumer")
         consumer = self._connect("consumer", self._new_consumer(group))

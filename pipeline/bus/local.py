@@ -8,7 +8,12 @@ Several worker processes on one machine share the file safely:
   consumed) is written in ONE SQLite transaction, so produce-and-commit is
   atomic: the local transport is exactly-once by construction.
 - Consumer groups: each session registers as a member and heartbeats; the live
-  members of a group split the partitions round-robin in member order.  During
+  members of a group split the partitions round-robin in member order.  A
+  member told that N members start together (``pipeline run``'s workers of a
+  stage) takes partitions once N are in the group, or after ``join_wait_ms``:
+  they split the partitions once, instead of the first one reading a batch
+  from all of them and being fenced mid-batch (Kafka's broker does the same
+  with ``group.initial.rebalance.delay.ms``).  During
   a hand-over two members may briefly both read a partition; the offset commit
   is a compare-and-set against the offset the batch started from, so only one
   of them can commit it, and the loser's whole unit (its outputs too) rolls
@@ -115,6 +120,9 @@ class LocalBus(Bus):
         self._held: set[TopicPartition] = set()
         self._rr = 0
         self._last_heartbeat = 0.0
+        self._joined_at: float | None = None  # when this session joined its group
+        self._members_expected = 1  # members starting together (subscribe's hint)
+        self._settled = True  # False: waiting for the members it expects before taking partitions
         self._last_compact = time.monotonic()
         self._compacting: int | None = None  # cutoff (ms) of the compaction in progress
         self._partition_cache: dict[str, int] = {}
@@ -161,9 +169,11 @@ class LocalBus(Bus):
         return {t: n for t, n in rows}
 
     # --- consuming --------------------------------------------------------------------
-    def subscribe(self, topics: list[str], group: str) -> None:
+    def subscribe(self, topics: list[str], group: str, *, members: int = 1) -> None:
         self.ensure_topics(topics)
         self._group, self._topics = group, list(topics)
+        self._joined_at, self._members_expected = time.time(), max(1, members)
+        self._settled = self._members_expected == 1 or self.settings.join_wait_ms <= 0
         self._heartbeat(force=True)
         self._start_keepalive()
 
@@ -215,7 +225,7 @@ class LocalBus(Bus):
         if self._group is None:
             return
         now = time.time()
-        if not force and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
+        if not force and self._settled and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
             return
         self._last_heartbeat = now
         with self._lock, self._write():
@@ -224,6 +234,15 @@ class LocalBus(Bus):
             self._db.execute("DELETE FROM members WHERE grp=? AND heartbeat<?", (self._group, now - SESSION_TIMEOUT_S))
             members = [m for (m,) in self._db.execute(
                 "SELECT member FROM members WHERE grp=? ORDER BY member", (self._group,))]
+        if not self._settled:
+            # Until the members it expects are in the group (or join_wait_ms is over: one of
+            # them failed to start) this member owns nothing.
+            waited = now - (self._joined_at or now)
+            if len(members) < self._members_expected and waited < self.settings.join_wait_ms / 1000.0:
+                return
+            self._settled = True
+            log.debug("local: member %s joined %s with %d member(s) after %.2fs",
+                      self.member_id, self._group, len(members), waited)
         all_tps = sorted(self._db.execute(
             f"SELECT topic, partition FROM partitions WHERE topic IN ({','.join('?' * len(self._topics))})",
             self._topics).fetchall())

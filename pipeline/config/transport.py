@@ -14,6 +14,11 @@ class LocalTransport(Section):
     partitions: int = Field(1, ge=1, le=64, description="Partitions of each topic created on the local log.")
     retention_hours: float = Field(168.0, gt=0, description="Messages older than this are deleted by compaction.")
     poll_interval_ms: int = Field(100, ge=1, le=10_000, description="How often an idle consumer looks for new messages.")
+    join_wait_ms: int = Field(
+        5000, ge=0, le=60_000,
+        description="`pipeline run` starts the workers of a stage together; each takes partitions once all "
+                    "of them are in the group, or after this long (one failed to start). They split the "
+                    "partitions once, instead of the first taking them all and being fenced mid-batch.")
 
 
 class KafkaTransport(Section):

@@ -10,8 +10,8 @@ from pipeline.config.transport import LocalTransport
 from pipeline.errors import TransportError
 
 
-def bus(path: Path, partitions: int = 1) -> LocalBus:
-    return LocalBus(path, LocalTransport(partitions=partitions, poll_interval_ms=10))
+def bus(path: Path, partitions: int = 1, **settings) -> LocalBus:
+    return LocalBus(path, LocalTransport(partitions=partitions, poll_interval_ms=10, **settings))
 
 
 def produce(path: Path, topic: str, n: int, partitions: int = 1, start: int = 0) -> None:
@@ -111,6 +111,32 @@ def test_partitions_split_between_live_members(tmp_path):
     assert not (a.assignment() & b.assignment())
     got = drain(a) + drain(b)
     assert sorted(int(m.value[5:-1]) for m in got) == list(range(40))
+
+
+def test_members_started_together_split_the_partitions_before_reading(tmp_path):
+    # `pipeline run` starts two workers of a stage a moment apart. Were the first to read at once,
+    # its batch would span every partition, and the half the second then takes would be fenced
+    # at commit and redone: minutes of NER for nothing on a big batch.
+    db = tmp_path / "b.db"
+    produce(db, "t", 40, partitions=4)
+    a = bus(db)
+    a.subscribe(["t"], "g", members=2)
+    assert a.poll(100, 0.1) == []  # waits for its sibling
+    b = bus(db)
+    b.subscribe(["t"], "g", members=2)
+    got_a, got_b = drain(a, timeout=1.0), drain(b, timeout=1.0)
+    parts_a, parts_b = {m.partition for m in got_a}, {m.partition for m in got_b}
+    assert len(parts_a) == len(parts_b) == 2 and not parts_a & parts_b
+    assert sorted(int(m.value[5:-1]) for m in got_a + got_b) == list(range(40))
+
+
+def test_a_member_whose_siblings_never_come_reads_everything_after_join_wait(tmp_path):
+    db = tmp_path / "b.db"
+    produce(db, "t", 6, partitions=2)
+    a = bus(db, join_wait_ms=300)
+    a.subscribe(["t"], "g", members=3)  # two of its siblings failed to start
+    assert a.poll(100, 0.1) == []
+    assert len(drain(a, timeout=1.0)) == 6
 
 
 def test_same_key_goes_to_same_partition(tmp_path):
