@@ -215,6 +215,29 @@ _PLACE_PREP = r"(?:in|near|outside|off|around|across|at)"
 _HAS_WEATHER = re.compile(rf"\b{_WEATHER}", re.I)
 _HAS_COMPASS_OF = re.compile(rf"\b{_COMPASS}\s+of\s", re.I)
 _PREP_BEFORE = re.compile(rf"\b{_PLACE_PREP}\s+")
+# What must come right before a name (and the whitespace after it) for the storm test, and for
+# the "west of X" test, to match: a name found at none of these places cannot match.
+_STORM_CUE = re.compile(rf"\b(?:{_WEATHER}|named|called|dubbed)\s+", re.I)
+_COMPASS_OF = re.compile(rf"\b{_COMPASS}\s+of\s+", re.I)
+
+
+class _Cues:
+    """Where in a text a name may start for a per-name expression to have a chance, found once
+    per text: the expression (compiled per name, ~1 ms each) then runs only for a name found at
+    one of those places."""
+
+    def __init__(self, pattern: re.Pattern, text: str):
+        self.text = text
+        self.lower = text.lower()
+        # (lowercasing that changes a length would shift positions: then every name is tried)
+        self.exact = len(self.lower) == len(text)
+        self.starts = {m.end() for m in pattern.finditer(text)}
+
+    def may_match(self, literal: str) -> bool:
+        lit = literal.lower()
+        if not self.exact or len(lit) != len(literal):
+            return True
+        return any(self.lower.startswith(lit, s) for s in self.starts)
 
 
 def _retype_by_context(mentions: list[_Mention], text: str) -> None:
@@ -233,14 +256,14 @@ def _retype_by_context(mentions: list[_Mention], text: str) -> None:
     (a storm word in the text, "X," in it, a compass "of", two "in X"); the expression
     itself decides only when that is there.
     """
-    weather = _HAS_WEATHER.search(text) is not None
-    compass = _HAS_COMPASS_OF.search(text) is not None
+    weather = _Cues(_STORM_CUE, text) if _HAS_WEATHER.search(text) is not None else None
+    compass = _Cues(_COMPASS_OF, text) if _HAS_COMPASS_OF.search(text) is not None else None
     prep_ends: set[int] | None = None
     for key in {m.key for m in mentions if m.kind in (PEOPLE, ORGS, PLACES)}:
         ms = [m for m in mentions if m.key == key]
         literal = ms[0].surface
         surface = re.escape(literal)
-        if weather and re.search(rf"\b{_WEATHER}\s+(?:named\s+|called\s+)?{surface}\b|\b{_WEATHER}\b[^.!?]{{0,30}}"
+        if weather is not None and weather.may_match(literal) and re.search(rf"\b{_WEATHER}\s+(?:named\s+|called\s+)?{surface}\b|\b{_WEATHER}\b[^.!?]{{0,30}}"
                                  rf"\b(?:named|called|dubbed)\s+{surface}\b", text, re.I):
             for m in ms:
                 m.kind = None
@@ -253,7 +276,8 @@ def _retype_by_context(mentions: list[_Mention], text: str) -> None:
                 if country_code(after.group(1)) is not None or us_state(after.group(1)):
                     strong = True
                     break
-        strong = strong or (compass and bool(re.search(rf"\b{_COMPASS}\s+of\s+{surface}\b", text, re.I)))
+        strong = strong or (compass is not None and compass.may_match(literal)
+                            and bool(re.search(rf"\b{_COMPASS}\s+of\s+{surface}\b", text, re.I)))
         if not strong and literal:
             if prep_ends is None:
                 prep_ends = {m.end() for m in _PREP_BEFORE.finditer(text)}
