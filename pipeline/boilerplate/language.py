@@ -8,6 +8,7 @@ normalised probabilities usable on lines of a few words.
 
 from __future__ import annotations
 
+import copy
 import threading
 
 COMMON_LANGUAGES = (
@@ -23,9 +24,11 @@ def _get():
     global _identifier
     with _lock:
         if _identifier is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+            from pipeline.enrichment.language import identifier
 
-            ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            # The model the enrich stage loads too (under `pipeline run` the fork server loads
+            # both stages: once, not twice), restricted on a copy of its own.
+            ident = copy.copy(identifier())
             ident.set_languages(list(COMMON_LANGUAGES))
             _identifier = ident
         return _identifier

@@ -14,6 +14,13 @@ def load() -> None:
     _get_identifier()
 
 
+def identifier():
+    """py3langid's identifier over all its languages, loaded once per process and shared (never
+    restrict it in place: ``copy.copy`` it and ``set_languages`` the copy, which leaves the
+    arrays of the full model alone)."""
+    return _get_identifier()
+
+
 def _get_identifier():
     # Loading the model takes ~1 s; do it once per process, on first use.
     global _identifier
