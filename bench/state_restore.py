@@ -62,7 +62,9 @@ def main() -> int:
 
         raw, t_raw = raw_read(settings, topic)
         store, t_restore = timed_restore(settings, "boilerplate")
-        local = store.path.stat().st_size
+        # The store is SQLite in WAL mode: until a checkpoint, the rows are in the -wal file.
+        local = sum(f.stat().st_size for f in (store.path, store.path.with_name(store.path.name + "-wal"))
+                    if f.exists())
 
         templates = TemplateStore(Path(tmp) / "templates.sqlite", min_articles=10, min_share=0.5, window_days=14)
         t0 = time.perf_counter()
