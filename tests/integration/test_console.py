@@ -85,6 +85,18 @@ def _wait_id(driver, element_id: str):
     return WebDriverWait(driver, 90).until(ec.presence_of_element_located((By.ID, element_id)))
 
 
+def _submit(driver, button) -> None:
+    """Click a form's button and wait for the response page: until then the page in the browser
+    is the old one, whose own #msg (the previous action's) would otherwise be read."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 90).until(ec.staleness_of(old))
+
+
 def _msg(driver) -> str:
     """The page's message after a form was submitted."""
     return _wait_id(driver, "msg").text
@@ -134,7 +146,7 @@ def test_inspect_box_shows_each_stage(console, browser):
         browser.get(console + "/inspect")
         box = browser.find_element(By.NAME, "url")
         box.send_keys(page)
-        browser.find_element(By.CSS_SELECTOR, "#inspect-form button").click()
+        _submit(browser, browser.find_element(By.CSS_SELECTOR, "#inspect-form button"))
         extract = _wait_id(browser, "inspect-extract").text
         assert "canonical URL" in extract and "title" in extract
         assert browser.find_element(By.ID, "inspect-enrich").text
@@ -153,13 +165,13 @@ def test_redrive_from_the_browser_needs_the_token_and_moves_the_letter(console, 
 
     browser.get(console + "/login")
     browser.find_element(By.NAME, "token").send_keys(TOKEN)
-    browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    _submit(browser, browser.find_element(By.CSS_SELECTOR, "#login-form button"))
     assert "signed in" in _msg(browser)
 
     browser.get(console + "/dlq?stage=extract")
     first = _rows(browser, "dead-letters")[0]
     at = first.find_elements(By.TAG_NAME, "td")[0].text
-    first.find_element(By.CSS_SELECTOR, "form button").click()
+    _submit(browser, first.find_element(By.CSS_SELECTOR, "form button"))
     assert "re-drove 1 dead letter(s) of extract onto feed.entries" in _msg(browser)
     assert len(_rows(browser, "dead-letters")) == 1
     _shot(browser, "dlq-after-redrive")
@@ -193,7 +205,7 @@ def _sign_in(console, browser):
     browser.get(console + "/login")
     if "signed in" not in browser.find_element(By.TAG_NAME, "header").text:
         browser.find_element(By.NAME, "token").send_keys(TOKEN)
-        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        _submit(browser, browser.find_element(By.CSS_SELECTOR, "#login-form button"))
         assert _msg(browser) == "signed in"
 
 
@@ -204,7 +216,7 @@ def test_disable_and_enable_a_feed_from_the_browser(console, browser, demo_workd
     browser.get(console + "/feeds")
     row = _rows(browser, "feeds")[0]
     url = row.find_elements(By.TAG_NAME, "td")[1].text
-    row.find_element(By.CSS_SELECTOR, "form[id^=disable] button").click()
+    _submit(browser, row.find_element(By.CSS_SELECTOR, "form[id^=disable] button"))
     assert _msg(browser) == f"disabled {url}; enable it to poll it again"
     row = _rows(browser, "feeds")[0]
     assert row.find_elements(By.TAG_NAME, "td")[2].text == "disabled"
@@ -214,7 +226,7 @@ def test_disable_and_enable_a_feed_from_the_browser(console, browser, demo_workd
     by_url = {r["url"]: r for r in map(json.loads, status.stdout.splitlines())}
     assert by_url[url]["state"] == "disabled"  # the poller's own state says so, not just the page
 
-    row.find_element(By.CSS_SELECTOR, "form[id^=enable] button").click()
+    _submit(browser, row.find_element(By.CSS_SELECTOR, "form[id^=enable] button"))
     assert _msg(browser) == f"enabled {url}"
     assert _rows(browser, "feeds")[0].find_elements(By.TAG_NAME, "td")[2].text != "disabled"
 
@@ -228,7 +240,7 @@ def test_feed_refresh_from_the_browser(console, browser, demo_workdir):
     browser.get(console + "/feeds")
     row = _rows(browser, "feeds")[0]
     url = row.find_elements(By.TAG_NAME, "td")[1].text
-    row.find_element(By.CSS_SELECTOR, "form[id^=refresh] button").click()
+    _submit(browser, row.find_element(By.CSS_SELECTOR, "form[id^=refresh] button"))
     assert "asked the poller to poll" in _msg(browser)
     _shot(browser, "feeds-after-refresh")
     tail = subprocess.run([sys.executable, "-m", "pipeline", "tail", "poll.control", "--config",
