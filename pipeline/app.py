@@ -83,9 +83,11 @@ def instance_id(settings: Settings, stage: str) -> tuple[str, InstanceSlot | Non
 
 
 def build_runner(settings: Settings, stage_name: str, *, metrics: Metrics | None = None,
-                 stop: threading.Event | None = None, context: Context | None = None) -> Runner:
-    """Create the stage called ``stage_name`` on a new bus session. Raises KeyError for an
-    unknown stage, TransportError when the bus cannot be reached."""
+                 stop: threading.Event | None = None, context: Context | None = None,
+                 members: int = 1) -> Runner:
+    """Create the stage called ``stage_name`` on a new bus session (``members``: workers of the
+    stage starting together, see ``Bus.subscribe``). Raises KeyError for an unknown stage,
+    TransportError when the bus cannot be reached."""
     cls = stages.load(stage_name)
     metrics = metrics or Metrics()
     ctx = context or Context(settings=settings, metrics=metrics)
@@ -113,7 +115,7 @@ def build_runner(settings: Settings, stage_name: str, *, metrics: Metrics | None
             slot.release()
         raise
     try:
-        runner = Runner(stage, bus, settings, metrics, stop)
+        runner = Runner(stage, bus, settings, metrics, stop, members=members)
     except BaseException:
         stage.close()
         bus.close()

@@ -82,10 +82,10 @@ def cmd_run(args) -> int:
 
 def cmd_worker(args) -> int:
     from pipeline.app import build_runner
+    from pipeline.supervisor import attach_status, group_size
 
     settings, stop, metrics = _worker_setup(args, args.stage)
-    runner = build_runner(settings, args.stage, metrics=metrics, stop=stop)
-    from pipeline.supervisor import attach_status
+    runner = build_runner(settings, args.stage, metrics=metrics, stop=stop, members=group_size())
 
     attach_status(runner)  # started by `pipeline run`: report progress to it
     try:

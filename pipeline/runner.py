@@ -197,7 +197,7 @@ class Runner:
     """Runs one stage on one bus session."""
 
     def __init__(self, stage: Stage, bus: Bus, settings: Settings, metrics: Metrics | None = None,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, *, members: int = 1):
         self.stage = stage
         self.bus = bus
         self.settings = settings
@@ -239,11 +239,8 @@ class Runner:
         if stage.input_topic is not None:
             inp = settings.topic(stage.input_topic)
             group = (settings.transport.kafka.group_id_prefix if settings.transport.kind == "kafka" else "") + stage.name
-            from pipeline.supervisor import GROUP_SIZE_ENV
-
-            # Under `pipeline run` the stage's workers start together: they split the partitions
-            # once all have joined, rather than the first reading from all of them.
-            members = int(os.environ.get(GROUP_SIZE_ENV) or 1)
+            # ``members``: workers of the stage starting together (`pipeline run`); they split
+            # the partitions once all have joined, rather than the first reading from all of them.
             bus.subscribe([inp, self._retry_topic], group, members=members)
         self._control: list[dict[str, Any]] = []
         self._control_topic: str | None = None

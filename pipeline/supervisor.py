@@ -87,7 +87,7 @@ def plan(settings, partitions: Callable[[str], int | None] | None = None,
         # (without partitions, no stage module is imported: run_supervised starts the fork server
         # first, and the stage modules load here while it loads them there)
         inp = stages.load(name).input_topic if partitions is not None else None
-        if inp is not None and partitions is not None:
+        if inp is not None:
             parts = partitions(inp)
             if parts and n > parts:
                 log.info("supervisor: %s gets %d process(es), not %d: its input topic %s has %d partition(s) "
@@ -129,6 +129,15 @@ def topic_partitions(settings, wanted: dict[str, int] | None = None) -> Callable
 
 
 # --- the worker side ------------------------------------------------------------------------
+
+def group_size() -> int:
+    """How many workers of this process's stage the supervisor started with it (1 when not
+    supervised)."""
+    try:
+        return max(1, int(os.environ.get(GROUP_SIZE_ENV) or 1))
+    except ValueError:
+        return 1
+
 
 def attach_status(runner) -> "StatusReporter | None":
     """When this process was started by the supervisor, report ``runner``'s progress to it.

@@ -227,7 +227,6 @@ class _Cues:
     one of those places."""
 
     def __init__(self, pattern: re.Pattern, text: str):
-        self.text = text
         self.lower = text.lower()
         # (lowercasing that changes a length would shift positions: then every name is tried)
         self.exact = len(self.lower) == len(text)

@@ -11,18 +11,13 @@ _identifier = None
 
 def load() -> None:
     """Load the language model now rather than on the first ``detect`` (~1 s, once per process)."""
-    _get_identifier()
+    identifier()
 
 
 def identifier():
-    """py3langid's identifier over all its languages, loaded once per process and shared (never
-    restrict it in place: ``copy.copy`` it and ``set_languages`` the copy, which leaves the
-    arrays of the full model alone)."""
-    return _get_identifier()
-
-
-def _get_identifier():
-    # Loading the model takes ~1 s; do it once per process, on first use.
+    """py3langid's identifier over all its languages, loaded once per process (~1 s, on first
+    use) and shared: never restrict it in place; ``copy.copy`` it and ``set_languages`` the copy,
+    which leaves the arrays of the full model alone."""
     global _identifier
     if _identifier is None:
         with _lock:
@@ -50,6 +45,6 @@ def detect(text: str, *, min_confidence: float = 0.5, max_chars: int = 2000) -> 
     sample = text[:max_chars]
     if not any(ch.isalpha() for ch in sample):
         return Language(None, 0.0, None)
-    code, prob = _get_identifier().classify(sample)
+    code, prob = identifier().classify(sample)
     prob = round(float(prob), 4)
     return Language(code if prob >= min_confidence else None, prob, code)
