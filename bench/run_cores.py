@@ -8,7 +8,7 @@ pipeline : one RSS feed listing every page, served with the pages on 127.0.0.1 b
            ``python -m pipeline run --config ... --until-idle`` as a subprocess (the supervisor
            and its worker processes: poll, extract x cores, dedupe, boilerplate, enrich x cores),
            timed from its start to its exit (process start-up, model loading, the poll round and
-           ``runner.idle_after`` included: what a user waits for).
+           the drain test included, with default settings: what a user waits for).
 bare     : N fresh processes (N = cores), each importing trafilatura and spaCy, loading the model
            the enrich stage uses, then ``trafilatura.extract`` + ``nlp.pipe`` over its share of
            the pages (title + extracted text), timed from spawn to the last exit: the same
@@ -71,7 +71,6 @@ def run_pipeline(site: Site, processes: int | None, checkout: Path = ROOT) -> tu
             "state_dir": "state",
             "feeds": [site.base + "/feed.xml"],
             "fetch": {"allow_private_addresses": True, "per_host_concurrency": 16},
-            "runner": {"idle_after": 0.5},
         }
         if processes and checkout == ROOT:
             doc["run"] = {"processes": {"extract": processes, "enrich": processes}}

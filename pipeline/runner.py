@@ -611,6 +611,7 @@ class Runner:
                 total.consumed += res.consumed
                 total.produced += res.produced
                 total.dead += res.dead
+                total.retried += res.retried
             self.crashes.survived(m)
         return total
 

@@ -20,14 +20,23 @@ small JSON status file into a folder the supervisor gives it (env
 its last loop turn found nothing to do, and when.  That works the same on both
 transports and costs the workers one small file write per loop turn at most.
 
-Drained (``--until-idle``) means, all at once and unchanged for
-``runner.idle_after`` seconds: the poll round is done; no worker of any stage has
-consumed anything; for every consumer stage, the live workers' assignments
-cover every partition of its input topic (a partition still held by a dead
-member is nobody's yet: not drained), and each of them reported, after the last
-movement anywhere, a loop turn that found nothing with zero lag.  A worker
-mid-batch reports nothing until its batch is committed, so its status goes
-stale and the pipeline does not count as drained.
+Drained (``--until-idle``) means, all at once: the poll round is done; for every
+consumer stage, the live workers' assignments cover every partition of its input
+topic (a partition still held by a dead member is nobody's yet: not drained), and
+each of them reported a loop turn that ended holding nothing, with zero lag read
+after the last write to its input topics (the outputs of the stages upstream, the
+retries of its own workers).  A worker mid-batch reports nothing until its batch
+is committed, so its status goes stale and the pipeline does not count as
+drained.  The exit then waits until ``runner.idle_after`` seconds have passed
+since the last movement anywhere (by default none on the local log, where a lag
+read sees every commit before it; a margin on Kafka, see its description).
+
+Why that suffices: a step commits or rewinds everything it read, so a zero lag
+read between steps means every input committed before the read is done.  An
+input committed after a worker's read comes from a feeder whose report then shows
+a later write, or whose report is older than that write: then the feeder itself
+was mid-batch on input written after its own zero read, and so on up to the poll
+round, which ended before every read the test accepts.
 """
 
 from __future__ import annotations
@@ -157,6 +166,8 @@ class StatusReporter:
         self.min_interval = min_interval
         self.consumed = self.produced = self.dead = 0
         self.last_moved = 0.0
+        # When this worker last committed outputs (another stage's input) and retries (its own).
+        self.last_produced = self.last_retried = 0.0
         self._written = 0.0
         self._lag_at = 0.0
         self._lag = 0
@@ -195,17 +206,28 @@ class StatusReporter:
         self.consumed += res.consumed
         self.produced += res.produced
         self.dead += res.dead
-        idle = not res.consumed and not res.produced
-        if not idle:
+        moved = bool(res.consumed or res.produced)
+        if moved:
             self.last_moved = now
-        elif self.runner.stage.input_topic is not None and now - self._lag_at >= self._lag_every:
+        if res.produced:
+            self.last_produced = now
+        if res.retried:
+            self.last_retried = now
+        has_input = self.runner.stage.input_topic is not None
+        # Under --until-idle a busy turn reads the lag at once: when it is zero, the batch just
+        # committed was the last one, and saying so now saves the supervisor an idle turn.
+        if has_input and (self.idle_turn is not None if moved else now - self._lag_at >= self._lag_every):
+            at = time.time()  # after the commit: a zero read now covers everything committed so far
             try:
                 self._lag = sum(self.runner.bus.lag().values())
-                self._lag_at = now
+                self._lag_at = at
             except Exception:  # noqa: BLE001 - a lag we cannot read is "unknown", reported as not drained
                 self._lag = -1
-        # An idle turn always refreshes the file (its freshness is what --until-idle trusts);
-        # a busy worker writes at most every min_interval.
+        # Idle: the turn ended holding nothing (a step commits or rewinds all it read) and found
+        # nothing more to read: nothing, or a busy turn whose zero lag was read after its commit.
+        idle = not moved or (self._lag == 0 and self._lag_at > self.last_moved)
+        # An idle report is always written (its freshness is what --until-idle trusts); a busy
+        # worker writes at most every min_interval.
         if idle or now - self._written >= self.min_interval:
             self.write(now, idle)
 
@@ -217,7 +239,8 @@ class StatusReporter:
             "lag": self._lag if idle else None, "lag_at": self._lag_at,
             "assignment": sorted([t, p] for t, p in r.bus.assignment()) if r.stage.input_topic else [],
             "consumed": self.consumed, "produced": self.produced, "dead": self.dead,
-            "last_moved": self.last_moved,
+            "last_moved": self.last_moved, "last_produced": self.last_produced,
+            "last_retried": self.last_retried,
             # Read = committed input (a unit fenced during a hand-over is not counted twice).
             "samples": _counter_samples(r.metrics) + [["pipeline_messages_in_total", {"stage": r.name},
                                                         self.consumed],
@@ -465,12 +488,27 @@ class Supervisor:
             owned = {(t, p) for st in live for t, p in st["assignment"]}
             if not self.input_partitions(stage) <= owned:
                 return None
+            fed_at = self._fed_at(stage, statuses, source_done_at)
             for st in live:
                 if not st["idle"] or st.get("lag") != 0 or st["at"] < now - stale_after:
                     return None
-                if st["lag_at"] <= last_move:
-                    return None  # its zero lag was read before the last movement
+                if st["lag_at"] <= fed_at:
+                    return None  # its zero lag was read before the last write to its input
         return last_move
+
+    @staticmethod
+    def _fed_at(stage: str, statuses: list[dict[str, Any]], source_done_at: float) -> float:
+        """When ``stage``'s input topics were last written: outputs of the stages that produce
+        its input topic, and the retries its own workers re-queued (dead workers included)."""
+        inp = stages.load(stage).input_topic
+        feeders = {n for n in stages.NAMES if inp in stages.load(n).output_topics}
+        fed = [source_done_at]
+        for st in statuses:
+            if st["stage"] in feeders:
+                fed.append(st.get("last_produced", st.get("last_moved", 0.0)))
+            if st["stage"] == stage:
+                fed.append(st.get("last_retried", st.get("last_moved", 0.0)))
+        return max(fed)
 
     # --- loops ------------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, until_idle: bool = False, tick: Callable[..., None] | None = None,
@@ -497,7 +535,7 @@ class Supervisor:
                     tick()
                 if until_idle:
                     last = self.drained_since(source_done_at or 0.0)
-                    if last is not None and time.time() - last >= self.settings.runner.idle_after:
+                    if last is not None and time.time() - last >= self.settings.drain_settle:
                         log.info("supervisor: every topic drained")
                         break
                 stop.wait(0.1)

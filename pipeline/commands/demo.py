@@ -111,7 +111,6 @@ def write_config(workdir: Path, feeds: list[dict[str, Any]]) -> Path:
         # The demo server listens on 127.0.0.1. The fetcher's SSRF guard refuses loopback
         # and private addresses unless this is set; keep it false for real feeds.
         "fetch": {"allow_private_addresses": True},
-        "runner": {"idle_after": 1.0},
         "poll": {"backfill": "all"},
     }
     text = ("# Written by `pipeline demo` for the bundled demo sites, served on loopback.\n"

@@ -87,6 +87,13 @@ class Settings(Section):
     def state_path(self) -> Path:
         return self.resolve(self.state_dir)
 
+    @property
+    def drain_settle(self) -> float:
+        """``runner.idle_after`` with its transport-dependent default (see its description)."""
+        if self.runner.idle_after is not None:
+            return self.runner.idle_after
+        return 0.0 if self.transport.kind == "local" else 1.0
+
     def topic(self, logical: str) -> str:
         """Physical name of a logical topic (with ``transport.topic_prefix``)."""
         return self.transport.topic_prefix + logical

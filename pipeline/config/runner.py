@@ -40,7 +40,12 @@ class RunnerSettings(Section):
                                 "partitions, recording how far its local state copy is on the changelog: a "
                                 "restart after a crash reads only what came after; null = only at a takeover "
                                 "and a clean stop.")
-    idle_after: float = Field(2.0, gt=0, description="--until-idle: seconds with nothing to do before exit.")
+    idle_after: float | None = Field(
+        None, ge=0, description="--until-idle: seconds the drain must hold before `pipeline run` exits. Null "
+                                "= 0 on the local transport (the workers read their lag from the same "
+                                "committed log the stages write, so a drain seen is a drain) and 1.0 on "
+                                "Kafka (a transaction's commit markers reach the partitions just after the "
+                                "producer's commit returns, and a lag read in that moment misses its records).")
     max_crashes: int | None = Field(
         3, ge=1, description="An input that a worker died holding (killed: out of memory, a segfault, a hang past "
                              "stall_exit_after) this many times goes to the DLQ, so it cannot crash-loop the "

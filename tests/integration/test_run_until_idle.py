@@ -38,7 +38,6 @@ def flowed(tmp_path_factory):
             "state_dir": str(tmp / "state"),
             "feeds": server.feeds,
             "fetch": {"allow_private_addresses": True},  # the demo server is on 127.0.0.1
-            "runner": {"idle_after": 1.0},
         }), encoding="utf-8")
         run = _pipeline("run", "--config", str(cfg), "--until-idle")
         hits = server.hits

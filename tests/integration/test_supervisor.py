@@ -33,7 +33,6 @@ def _config(tmp: Path, feeds, **extra) -> Path:
         "state_dir": str(tmp / "state"),
         "feeds": feeds,
         "fetch": {"allow_private_addresses": True},  # the demo server is on 127.0.0.1
-        "runner": {"idle_after": 1.0},
         "run": {"processes": {"extract": 2, "enrich": 1}, "restart_backoff_initial": 0.2},
     }
     for key, value in extra.items():

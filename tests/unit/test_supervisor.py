@@ -84,6 +84,91 @@ def test_drained_only_when_every_stage_reports_idle_fresh_and_covers_its_partiti
     assert sup.drained_since(source_done) is None
 
 
+def test_a_zero_lag_must_be_read_after_the_last_write_to_that_stages_input(tmp_path):
+    s = settings(tmp_path)
+    folder = tmp_path / "status"
+    folder.mkdir()
+    names = [n for n in stages.NAMES if n != "poll"]
+    pid = {n: 100 + i for i, n in enumerate(names)}
+    sup = Fake(s, folder, alive=set(pid.values()) | {200})
+    now = time.time()
+    for name in names:
+        _write(folder, name, pid[name], lag_at=now - 1, last_moved=now - 5, last_produced=now - 5,
+               last_retried=0.0)
+    source_done = now - 10
+    assert sup.drained_since(source_done) is not None
+
+    # Boilerplate wrote to articles.clean after enrich's zero read: that read proves nothing.
+    _write(folder, "boilerplate", pid["boilerplate"], lag_at=now, last_moved=now - 0.5, last_produced=now - 0.5)
+    assert sup.drained_since(source_done) is None
+    _write(folder, "enrich", pid["enrich"], lag_at=now - 0.3, last_moved=now - 5, last_produced=now - 5)
+    assert sup.drained_since(source_done) is not None
+
+    # Another enrich worker's last batch went to articles.enriched only, which no stage reads:
+    # nobody has to read again (that report is a dead worker's; its writes count all the same).
+    (folder / "enrich-200.json").write_text(json.dumps(
+        {"stage": "enrich", "pid": 200, "at": now, "idle": True, "lag": 0, "lag_at": now, "assignment": [],
+         "last_moved": now - 0.2, "last_produced": now - 0.2, "last_retried": 0.0, "samples": []}))
+    assert sup.drained_since(source_done) is not None
+    # ... but a retry it re-queued is its stage's input again.
+    st = json.loads((folder / "enrich-200.json").read_text())
+    (folder / "enrich-200.json").write_text(json.dumps({**st, "last_retried": now - 0.2}))
+    assert sup.drained_since(source_done) is None
+
+
+def test_under_until_idle_a_busy_turn_that_emptied_the_input_reports_idle_at_once(tmp_path, monkeypatch):
+    """The batch that takes the last input is followed by a lag read, so the drain is seen
+    without waiting for another (idle) turn; a plain ``pipeline run`` reports it busy."""
+    import threading
+
+    from pipeline.app import build_runner
+    from pipeline.bus import open_bus
+    from pipeline.supervisor import IDLE_TURN, IDLE_TURN_ENV, attach_status
+
+    s = settings(tmp_path)
+    folder = tmp_path / "status"
+    folder.mkdir()
+    monkeypatch.setenv("PIPELINE_STATUS_DIR", str(folder))
+    for turn, idle in ((str(IDLE_TURN), True), (None, False)):
+        for f in folder.glob("*.json"):
+            f.unlink()
+        if turn is None:
+            monkeypatch.delenv(IDLE_TURN_ENV, raising=False)
+        else:
+            monkeypatch.setenv(IDLE_TURN_ENV, turn)
+        runner = build_runner(s, "dedupe", stop=threading.Event())
+        try:
+            attach_status(runner).min_interval = 0  # every turn writes its report
+            runner.step(timeout=0.05)  # joins the group and takes its partitions
+            bus = open_bus(s, "test-producer")
+            bus.begin()
+            for i in range(3):
+                bus.produce(s.topic(topics.ARTICLES_EXTRACTED), f"k{i}".encode(), b"not an article")
+            bus.commit({})
+            bus.close()
+            res = runner.step(timeout=2.0)
+        finally:
+            runner.close()
+        assert res.consumed == 3 and res.dead == 3  # dead-lettered: consumed, committed, nothing left
+        status = json.loads(next(folder.glob("dedupe-*.json")).read_text())
+        assert status["idle"] is idle
+        if idle:
+            assert status["lag"] == 0 and status["lag_at"] > status["last_moved"]
+
+
+def test_a_drain_settles_at_once_on_the_local_log_and_after_a_margin_on_kafka(tmp_path):
+    # Local: the workers read their lag from the log the stages commit to, so the drain test is
+    # exact and waiting longer only delays the exit. Kafka: commit markers land just after the
+    # producer's commit returns; a lag read in that moment can miss the records.
+    assert settings(tmp_path).drain_settle == 0.0
+    kafka = loads("transport: {kind: kafka, kafka: {bootstrap_servers: 'k:9092'}}\n", env={})
+    assert kafka.drain_settle == 1.0
+    explicit = loads(f"transport: {{local: {{path: {tmp_path}/bus.db}}}}\nrunner: {{idle_after: 2.5}}\n", env={})
+    assert explicit.drain_settle == 2.5
+    with pytest.raises(ConfigError, match="idle_after"):
+        loads("runner: {idle_after: -1}\n", env={})
+
+
 def test_under_until_idle_an_idle_worker_turns_and_reports_sooner_than_poll_timeout(tmp_path, monkeypatch):
     """A worker started by ``pipeline run --until-idle`` waits IDLE_TURN s per idle poll (not
     runner.poll_timeout), so the drain is seen sooner; a plain ``pipeline run`` keeps poll_timeout."""
