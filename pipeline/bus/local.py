@@ -297,9 +297,11 @@ class LocalBus(Bus):
                         self._positions[(topic, p)] = rows[-1][0] + 1
             if out or time.monotonic() >= deadline:
                 return out
-            if self.interrupt is not None and self.interrupt.is_set():
+            wait = min(interval, max(0.0, deadline - time.monotonic()))
+            if self.interrupt is None:
+                time.sleep(wait)
+            elif self.interrupt.wait(wait):
                 return out  # the worker is stopping: no need to wait out the timeout
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         with self._lock:

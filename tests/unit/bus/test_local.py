@@ -139,6 +139,22 @@ def test_a_member_whose_siblings_never_come_reads_everything_after_join_wait(tmp
     assert len(drain(a, timeout=1.0)) == 6
 
 
+def test_a_stop_ends_a_waiting_poll_at_once_not_after_the_poll_interval(tmp_path):
+    # A worker told to stop (SIGTERM, the end of --until-idle) is often waiting for input.
+    import threading
+    import time
+
+    produce(tmp_path / "b.db", "t", 0)
+    c = LocalBus(tmp_path / "b.db", LocalTransport(poll_interval_ms=5000))
+    c.interrupt = threading.Event()
+    c.subscribe(["t"], "g")
+    threading.Timer(0.3, c.interrupt.set).start()
+    t0 = time.monotonic()
+    assert c.poll(10, timeout=8.0) == []
+    assert time.monotonic() - t0 < 2.0
+    c.close()
+
+
 def test_same_key_goes_to_same_partition(tmp_path):
     db = tmp_path / "b.db"
     b = bus(db, partitions=3)
