@@ -91,6 +91,11 @@ def run_pipeline(site: Site, processes: int | None, checkout: Path = ROOT) -> tu
         summary = "\n".join(line.split("pipeline.supervisor: ", 1)[1] for line in proc.stderr.splitlines()
                             if "pipeline.supervisor: " in line and ("consumed" in line or "processes" in line
                                                                     or "produced" in line))
+        # What would explain an odd round: a unit fenced and redone, a worker that died.
+        odd = [line for line in proc.stderr.splitlines() if " ERROR " in line or "fenced" in line
+               or "exited with" in line]
+        if odd:
+            summary += "\n" + "\n".join(line[:300] for line in odd[:10])
         return dt, len(tail.stdout.splitlines()), summary
 
 
