@@ -326,6 +326,7 @@ class Supervisor:
         self.slots = [Slot(stage, i) for stage in stages.NAMES for i in range(counts.get(stage, 0))]
         self.idle_turn: float | None = None  # --until-idle: IDLE_TURN_ENV for the workers
         self._partitions: dict[str, set[tuple[str, int]]] = {}
+        self._feeders: dict[str, frozenset[str]] = {}  # stage -> the stages that write its input topic
 
     # --- processes ---------------------------------------------------------------------
     def start(self) -> None:
@@ -496,18 +497,19 @@ class Supervisor:
                     return None  # its zero lag was read before the last write to its input
         return last_move
 
-    @staticmethod
-    def _fed_at(stage: str, statuses: list[dict[str, Any]], source_done_at: float) -> float:
+    def _fed_at(self, stage: str, statuses: list[dict[str, Any]], source_done_at: float) -> float:
         """When ``stage``'s input topics were last written: outputs of the stages that produce
         its input topic, and the retries its own workers re-queued (dead workers included)."""
-        inp = stages.load(stage).input_topic
-        feeders = {n for n in stages.NAMES if inp in stages.load(n).output_topics}
+        if stage not in self._feeders:
+            inp = stages.load(stage).input_topic
+            self._feeders[stage] = frozenset(n for n in stages.NAMES if inp in stages.load(n).output_topics)
+        feeders = self._feeders[stage]
         fed = [source_done_at]
         for st in statuses:
             if st["stage"] in feeders:
-                fed.append(st.get("last_produced", st.get("last_moved", 0.0)))
+                fed.append(st["last_produced"])
             if st["stage"] == stage:
-                fed.append(st.get("last_retried", st.get("last_moved", 0.0)))
+                fed.append(st["last_retried"])
         return max(fed)
 
     # --- loops ------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def _write(folder, stage, pid, **over):
     now = time.time()
     st = {"stage": stage, "pid": pid, "at": now, "idle": True, "lag": 0, "lag_at": now,
           "assignment": [[stages.load(stage).input_topic, 0]], "consumed": 3, "produced": 3, "dead": 0,
-          "last_moved": now - 5, "samples": []}
+          "last_moved": now - 5, "last_produced": now - 5, "last_retried": 0.0, "samples": []}
     st.update(over)
     (folder / f"{stage}-{pid}.json").write_text(json.dumps(st))
 
